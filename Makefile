@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything they need is installed here.
+PY ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+LINT_PATHS := lib tests bench plugins/kubectl-gitops plugins/kubectl-gitops-diff \
+	plugins/kubectl-gitops-sync plugins/kubectl-gitops-status plugins/git-promote scripts/local-cluster
+
+.PHONY: venv controlplane lint test demo demo-down cluster-up cluster-down bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok from the Go module
+# proxy, cached per user and keyed by tests/controlplane/versions.env.
+controlplane:
+	scripts/build-controlplane build
+
+lint: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/lint-imports
+
+test: venv controlplane lint
+	PATH="$(BIN):$$PATH" $(BIN)/pytest
+
+demo: venv controlplane
+	PATH="$(BIN):$$PATH" scripts/demo
+
+cluster-up: controlplane
+	scripts/local-cluster up && scripts/local-cluster env
+
+cluster-down demo-down:
+	scripts/local-cluster down
+
+bench: venv controlplane
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build lib/*.egg-info

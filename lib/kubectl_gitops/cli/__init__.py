@@ -1,0 +1,76 @@
+"""Command-line entry points. Commands load lazily so `--help` never imports the heavy libraries."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from kubectl_gitops import __version__
+from kubectl_gitops.errors import EXIT_ERROR, GitopsError
+
+# name -> (module, attribute, one-line help); the help is here so listing commands imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "diff": ("kubectl_gitops.cli.diff", "diff", "Show how the cluster differs from Git."),
+    "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
+    "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, COMMANDS[n][2]) for n in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubectl-gitops")
+def main() -> None:
+    """GitOps in the style of Argo CD, without Argo CD's server.
+
+    Git is the source of truth: `diff` shows how the cluster differs from it, `sync` makes the
+    cluster match it. Exit codes: 0 no change, 1 changes or failure, 2 error.
+    """
+
+
+def run(command: click.Command, args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Run a click command, turning GitopsError into one message on stderr and its exit code."""
+    debug = os.environ.get("KUBECTL_GITOPS_DEBUG") == "1"
+    try:
+        rc = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except GitopsError as e:
+        if debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def subcommand(name: str) -> Callable[[], Any]:
+    """Entry point for `kubectl-gitops-<name>`, which kubectl prefers for `kubectl gitops <name>`."""
+
+    def entry() -> None:
+        run(main.get_command(click.Context(main), name), prog_name=f"kubectl gitops {name}")
+
+    return entry

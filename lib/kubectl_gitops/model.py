@@ -1,0 +1,75 @@
+"""Leaf module: annotation keys, sync-option names and resource identity. Imports nothing of ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]  # a Kubernetes object as parsed JSON/YAML
+
+ARGO_GROUP = "argoproj.io"
+TRACKING_ID = "argocd.argoproj.io/tracking-id"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+ANN_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+ANN_HOOK = "argocd.argoproj.io/hook"
+ANN_HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+ANN_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+ANN_COMPARE_OPTIONS = "argocd.argoproj.io/compare-options"
+ANN_IGNORE_HEALTHCHECK = "argocd.argoproj.io/ignore-healthcheck"
+ANN_HELM_HOOK = "helm.sh/hook"
+ANN_HELM_HOOK_WEIGHT = "helm.sh/hook-weight"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+FIELD_MANAGER = "kubectl-gitops"
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    """Identity of an object: what the tracking id encodes. Core group is ""; cluster-scoped: ns ""."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        gk = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{gk} {ns}{self.name}"
+
+    @property
+    def tracking_suffix(self) -> str:
+        return f"{self.group}/{self.kind}:{self.namespace}/{self.name}"
+
+
+def group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
+    meta = obj.get("metadata") or {}
+    return ResourceKey(
+        group=group_of(obj.get("apiVersion", "")),
+        kind=obj.get("kind", ""),
+        namespace=meta.get("namespace") or default_namespace,
+        name=meta.get("name") or meta.get("generateName") or "",
+    )
+
+
+def annotations(obj: Obj) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def tracking_id(app: str, key: ResourceKey) -> str:
+    return f"{app}:{key.tracking_suffix}"
+
+
+def owning_app(obj: Obj, key: ResourceKey) -> str | None:
+    """The app named by the object's tracking id, if that id describes this very object.
+
+    A tracking id copied onto another object (e.g. by a controller) does not make it owned.
+    """
+    value = annotations(obj).get(TRACKING_ID)
+    if not value or ":" not in value:
+        return None
+    app, _, rest = value.partition(":")
+    return app if rest == key.tracking_suffix else None

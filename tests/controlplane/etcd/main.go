@@ -1,0 +1,10 @@
+// Wrapper so etcd can be built from the Go module proxy alone.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
