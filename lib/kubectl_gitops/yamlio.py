@@ -24,7 +24,10 @@ def load_all(text: str | bytes, source: str) -> Iterator[Any]:
             if doc is not None:
                 yield doc
     except yaml.YAMLError as e:
-        raise GitopsError(f"{source}: invalid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e)
+        raise GitopsError(f"{where}: invalid YAML: {problem}") from None
 
 
 def load(text: str | bytes, source: str) -> Any:

@@ -1,0 +1,189 @@
+"""Argo CD Application/AppProject manifests, read as-is, and what a TARGET argument names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubectl_gitops import yamlio
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Directory:
+    recurse: bool = False
+    include: str = ""
+    exclude: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    repo_url: str
+    path: str
+    target_revision: str = "HEAD"
+    directory: Directory = field(default_factory=Directory)
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    group: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+    json_pointers: tuple[str, ...] = ()
+    jq_path_expressions: tuple[str, ...] = ()
+    managed_fields_managers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class App:
+    """One Application: where its manifests come from and where they go."""
+
+    name: str
+    source: Source
+    dest_namespace: str = ""
+    project: str = "default"
+    sync_options: tuple[str, ...] = ()
+    automated: bool = False
+    auto_prune: bool = False
+    self_heal: bool = False
+    ignore_differences: tuple[IgnoreRule, ...] = ()
+    managed_namespace_metadata: Obj | None = None
+    wave: int = 0
+    origin: str = ""  # file the Application came from, for messages
+    manifest: Obj | None = None  # the Application object itself (None for a plain directory)
+
+    @property
+    def is_plain_dir(self) -> bool:
+        return self.manifest is None
+
+
+def is_application(obj: Any) -> bool:
+    return (isinstance(obj, dict) and obj.get("kind") == "Application"
+            and group_of(obj.get("apiVersion", "")) == ARGO_GROUP)
+
+
+def parse_application(obj: Obj, origin: str) -> App:
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    where = f"{origin}: Application {name or '?'}"
+    if not name:
+        raise GitopsError(f"{origin}: Application without metadata.name")
+    spec = obj.get("spec") or {}
+    src = spec.get("source")
+    if not src and spec.get("sources"):
+        raise GitopsError(f"{where}: multi-source applications (spec.sources) are not supported")
+    if not isinstance(src, dict) or "path" not in src:
+        raise GitopsError(f"{where}: spec.source.path is required (Helm charts are not supported)")
+    d = src.get("directory") or {}
+    policy = spec.get("syncPolicy") or {}
+    auto = policy.get("automated")
+    return App(
+        name=name,
+        source=Source(
+            repo_url=src.get("repoURL", ""), path=str(src["path"]).strip("/") or ".",
+            target_revision=str(src.get("targetRevision") or "HEAD"),
+            directory=Directory(recurse=bool(d.get("recurse")), include=d.get("include") or "",
+                                exclude=d.get("exclude") or "")),
+        dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
+        project=spec.get("project") or "default",
+        sync_options=tuple(policy.get("syncOptions") or ()),
+        automated=auto is not None,
+        auto_prune=bool((auto or {}).get("prune")),
+        self_heal=bool((auto or {}).get("selfHeal")),
+        ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
+        managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
+        wave=_int(annotations(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
+        origin=origin,
+        manifest=obj,
+    )
+
+
+def parse_ignore_rule(r: Obj, where: str) -> IgnoreRule:
+    if not isinstance(r, dict):
+        raise GitopsError(f"{where}: ignoreDifferences entries must be mappings")
+    return IgnoreRule(
+        group=r.get("group") or "", kind=r.get("kind") or "", name=r.get("name") or "",
+        namespace=r.get("namespace") or "",
+        json_pointers=tuple(r.get("jsonPointers") or ()),
+        jq_path_expressions=tuple(r.get("jqPathExpressions") or ()),
+        managed_fields_managers=tuple(r.get("managedFieldsManagers") or ()),
+    )
+
+
+def plain_dir_app(path: Path, name: str) -> App:
+    """A directory of manifests (or a kustomization) with no Application: an app named after it."""
+    return App(name=name, source=Source(repo_url="", path=str(path)), origin=str(path))
+
+
+def _int(value: str, where: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise GitopsError(f"{where}: sync-wave {value!r} is not an integer") from None
+
+
+def applications_in_file(path: Path) -> list[App]:
+    if path.suffix not in MANIFEST_SUFFIXES:
+        return []
+    return [parse_application(d, str(path)) for d in yamlio.load_all(path.read_bytes(), str(path))
+            if is_application(d)]
+
+
+def applications_in_dir(path: Path) -> list[App]:
+    apps: list[App] = []
+    for f in sorted(path.iterdir()):
+        if f.is_file():
+            apps.extend(applications_in_file(f))
+    return apps
+
+
+def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),)) -> tuple[list[App], Path]:
+    """What TARGET names → (apps, the path they were found at).
+
+    A file of Applications, a directory of Application files, a directory of manifests or a
+    Kustomize directory (one app named after the directory), or the name of an app in `apps/`.
+    """
+    p = Path(target)
+    if p.is_file():
+        apps = applications_in_file(p)
+        if not apps:
+            raise GitopsError(f"{p}: no argoproj.io Application in this file",
+                              hint="pass a directory to diff plain manifests")
+        return apps, p
+    if p.is_dir():
+        apps = applications_in_dir(p)
+        if apps and not _has_plain_manifests(p):
+            return apps, p
+        return [plain_dir_app(p, _dir_app_name(p))], p
+    for d in search_dirs:
+        if d.is_dir():
+            named = [a for a in applications_in_dir(d) if a.name == target]
+            if named:
+                return named, Path(named[0].origin)
+    raise GitopsError(f"{target}: no such file, directory or application",
+                      hint="TARGET is a manifest directory, an Application file or directory, or an app "
+                           "name found in ./apps")
+
+
+def _has_plain_manifests(p: Path) -> bool:
+    """A directory holding more than Applications (and AppProjects) is an app itself."""
+    if any((p / k).exists() for k in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        return True
+    for f in p.iterdir():
+        if f.is_file() and f.suffix in MANIFEST_SUFFIXES:
+            for d in yamlio.load_all(f.read_bytes(), str(f)):
+                if isinstance(d, dict) and not is_application(d) and d.get("kind") != "AppProject":
+                    return True
+    return False
+
+
+def _dir_app_name(p: Path) -> str:
+    name = p.resolve().name
+    if name in ("dev", "staging", "prod", "base") and p.resolve().parent.name == "overlays":
+        return f"{p.resolve().parent.parent.name}-{name}"
+    return name or "app"

@@ -1,0 +1,263 @@
+"""The one place that talks to the API server: connection, discovery, and each verb we use.
+
+Bodies are (de)serialized with orjson and requests go straight to the client's urllib3 pool: the
+kubernetes client's model deserialization is far slower than the API server. HTTP failures are mapped
+to GitopsError here, once, with the verb and resource named.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import FIELD_MANAGER, Obj, ResourceKey
+
+REQUEST_TIMEOUT = (10, 60)  # connect, read (seconds)
+AGGREGATED_DISCOVERY = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;q=0.9"
+)
+
+
+@dataclass(frozen=True)
+class KubeOptions:
+    """kubectl's connection flags."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        return f"{base}/{quote(name)}" if name else base
+
+
+class ApiError(GitopsError):
+    """An API call failed; `status` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Client:
+    """A connection to one cluster. Thread-safe: requests may run from a worker pool."""
+
+    api: Any  # kubernetes.client.ApiClient
+    host: str
+    context: str
+    namespace: str
+    requests: int = 0
+    writes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _resources: dict[tuple[str, str], ApiResource] | None = None
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
+                body: Obj | None = None, content_type: str = "application/json",
+                accept: str = "application/json", what: str = "") -> Any:
+        headers = {"Accept": accept, "Content-Type": content_type, "User-Agent": "kubectl-gitops"}
+        self.api.update_params_for_auth(headers, [], ["BearerToken"])
+        url = self.host + path + (f"?{urlencode(query)}" if query else "")
+        with self._lock:
+            self.requests += 1
+            if method != "GET" and not (query or {}).get("dryRun"):
+                self.writes += 1
+        try:
+            resp = self.api.rest_client.pool_manager.request(
+                method, url, body=orjson.dumps(body) if body is not None else None, headers=headers,
+                timeout=_timeout(), retries=False)
+        except Exception as e:  # urllib3 raises many types; all mean "not reached"
+            raise ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}): "
+                           f"{_root_cause(e)}", status=0) from None
+        if resp.status >= 400:
+            raise _api_error(resp.status, resp.data, method, what or path, self)
+        return orjson.loads(resp.data) if resp.data else None
+
+    # -- discovery ---------------------------------------------------------------------------------
+
+    def resources(self) -> dict[tuple[str, str], ApiResource]:
+        """(group, kind) -> preferred-version resource; two requests via aggregated discovery."""
+        if self._resources is None:
+            found: dict[tuple[str, str], ApiResource] = {}
+            for path in ("/api", "/apis"):
+                doc = self.request("GET", path, accept=AGGREGATED_DISCOVERY, what=f"discovery {path}")
+                _add_discovered(doc, found)
+            self._resources = found
+        return self._resources
+
+    def resource_for(self, group: str, kind: str) -> ApiResource | None:
+        return self.resources().get((group, kind))
+
+    def forget_discovery(self) -> None:
+        """After creating CRDs, their kinds appear only in fresh discovery."""
+        self._resources = None
+
+    # -- verbs -------------------------------------------------------------------------------------
+
+    def list(self, res: ApiResource, namespace: str = "") -> list[Obj]:
+        doc = self.request("GET", res.path(namespace), what=f"list {res.plural}")
+        items = doc.get("items") or []
+        for item in items:  # LIST items carry no apiVersion/kind
+            item.setdefault("apiVersion", res.api_version)
+            item.setdefault("kind", res.kind)
+        return items
+
+    def get(self, res: ApiResource, namespace: str, name: str) -> Obj | None:
+        try:
+            return self.request("GET", res.path(namespace, name), what=f"get {res.plural}/{name}")
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def apply(self, res: ApiResource, obj: Obj, *, dry_run: bool, force: bool = True,
+              validate: bool = True) -> Obj:
+        """Server-side apply as our field manager; conflicts forced since Git is the source of truth."""
+        meta = obj["metadata"]
+        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false",
+                 "fieldValidation": "Strict" if validate else "Ignore"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("PATCH", res.path(meta.get("namespace", ""), meta["name"]), query=query,
+                            body=obj, content_type="application/apply-patch+yaml",
+                            what=f"apply {res.plural}/{meta['name']}")
+
+    def create(self, res: ApiResource, obj: Obj, *, dry_run: bool = False, validate: bool = True) -> Obj:
+        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
+        if dry_run:
+            query["dryRun"] = "All"
+        ns = obj["metadata"].get("namespace", "")
+        return self.request("POST", res.path(ns), query=query, body=obj, what=f"create {res.plural}")
+
+    def replace(self, res: ApiResource, obj: Obj, *, dry_run: bool = False, validate: bool = True) -> Obj:
+        meta = obj["metadata"]
+        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return self.request("PUT", res.path(meta.get("namespace", ""), meta["name"]), query=query,
+                            body=obj, what=f"replace {res.plural}/{meta['name']}")
+
+    def delete(self, res: ApiResource, namespace: str, name: str, *, propagation: str = "Foreground",
+               dry_run: bool = False) -> bool:
+        """False when the object was already gone."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        query = {"dryRun": "All"} if dry_run else None
+        try:
+            self.request("DELETE", res.path(namespace, name), query=query, body=body,
+                         what=f"delete {res.plural}/{name}")
+        except ApiError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj) -> Obj:
+        return self.request("PATCH", res.path(namespace, name), body=patch,
+                            content_type="application/merge-patch+json", what=f"patch {res.plural}/{name}")
+
+
+def connect(opts: KubeOptions) -> Client:
+    """Load the kubeconfig like kubectl does (KUBECONFIG, --kubeconfig, --context)."""
+    from kubernetes import client as kclient  # lazy: slow to import
+    from kubernetes import config as kconfig
+    from kubernetes.config.config_exception import ConfigException
+
+    path = opts.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    paths = [p for p in path.split(os.pathsep) if p]
+    if not any(os.path.exists(p) for p in paths):
+        raise GitopsError(f"no kubeconfig found at {path}", hint="pass --kubeconfig or set KUBECONFIG")
+    cfg = kclient.Configuration()
+    try:
+        contexts, active = kconfig.list_kube_config_contexts(config_file=paths[0])
+        names = [c["name"] for c in contexts]
+        if opts.context and opts.context not in names:
+            raise GitopsError(f"context {opts.context!r} does not exist in {path}",
+                              hint=f"known contexts: {', '.join(names) or 'none'}")
+        ctx = opts.context or active["name"]
+        kconfig.load_kube_config(config_file=paths[0], context=ctx, client_configuration=cfg,
+                                 persist_config=False)
+    except ConfigException as e:
+        raise GitopsError(f"invalid kubeconfig {path}: {e}") from None
+    ctx_ns = next(c for c in contexts if c["name"] == ctx)["context"].get("namespace")
+    cfg.connection_pool_maxsize = 16
+    api = kclient.ApiClient(configuration=cfg)
+    return Client(api=api, host=cfg.host.rstrip("/"), context=ctx,
+                  namespace=opts.namespace or ctx_ns or "default")
+
+
+def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResource:
+    res = client.resource_for(key.group, key.kind)
+    if res is None:
+        gk = f"{key.kind}.{key.group}" if key.group else key.kind
+        hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
+                and "." in key.group else "check apiVersion and kind")
+        raise GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+    return res
+
+
+def _timeout() -> Any:
+    import urllib3
+
+    return urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1])
+
+
+def _add_discovered(doc: Obj, found: dict[tuple[str, str], ApiResource]) -> None:
+    for group in doc.get("items") or []:
+        gname = group.get("metadata", {}).get("name", "")
+        versions = group.get("versions") or []
+        # The first version listed is the preferred one.
+        for version in versions:
+            for r in version.get("resources") or []:
+                kind = (r.get("responseKind") or {}).get("kind")
+                if not kind:
+                    continue
+                found.setdefault((gname, kind), ApiResource(
+                    group=gname, version=version["version"], kind=kind, plural=r["resource"],
+                    namespaced=r.get("scope") == "Namespaced", verbs=frozenset(r.get("verbs") or [])))
+
+
+def _api_error(status: int, data: bytes, method: str, what: str, client: Client) -> ApiError:
+    try:
+        doc = orjson.loads(data)
+        message, reason = doc.get("message", ""), doc.get("reason", "")
+    except orjson.JSONDecodeError:
+        message, reason = data.decode(errors="replace")[:200], ""
+    if status == 401:
+        return ApiError(f"unauthorized (401) for {what} on {client.host}: check the credentials of "
+                        f"context {client.context!r}", status=status, reason=reason)
+    if status == 403:
+        return ApiError(f"forbidden (403): cannot {what}: {message}", status=status, reason=reason,
+                        hint=f"the user of context {client.context!r} lacks RBAC permission for it")
+    return ApiError(f"{what}: {message or reason} ({status})", status=status, reason=reason)
+
+
+def _root_cause(e: BaseException) -> str:
+    while getattr(e, "reason", None) is not None and isinstance(e.reason, BaseException):
+        e = e.reason
+    return str(e).split(": ", 1)[-1] if isinstance(e, OSError) else str(e)

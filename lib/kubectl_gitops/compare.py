@@ -1,0 +1,245 @@
+"""Pure comparison of desired and live objects, with Argo CD's normalizations: server-managed fields,
+ignoreDifferences (JSON pointers, jq paths, managed-fields managers), Secret stringData and masking."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kubectl_gitops.apps import IgnoreRule
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import (
+    FIELD_MANAGER,
+    LAST_APPLIED,
+    TRACKING_ID,
+    Obj,
+    ResourceKey,
+)
+
+SYNCED, OUT_OF_SYNC, MISSING, EXTRANEOUS = "Synced", "OutOfSync", "Missing", "Extraneous"
+SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp",
+                   "selfLink", "deletionGracePeriodSeconds")
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Compiled ignoreDifferences for one object: what to strip from both sides."""
+
+    pointers: tuple[str, ...] = ()
+    jq: tuple[str, ...] = ()
+    managers: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.pointers or self.jq or self.managers)
+
+
+def rules_for(key: ResourceKey, rules: Iterable[IgnoreRule]) -> Ignore:
+    pointers: list[str] = []
+    jq: list[str] = []
+    managers: list[str] = []
+    for r in rules:
+        if not _rule_matches(r, key):
+            continue
+        pointers.extend(r.json_pointers)
+        jq.extend(r.jq_path_expressions)
+        managers.extend(r.managed_fields_managers)
+    return Ignore(tuple(pointers), tuple(jq), tuple(managers))
+
+
+def _rule_matches(r: IgnoreRule, key: ResourceKey) -> bool:
+    def ok(pattern: str, value: str) -> bool:
+        return not pattern or pattern == "*" or fnmatch.fnmatchcase(value, pattern)
+
+    # An empty group in a rule means the core group, as in Argo CD; "*" matches any group.
+    group_ok = r.group == key.group or r.group == "*" or (r.group and fnmatch.fnmatchcase(key.group, r.group))
+    return bool(group_ok) and ok(r.kind, key.kind) and ok(r.name, key.name) and ok(r.namespace, key.namespace)
+
+
+# -- normalization ---------------------------------------------------------------------------------
+
+def normalize(obj: Obj) -> Obj:
+    """A copy without what the server owns or Argo CD never compares."""
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata") or {}
+    for f in SERVER_METADATA:
+        meta.pop(f, None)
+    ann = meta.get("annotations")
+    if ann is not None:
+        ann.pop(LAST_APPLIED, None)
+        ann.pop(TRACKING_ID, None)
+        if not ann:
+            del meta["annotations"]
+    if not meta.get("labels") and "labels" in meta:
+        del meta["labels"]
+    if out.get("kind") == "Secret" and not out.get("apiVersion", "v1").count("/"):
+        fold_string_data(out)
+    return out
+
+
+def fold_string_data(secret: Obj) -> None:
+    """stringData is write-only: the server merges it into base64 data. Do the same."""
+    sd = secret.pop("stringData", None)
+    if sd:
+        data = secret.setdefault("data", {}) or {}
+        secret["data"] = data
+        for k, v in sd.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
+def apply_ignore(obj: Obj, ignore: Ignore, live: Obj | None) -> Obj:
+    """Strip ignored paths. Managed-fields rules read the field owners from `live`."""
+    if not ignore:
+        return obj
+    for p in ignore.pointers:
+        remove_pointer(obj, p)
+    for expr in ignore.jq:
+        obj = remove_jq(obj, expr)
+    if ignore.managers and live:
+        for entry in (live.get("metadata") or {}).get("managedFields") or []:
+            if entry.get("manager") in ignore.managers and entry.get("fieldsV1"):
+                remove_fieldset(obj, entry["fieldsV1"])
+    return obj
+
+
+def remove_pointer(obj: Any, pointer: str) -> None:
+    """RFC 6901: delete the value at `pointer` if present (`~1` is `/`, `~0` is `~`)."""
+    if not pointer.startswith("/"):
+        return
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+    node = obj
+    for part in parts[:-1]:
+        node = _child(node, part)
+        if node is None:
+            return
+    last = parts[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
+
+
+def remove_jq(obj: Obj, expr: str) -> Obj:
+    import jq  # lazy: only apps that use jqPathExpressions pay for it
+
+    try:
+        result = jq.compile(f"del({expr})").input_value(obj).first()
+    except ValueError as e:
+        raise GitopsError(f"ignoreDifferences: jq expression {expr!r} failed: {e}") from None
+    return result if isinstance(result, dict) else obj
+
+
+def remove_fieldset(node: Any, fields: Obj) -> None:
+    """Delete from `node` the leaves named by a managedFields fieldsV1 set."""
+    for k, sub in fields.items():
+        if k == ".":
+            continue
+        leaf = not sub or set(sub) == {"."}
+        if k.startswith("f:") and isinstance(node, dict) and k[2:] in node:
+            name = k[2:]
+            if leaf:
+                del node[name]
+            else:
+                remove_fieldset(node[name], sub)
+                if node[name] in ({}, []) and "." in sub:
+                    del node[name]
+        elif isinstance(node, list):
+            idx = _list_index(node, k)
+            if idx is None:
+                continue
+            if leaf:
+                del node[idx]
+            else:
+                remove_fieldset(node[idx], sub)
+
+
+def _list_index(items: list[Any], k: str) -> int | None:
+    if k.startswith("k:"):
+        want = orjson.loads(k[2:])
+        return next((i for i, it in enumerate(items)
+                     if isinstance(it, dict) and all(it.get(f) == v for f, v in want.items())), None)
+    if k.startswith("v:"):
+        want = orjson.loads(k[2:])
+        return next((i for i, it in enumerate(items) if it == want), None)
+    if k.startswith("i:") and k[2:].isdigit() and int(k[2:]) < len(items):
+        return int(k[2:])
+    return None
+
+
+# -- the fast path: decide without a dry-run ---------------------------------------------------------
+
+def in_sync_without_dry_run(desired: Obj, live: Obj) -> bool:
+    """True when applying `desired` certainly changes nothing: every desired value is already live,
+    and our last apply owned no field that desired no longer has (a removal). Anything uncertain
+    (type coercion, defaulting, no record of our apply) answers False and goes to a dry-run."""
+    d, lv = normalize(desired), normalize(live)
+    if not _subset(d, lv):
+        return False
+    ours = next((m for m in (live.get("metadata") or {}).get("managedFields") or []
+                 if m.get("manager") == FIELD_MANAGER and m.get("operation") == "Apply"), None)
+    if ours is None:
+        return False
+    return _owned_within(ours.get("fieldsV1") or {}, desired)
+
+
+def _subset(d: Any, live: Any) -> bool:
+    if isinstance(d, dict):
+        return isinstance(live, dict) and all(k in live and _subset(v, live[k]) for k, v in d.items())
+    if isinstance(d, list):
+        return isinstance(live, list) and len(d) == len(live) and all(map(_subset, d, live))
+    return d == live and type(d) is type(live)
+
+
+def _owned_within(fields: Obj, desired: Any) -> bool:
+    """Every field in our managed set still exists in desired (else the apply would remove it)."""
+    for k, sub in fields.items():
+        if k == ".":
+            continue
+        if k.startswith("f:"):
+            if not isinstance(desired, dict) or k[2:] not in desired:
+                return False
+            if sub and not _owned_within(sub, desired[k[2:]]):
+                return False
+        elif isinstance(desired, list):
+            idx = _list_index(desired, k)
+            if idx is None:
+                return False
+            if sub and not _owned_within(sub, desired[idx]):
+                return False
+        else:
+            return False
+    return True
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+def mask_secrets(*objs: Obj | None) -> None:
+    """Replace Secret data values in place, consistently across `objs` (target first, then live):
+    per key, the first distinct value becomes 8 '+', each further distinct value 4 more."""
+    masks: dict[str, dict[str, str]] = {}
+    for obj in objs:
+        if not obj or obj.get("kind") != "Secret":
+            continue
+        data = obj.get("data") or {}
+        for k, v in data.items():
+            seen = masks.setdefault(k, {})
+            if v not in seen:
+                seen[v] = "+" * (8 + 4 * len(seen))
+            data[k] = seen[v]
+        ann = (obj.get("metadata") or {}).get("annotations") or {}
+        if LAST_APPLIED in ann:
+            ann[LAST_APPLIED] = "+" * 8

@@ -1,0 +1,333 @@
+"""The front door: chains the stages for one run. source → apps → render → live → compare.
+
+`compare_target` is what `diff` and `status` show and what `sync` plans from.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubectl_gitops import yamlio
+from kubectl_gitops.apps import (
+    App,
+    IgnoreRule,
+    is_application,
+    parse_application,
+    parse_ignore_rule,
+    resolve_target,
+)
+from kubectl_gitops.cluster import ApiError, Client, resource_or_error
+from kubectl_gitops.compare import (
+    EXTRANEOUS,
+    MISSING,
+    OUT_OF_SYNC,
+    SYNCED,
+    apply_ignore,
+    in_sync_without_dry_run,
+    normalize,
+    rules_for,
+)
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.live import LiveCache, parallel_results, scopes
+from kubectl_gitops.model import (
+    ANN_COMPARE_OPTIONS,
+    ANN_HELM_HOOK,
+    ANN_HOOK,
+    ARGO_GROUP,
+    TRACKING_ID,
+    Obj,
+    ResourceKey,
+    annotations,
+    key_of,
+    owning_app,
+    tracking_id,
+)
+from kubectl_gitops.render import Manifest, render
+from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
+
+Log = Callable[[str], None]
+ARGOCD_CM = ("argocd", "argocd-cm")
+IGNORE_DIFF_PREFIX = "resource.customizations.ignoreDifferences."
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    target: str = "."
+    revision: str | None = None
+    recursive: bool = True
+    argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
+
+
+@dataclass
+class ResourceState:
+    app: str
+    key: ResourceKey
+    status: str
+    origin: str = ""
+    desired: Obj | None = None  # what sync would apply: namespace set, tracking id added
+    live: Obj | None = None
+    target_view: Obj | None = None  # normalized, ignoreDifferences applied: what is compared/shown
+    live_view: Obj | None = None
+    ignored_extraneous: bool = False
+    pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
+
+    @property
+    def out_of_sync(self) -> bool:
+        return self.status != SYNCED and not self.ignored_extraneous
+
+
+@dataclass
+class AppState:
+    app: App
+    source_label: str
+    resources: list[ResourceState] = field(default_factory=list)
+    hooks: list[Manifest] = field(default_factory=list)
+    children: list[App] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    """argocd-cm: ignoreDifferences rules and the raw data (health customizations read it too)."""
+
+    data: dict[str, str] = field(default_factory=dict)
+    ignore_rules: tuple[IgnoreRule, ...] = ()
+
+
+# -- sources ----------------------------------------------------------------------------------------
+
+class Sources:
+    """Maps each app to the tree it renders from; trees are shared across apps in one run."""
+
+    def __init__(self, target: str, revision: str | None) -> None:
+        self.revision = revision
+        self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
+        self._trees: dict[tuple[str, str], Tree] = {}
+        if revision and self.local is None:
+            raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
+
+    def tree_for(self, app: App) -> tuple[Tree, str]:
+        if app.is_plain_dir:
+            p = Path(app.source.path).resolve()
+            if self.revision:
+                return self._local_rev(), os.path.relpath(p, self._local_rev().root)
+            return Tree(root=p, tree_id=None, label="work tree"), "."
+        url = app.source.repo_url
+        if self.local is not None and self.local.matches(url):
+            tree = self._local_rev() if self.revision else self.local.work_tree()
+            return tree, app.source.path
+        rev = app.source.target_revision
+        if (url, rev) not in self._trees:
+            self._trees[(url, rev)] = fetch_remote(url, rev)
+        return self._trees[(url, rev)], app.source.path
+
+    def _local_rev(self) -> Tree:
+        assert self.local is not None and self.revision
+        key = ("", self.revision)
+        if key not in self._trees:
+            self._trees[key] = self.local.revision(self.revision)
+        return self._trees[key]
+
+    def target_path(self, target: str) -> str:
+        """With --revision, the target as it is in that revision (materialized in the cache)."""
+        if not self.revision or self.local is None:
+            return target
+        p = Path(target).resolve()
+        if not p.exists():  # an app name: look for it in that revision's apps/
+            return target
+        rel = os.path.relpath(p, self.local.workdir)
+        mapped = self._local_rev().root / rel
+        if not mapped.exists():
+            raise GitopsError(f"{target}: does not exist at revision {self.revision}")
+        return str(mapped)
+
+    def search_dirs(self) -> tuple[Path, ...]:
+        if self.revision and self.local is not None:
+            return (self._local_rev().root / os.path.relpath(Path.cwd() / "apps", self.local.workdir),)
+        return (Path("apps"),)
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+def load_settings(client: Client, path: str | None) -> Settings:
+    if path:
+        doc = yamlio.load(Path(path).read_bytes(), path)
+        data = (doc or {}).get("data") or {}
+    else:
+        try:
+            res = client.resource_for("", "ConfigMap")
+            cm = client.get(res, *ARGOCD_CM) if res else None
+        except ApiError as e:
+            if e.status != 403:
+                raise
+            cm = None  # no permission to read it: run without customizations
+        data = (cm or {}).get("data") or {}
+    return Settings(data=dict(data), ignore_rules=_cm_ignore_rules(data))
+
+
+def _cm_ignore_rules(data: dict[str, str]) -> tuple[IgnoreRule, ...]:
+    rules: list[IgnoreRule] = []
+    for k, v in data.items():
+        if not k.startswith(IGNORE_DIFF_PREFIX):
+            continue
+        gk = k[len(IGNORE_DIFF_PREFIX):]
+        doc = yamlio.load(v, f"argocd-cm {k}") or {}
+        if gk == "all":
+            group, kind = "*", "*"
+        else:
+            group, _, kind = gk.rpartition("_")
+        rules.append(parse_ignore_rule({**doc, "group": group, "kind": kind}, f"argocd-cm {k}"))
+    return tuple(rules)
+
+
+# -- compare ----------------------------------------------------------------------------------------
+
+def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
+    sources = Sources(opts.target, opts.revision)
+    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs())
+    settings = load_settings(client, opts.argocd_cm)
+    live_cache: LiveCache = {}
+    states: list[AppState] = []
+    done: set[str] = set()
+
+    def visit(app: App, stack: tuple[str, ...]) -> None:
+        if app.name in stack:
+            raise GitopsError(f"app of apps cycle: {' → '.join((*stack, app.name))}",
+                              hint=f"{app.origin} is reached from its own children")
+        if app.name in done:
+            return
+        done.add(app.name)
+        state = compare_app(app, sources, client, settings, live_cache, log)
+        states.append(state)
+        if opts.recursive:
+            for child in state.children:
+                if child.name != app.name:  # a root that manages its own Application is not a cycle
+                    visit(child, (*stack, app.name))
+
+    for app in apps:
+        visit(app, ())
+    return states, settings
+
+
+def compare_app(app: App, sources: Sources, client: Client, settings: Settings,
+                live_cache: LiveCache, log: Log) -> AppState:
+    tree, path = sources.tree_for(app)
+    log(f"{app.name}: rendering {path} from {tree.label}")
+    manifests = render(tree, path, app.source.directory)
+    state = AppState(app=app, source_label=tree.label)
+    desired = _prepare(app, manifests, client, state, log)
+    keys = set(desired)
+    namespaces = {k.namespace for k in keys} | ({app.dest_namespace} if app.dest_namespace else set())
+    live = live_cache.objects(scopes(client, keys, namespaces))
+    rules = (*app.ignore_differences, *settings.ignore_rules)
+    state.resources = _pair(app, desired, live, rules, client)
+    log(f"{app.name}: {len(desired)} objects in Git, "
+        f"{sum(r.out_of_sync for r in state.resources)} out of sync")
+    return state
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
+
+
+def _prepare(app: App, manifests: list[Manifest], client: Client, state: AppState,
+             log: Log) -> dict[ResourceKey, ResourceState]:
+    """Desired objects keyed by identity: namespace defaulted, tracking id added; hooks and child
+    Applications set aside. Unknown kinds are an error unless their CRD is part of the same app."""
+    crds = {(m.obj.get("spec", {}).get("group", ""), m.obj.get("spec", {}).get("names", {}).get("kind", ""))
+            for m in manifests if m.obj.get("kind") == "CustomResourceDefinition"}
+    out: dict[ResourceKey, ResourceState] = {}
+    skipped_argo = False
+    for m in manifests:
+        obj = copy.deepcopy(m.obj)
+        if is_application(obj):
+            state.children.append(parse_application(obj, m.origin))
+        raw = key_of(obj)
+        res = client.resource_for(raw.group, raw.kind)
+        pending = res is None and (raw.group, raw.kind) in crds
+        if res is None and raw.group == ARGO_GROUP and raw.kind in ("Application", "AppProject"):
+            skipped_argo = True  # no Argo CD CRDs here: Applications only define child apps
+            continue
+        if res is None and not pending:
+            res = resource_or_error(client, raw, m.origin)
+        meta = obj.setdefault("metadata", {})
+        if res is not None and not res.namespaced:
+            meta.pop("namespace", None)
+        elif not meta.get("namespace"):
+            meta["namespace"] = app.dest_namespace or client.namespace
+        if is_hook(obj):
+            state.hooks.append(Manifest(obj, m.origin))
+            continue
+        key = key_of(obj)
+        if key in out:
+            raise GitopsError(f"{m.origin}: {key} is defined twice in app {app.name} "
+                              f"(also in {out[key].origin})")
+        meta.setdefault("annotations", {})[TRACKING_ID] = tracking_id(app.name, key)
+        out[key] = ResourceState(app=app.name, key=key, status=MISSING, origin=m.origin, desired=obj,
+                                 pending_crd=pending)
+    if skipped_argo:
+        log(f"{app.name}: argoproj.io CRDs are not installed; Applications define child apps only")
+    return out
+
+
+def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[ResourceKey, Obj],
+          rules: tuple[IgnoreRule, ...], client: Client) -> list[ResourceState]:
+    need_dry_run: list[ResourceState] = []
+    for key, rs in desired.items():
+        rs.live = live.get(key)
+        if rs.live is not None and in_sync_without_dry_run(rs.desired or {}, rs.live):
+            rs.status = SYNCED
+            rs.target_view = rs.live_view = _view(rs.live, rs, rules)
+        elif rs.pending_crd or (rs.live is None and not _namespace_exists(rs, live, desired, client)):
+            rs.target_view = _view(rs.desired or {}, rs, rules)
+        else:
+            need_dry_run.append(rs)
+    _dry_run(need_dry_run, rules, client)
+    extraneous = [
+        ResourceState(app=app.name, key=k, status=EXTRANEOUS, live=o, live_view=normalize(o),
+                      ignored_extraneous="IgnoreExtraneous" in annotations(o).get(ANN_COMPARE_OPTIONS, ""))
+        for k, o in live.items()
+        if k not in desired and owning_app(o, k) == app.name and not is_hook(o)
+    ]
+    return sorted([*desired.values(), *extraneous], key=lambda r: r.key)
+
+
+def _namespace_exists(rs: ResourceState, live: dict[ResourceKey, Obj],
+                      desired: dict[ResourceKey, ResourceState], client: Client) -> bool:
+    """A missing object whose namespace comes in the same sync cannot be dry-run yet."""
+    ns = rs.key.namespace
+    if not ns:
+        return True
+    nskey = ResourceKey("", "Namespace", "", ns)
+    if nskey in live:
+        return True
+    if nskey in desired:
+        return False
+    res = client.resource_for("", "Namespace")
+    return res is None or client.get(res, "", ns) is not None
+
+
+def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client: Client) -> None:
+    def one(rs: ResourceState) -> Obj:
+        res = resource_or_error(client, rs.key, rs.origin)
+        return client.apply(res, rs.desired or {}, dry_run=True)
+
+    results = parallel_results(one, states)
+    failures = [f"  {rs.origin}: {rs.key}: {r}" for rs, r in zip(states, results, strict=True)
+                if isinstance(r, GitopsError)]
+    if failures:
+        raise GitopsError(f"server-side dry-run failed for {len(failures)} object(s):\n" + "\n".join(failures))
+    for rs, predicted in zip(states, results, strict=True):
+        assert isinstance(predicted, dict)
+        rs.target_view = _view(predicted, rs, rules)
+        if rs.live is not None:
+            rs.live_view = _view(rs.live, rs, rules)
+            rs.status = SYNCED if rs.target_view == rs.live_view else OUT_OF_SYNC
+
+
+def _view(obj: Obj, rs: ResourceState, rules: tuple[IgnoreRule, ...]) -> Obj:
+    return apply_ignore(normalize(obj), rules_for(rs.key, rules), rs.live)

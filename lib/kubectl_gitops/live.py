@@ -1,0 +1,105 @@
+"""Live state: one LIST per kind in play (scoped to the namespaces involved), and server-side apply
+dry-runs run concurrently with a bounded pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kubectl_gitops.cluster import ApiResource, Client
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import Obj, ResourceKey, key_of
+
+WORKERS = 8
+MAX_NAMESPACED_LISTS = 3  # above this many namespaces for one kind, one cluster-wide LIST is cheaper
+# Kinds listed even when Git no longer has any, so objects whose manifests were all deleted still
+# show as extraneous (what sync would prune).
+COMMON_KINDS = (("", "ConfigMap"), ("", "Secret"), ("", "Service"), ("", "ServiceAccount"),
+                ("", "PersistentVolumeClaim"), ("apps", "Deployment"), ("apps", "StatefulSet"),
+                ("apps", "DaemonSet"), ("batch", "Job"), ("batch", "CronJob"),
+                ("networking.k8s.io", "Ingress"), ("rbac.authorization.k8s.io", "Role"),
+                ("rbac.authorization.k8s.io", "RoleBinding"))
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Scope:
+    resource: ApiResource
+    namespaces: frozenset[str] | None  # None: cluster-wide
+
+
+def scopes(client: Client, keys: Iterable[ResourceKey], namespaces: set[str]) -> list[Scope]:
+    """Which LISTs to send: each desired kind (plus the common kinds) in the namespaces involved."""
+    by_kind: dict[tuple[str, str], set[str]] = {}
+    for k in keys:
+        by_kind.setdefault((k.group, k.kind), set()).add(k.namespace)
+    for gk in COMMON_KINDS:
+        by_kind.setdefault(gk, set())
+    out = []
+    for (group, kind), nss in sorted(by_kind.items()):
+        res = client.resource_for(group, kind)
+        if res is None or "list" not in res.verbs:
+            continue
+        if not res.namespaced:
+            out.append(Scope(res, None))
+            continue
+        want = (nss | namespaces) - {""}
+        if not want:
+            continue
+        out.append(Scope(res, None if len(want) > MAX_NAMESPACED_LISTS else frozenset(want)))
+    return out
+
+
+class LiveCache:
+    """LIST results shared by every app of one run, so an App of Apps lists each kind once."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._lists: dict[tuple[ApiResource, str], list[Obj]] = {}  # namespace "" = cluster-wide
+
+    def objects(self, wanted: list[Scope]) -> dict[ResourceKey, Obj]:
+        pairs = [(s.resource, ns) for s in wanted for ns in _namespaces(s)]
+        todo = sorted({p for p in pairs if p not in self._lists and (p[0], "") not in self._lists},
+                      key=lambda p: (p[0].group, p[0].kind, p[1]))
+        for job, items in zip(todo, parallel(lambda j: self.client.list(*j), todo), strict=True):
+            self._lists[job] = items
+        out: dict[ResourceKey, Obj] = {}
+        for res, ns in pairs:
+            items = self._lists.get((res, ns))
+            if items is None:  # served from a cluster-wide LIST
+                items = [o for o in self._lists[(res, "")] if (o.get("metadata") or {}).get("namespace") == ns]
+            for obj in items:
+                out[key_of(obj)] = obj
+        return out
+
+    def forget(self) -> None:
+        self._lists.clear()
+
+
+def _namespaces(s: Scope) -> list[str]:
+    return sorted(s.namespaces) if s.namespaces else [""]
+
+
+def parallel(fn: Callable[[T], R], items: list[T], workers: int = WORKERS) -> list[R]:
+    """Map with a bounded thread pool; the first error is raised after all finished."""
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def parallel_results(fn: Callable[[T], R], items: list[T],
+                     workers: int = WORKERS) -> list[R | GitopsError]:
+    """Like `parallel`, but a GitopsError is returned in its slot so every failure can be reported."""
+
+    def guarded(i: T) -> R | GitopsError:
+        try:
+            return fn(i)
+        except GitopsError as e:
+            return e
+
+    return parallel(guarded, items, workers)

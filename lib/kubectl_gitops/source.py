@@ -1,0 +1,199 @@
+"""Where desired state comes from: the local work tree, a revision of the local repo read straight
+from the object database, or a remote repository fetched into a per-user cache. pygit2 only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from kubectl_gitops.errors import GitopsError
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory tree to render from. `root` is on disk; `tree_id` is set when the content is a
+    git tree (so renders can be cached by content), None for a work tree with local edits."""
+
+    root: Path
+    tree_id: str | None
+    label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
+    repo: object | None = None  # pygit2.Repository when tree_id is set
+
+    def subtree_id(self, path: str) -> str | None:
+        """The git id of `path` (a dir or file) in this tree, for cache keys."""
+        if self.tree_id is None or self.repo is None:
+            return None
+        tree = self.repo[self.tree_id]  # type: ignore[index]
+        rel = str(PurePosixPath(path)).strip("/")
+        if rel in ("", "."):
+            return self.tree_id
+        try:
+            return str(tree[rel].id)
+        except KeyError:
+            return None
+
+
+def cache_dir(*parts: str) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kubectl-gitops"
+    return base.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class LocalRepo:
+    workdir: Path
+    repo: object  # pygit2.Repository
+
+    def remote_urls(self) -> list[str]:
+        return [r.url for r in self.repo.remotes if r.url]  # type: ignore[attr-defined]
+
+    def matches(self, url: str) -> bool:
+        """Is `url` this repository? By its remotes, or a file:// URL or path to it."""
+        if not url:
+            return True
+        want = normalize_url(url)
+        if want in {normalize_url(u) for u in self.remote_urls()}:
+            return True
+        local = url.removeprefix("file://")
+        return Path(local).expanduser().resolve() in {self.workdir.resolve(), Path(self.repo.path).resolve()}  # type: ignore[attr-defined]
+
+    def work_tree(self) -> Tree:
+        return Tree(root=self.workdir, tree_id=None, label="work tree")
+
+    def revision(self, rev: str) -> Tree:
+        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+
+
+def open_local(start: Path) -> LocalRepo | None:
+    """The git repository containing `start`, if any (works from `git worktree` checkouts too)."""
+    import pygit2
+
+    found = pygit2.discover_repository(str(start))
+    if not found:
+        return None
+    repo = pygit2.Repository(found)
+    if repo.is_bare or repo.workdir is None:
+        return None
+    return LocalRepo(workdir=Path(repo.workdir).resolve(), repo=repo)
+
+
+def normalize_url(url: str) -> str:
+    """Compare repository URLs the way a person would: scheme, user, `.git` and case of host ignored."""
+    u = url.strip()
+    m = re.match(r"^[\w.-]+@([\w.-]+):(.*)$", u)  # scp-like git@host:path
+    if m:
+        u = f"{m.group(1)}/{m.group(2)}"
+    u = re.sub(r"^[a-z+]+://", "", u)
+    u = re.sub(r"^[^@/]+@", "", u)
+    u = u.rstrip("/").removesuffix(".git")
+    host, _, path = u.partition("/")
+    return f"{host.lower()}/{path}"
+
+
+def resolve_rev(repo: object, rev: str, where: str) -> str:
+    """Commit → its tree id. Accepts branches, tags, remote branches, shas, HEAD."""
+    import pygit2
+
+    candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
+    if rev and rev != "HEAD":
+        candidates += [f"origin/{rev}", f"refs/tags/{rev}"]
+    for cand in candidates:
+        try:
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            continue
+    raise GitopsError(f"{where}: unknown revision {rev!r}")
+
+
+def materialize(repo: object, tree_id: str, label: str) -> Tree:
+    """Write a git tree to a content-addressed cache dir once; reused by every later run."""
+    dest = cache_dir("trees", tree_id)
+    if not dest.exists():
+        tmp = dest.with_name(f"{tree_id}.tmp{os.getpid()}")
+        _write_tree(repo, repo[tree_id], tmp)  # type: ignore[index]
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process won the race; theirs is identical
+            _rmtree(tmp)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo)
+
+
+def _write_tree(repo: object, tree: object, dest: Path) -> None:
+    import pygit2
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in tree:  # type: ignore[attr-defined]
+        path = dest / entry.name
+        if entry.type_str == "tree":
+            _write_tree(repo, repo[entry.id], path)  # type: ignore[index]
+        elif entry.type_str == "blob":
+            blob = repo[entry.id]  # type: ignore[index]
+            if entry.filemode == pygit2.GIT_FILEMODE_LINK:
+                path.symlink_to(blob.data.decode())
+            else:
+                path.write_bytes(blob.data)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def fetch_remote(url: str, revision: str) -> Tree:
+    """A bare clone per URL in the cache, fetched on every use, then `revision` resolved in it.
+
+    Credentials: the URL's own, GIT_USERNAME/GIT_PASSWORD (or GIT_TOKEN) from the environment, or the
+    SSH agent for ssh URLs.
+    """
+    import pygit2
+
+    key = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:24]
+    path = cache_dir("repos", f"{key}.git")
+    try:
+        if path.exists():
+            repo = pygit2.Repository(str(path))
+        else:
+            repo = pygit2.init_repository(str(path), bare=True)
+            repo.remotes.create("origin", url)
+        repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
+                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials())
+    except pygit2.GitError as e:
+        raise GitopsError(f"cannot fetch {url}: {e}") from None
+    tree_id = _resolve_remote_rev(repo, revision, url)
+    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}")
+
+
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+    import pygit2
+
+    rev = rev or "HEAD"
+    for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
+        try:
+            return str(repo.revparse_single(cand).peel(pygit2.Tree).id)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            continue
+    raise GitopsError(f"{url}: unknown revision {rev!r}")
+
+
+class _Credentials:
+    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+
+    def __new__(cls) -> object:  # type: ignore[misc]
+        import pygit2
+
+        class Callbacks(pygit2.RemoteCallbacks):
+            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
+                user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
+                secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                    return pygit2.UserPass(user, secret)
+                if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                    return pygit2.KeypairFromAgent(username_from_url or "git")
+                raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
+                                      "an SSH agent")
+
+        return Callbacks()
