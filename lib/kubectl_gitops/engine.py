@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubectl_gitops import yamlio
 from kubectl_gitops.apps import (
@@ -74,6 +75,7 @@ class ResourceState:
     live_view: Obj | None = None
     ignored_extraneous: bool = False
     pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
+    health: Any = None
 
     @property
     def out_of_sync(self) -> bool:
@@ -87,6 +89,7 @@ class AppState:
     resources: list[ResourceState] = field(default_factory=list)
     hooks: list[Manifest] = field(default_factory=list)
     children: list[App] = field(default_factory=list)
+    health: str | None = None
 
 
 @dataclass
@@ -189,7 +192,7 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
     sources = Sources(opts.target, opts.revision)
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs())
     settings = load_settings(client, opts.argocd_cm)
-    live_cache: LiveCache = {}
+    live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()
 

@@ -1,0 +1,30 @@
+"""kubectl gitops diff"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_gitops.cli.options import color_option, kube_options, output_option, progress, source_options, use_color
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@source_options
+@output_option(["diff", "table", "json", "yaml", "markdown"], "diff")
+@color_option
+@kube_options
+def diff(target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str, color: str,
+         kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+    """Show how the live cluster differs from the desired state in Git.
+
+    TARGET is a directory of manifests, a Kustomize directory, an Argo CD Application file, a directory of
+    Application files, or the name of an app in ./apps (default: the current directory). Objects are
+    compared with a server-side apply dry-run, with Argo CD's normalizations, ignoreDifferences and Secret
+    masking. Objects this app owns (tracking annotation) that Git no longer has show as Extraneous.
+
+    Exit status: 0 no differences, 1 differences, 2 error.
+    """
+    from kubectl_gitops.cluster import KubeOptions
+    from kubectl_gitops.commands import run_diff
+
+    return run_diff(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm, output=output,
+                    color=use_color(color), kube=KubeOptions(kubeconfig, context, namespace), log=progress)

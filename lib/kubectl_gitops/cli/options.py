@@ -1,0 +1,56 @@
+"""Options every command shares, defined once: kubectl's connection flags, -o, --color."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+
+def kube_options(f: F) -> F:
+    f = click.option("-n", "--namespace", help="Namespace for objects that name none (default: the "
+                     "Application's destination, else the context's).")(f)
+    f = click.option("--context", help="kubeconfig context to use (default: current-context).")(f)
+    f = click.option("--kubeconfig", type=click.Path(dir_okay=False),
+                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")(f)
+    return f
+
+
+def source_options(f: F) -> F:
+    f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
+                     help="Read argocd-cm settings (ignoreDifferences, health checks) from this YAML file "
+                     "instead of the cluster's argocd/argocd-cm ConfigMap.")(f)
+    f = click.option("--recursive/--no-recursive", default=True, show_default=True,
+                     help="Follow child Applications of an App of Apps.")(f)
+    f = click.option("--revision", metavar="REV",
+                     help="Read Git at this branch, tag or commit (no checkout) instead of the work tree.")(f)
+    f = click.argument("target", default=".", required=False)(f)
+    return f
+
+
+def output_option(choices: list[str], default: str) -> Callable[[F], F]:
+    return click.option("-o", "--output", type=click.Choice(choices), default=default, show_default=True,
+                        help="Output format.")
+
+
+def color_option(f: F) -> F:
+    return click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                        show_default=True, help="Color the output (NO_COLOR disables 'auto').")(f)
+
+
+def use_color(choice: str, stream: Any = None) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return (stream or sys.stdout).isatty()
+
+
+def progress(msg: str) -> None:
+    """Progress and log lines go to stderr, so stdout stays the diff/report."""
+    click.echo(msg, err=True)

@@ -1,0 +1,133 @@
+"""What the user sees: colored unified diffs, summary tables, and json/yaml/markdown documents.
+Secret values never leave this module unmasked: every view of a Secret is masked here first."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from kubectl_gitops import yamlio
+from kubectl_gitops.compare import mask_secrets
+from kubectl_gitops.model import Obj
+
+DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
+RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
+
+
+def masked_views(rs: Any) -> tuple[Obj | None, Obj | None]:
+    """Copies of (target, live) views with Secret data masked consistently across both."""
+    target = copy.deepcopy(rs.target_view)
+    live = copy.deepcopy(rs.live_view)
+    mask_secrets(target, live)
+    return target, live
+
+
+def _yaml_lines(obj: Obj | None) -> list[str]:
+    return yamlio.dump(obj, sort_keys=True).splitlines(keepends=True) if obj is not None else []
+
+
+def header(rs: Any) -> str:
+    gk = f"{rs.key.group}/{rs.key.kind}" if rs.key.group else rs.key.kind
+    ns = f"{rs.key.namespace}/" if rs.key.namespace else ""
+    return f"===== {rs.app}: {gk} {ns}{rs.key.name} ({rs.status}) ====="
+
+
+def unified_diff(rs: Any) -> str:
+    target, live = masked_views(rs)
+    name = f"{rs.key.kind}/{rs.key.name}"
+    lines = difflib.unified_diff(_yaml_lines(live), _yaml_lines(target), fromfile=f"live/{name}",
+                                 tofile=f"git/{name}", n=3)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def colorize(diff: str, color: bool) -> str:
+    if not color:
+        return diff
+    out = []
+    for line in diff.splitlines(keepends=True):
+        if line.startswith(("+++", "---")):
+            out.append(f"{BOLD}{line.rstrip(chr(10))}{RESET}\n")
+        elif line.startswith("+"):
+            out.append(f"{GREEN}{line.rstrip(chr(10))}{RESET}\n")
+        elif line.startswith("-"):
+            out.append(f"{RED}{line.rstrip(chr(10))}{RESET}\n")
+        elif line.startswith("@@"):
+            out.append(f"{CYAN}{line.rstrip(chr(10))}{RESET}\n")
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(list(rows), headers=list(headers), tablefmt="plain")
+
+
+def health_of(rs: Any) -> tuple[str, str]:
+    h = getattr(rs, "health", None)
+    return (h.status, h.message or "") if h is not None else ("", "")
+
+
+def resource_rows(states: Iterable[Any]) -> list[list[str]]:
+    rows = []
+    for st in states:
+        for rs in st.resources:
+            status = f"{rs.status} (ignored)" if rs.ignored_extraneous else rs.status
+            rows.append([rs.app, rs.key.kind, rs.key.namespace, rs.key.name, status, health_of(rs)[0]])
+    return rows
+
+
+def render_diff_text(states: Sequence[Any], color: bool) -> str:
+    parts = []
+    for st in states:
+        for rs in st.resources:
+            if rs.out_of_sync:
+                parts.append(colorize(f"{header(rs)}\n{unified_diff(rs)}", color))
+    parts.append(table(DIFF_HEADERS, resource_rows(states)))
+    return "\n".join(parts) + "\n"
+
+
+def document(states: Sequence[Any], with_diff: bool = True) -> dict[str, Any]:
+    apps = []
+    for st in states:
+        resources = []
+        for rs in st.resources:
+            health, message = health_of(rs)
+            item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
+                    "name": rs.key.name, "status": rs.status, "health": health or None,
+                    "healthMessage": message or None, "ignored": rs.ignored_extraneous}
+            if with_diff:
+                item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
+            resources.append(item)
+        apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
+                     "health": getattr(st, "health", None), "resources": resources,
+                     "children": [c.name for c in st.children]})
+    changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)
+    return {"apps": apps, "summary": {"outOfSync": changed,
+                                      "resources": sum(len(st.resources) for st in states)}}
+
+
+def to_json(doc: Any) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def to_yaml(doc: Any) -> str:
+    return yamlio.dump(doc)
+
+
+def render_markdown(states: Sequence[Any]) -> str:
+    rows = resource_rows(states)
+    changed = [rs for st in states for rs in st.resources if rs.out_of_sync]
+    out = [f"### kubectl gitops diff: {len(changed)} of {len(rows)} resources differ\n",
+           "| APP | KIND | NAMESPACE | NAME | STATUS | HEALTH |", "|---|---|---|---|---|---|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    for rs in changed:
+        ns = f"{rs.key.namespace}/" if rs.key.namespace else ""
+        out += ["", f"<details><summary>{rs.app}: {rs.key.kind} {ns}{rs.key.name} ({rs.status})</summary>",
+                "", "```diff", unified_diff(rs).rstrip("\n"), "```", "</details>"]
+    return "\n".join(out) + "\n"
