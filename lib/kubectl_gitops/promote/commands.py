@@ -1,0 +1,225 @@
+"""One function per `git promote` command: read HEAD, decide, show the diff, commit, push.
+
+Every refusal is raised before anything is written; each function returns the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pygit2
+
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.promote import messages
+from kubectl_gitops.promote.gitrepo import CommitTree, GitRepo
+from kubectl_gitops.promote.images import matches, parse_spec
+from kubectl_gitops.promote.layout import Layout, Overlay, load_layout
+from kubectl_gitops.promote.output import Console
+from kubectl_gitops.promote.plan import (
+    FileEdit,
+    OverlayImages,
+    edits_for,
+    image_changes,
+    promotion_changes,
+    set_image_changes,
+)
+from kubectl_gitops.promote.status import LastChange, Status, build_rows, render_json, render_table
+
+
+@dataclass(frozen=True)
+class Publish:
+    """What to do with the edits: only show them, commit on a new branch, push."""
+
+    dry_run: bool = False
+    branch: str | None = None
+    push: str | None = None  # remote name
+
+
+@dataclass(frozen=True)
+class _Checkout:
+    repo: GitRepo
+    tree: CommitTree
+    layout: Layout
+
+    @classmethod
+    def open(cls, cwd: Path) -> _Checkout:
+        repo = GitRepo(cwd)
+        tree = repo.tree(repo.head())
+        return cls(repo, tree, load_layout(tree))
+
+    def read(self, overlay: Overlay) -> OverlayImages:
+        data = self.tree.read(overlay.path)
+        assert data is not None  # the layout was discovered from this very tree
+        return OverlayImages.parse(overlay, data)
+
+
+def promote(cwd: Path, env: str, *, source: str | None, services: Sequence[str], images: Sequence[str],
+            allow_latest: bool, publish: Publish, console: Console) -> int:
+    co = _Checkout.open(cwd)
+    target_env = co.layout.check_env(env)
+    source_env = co.layout.check_env(source) if source else co.layout.previous(target_env)
+    if source_env == target_env:
+        raise GitopsError(f"cannot promote {target_env} into itself", hint="--from must name another environment")
+    pairs = [(co.read(s), co.read(t)) for s, t in _pairs(co.layout, source_env, target_env, services)]
+    for wanted in images:
+        if not any(matches(e.name, wanted) for s, _ in pairs for e in s.images):
+            raise GitopsError(f"no image {wanted!r} in {source_env}",
+                              hint=f"images there: {', '.join(sorted({e.name for s, _ in pairs for e in s.images}))}")
+    changes = [c for s, t in pairs for c in promotion_changes(s, t, images, allow_latest=allow_latest)]
+    edits = edits_for([t for _, t in pairs], changes)
+    if not edits:
+        console.info(f"nothing to promote: {target_env} already has the images of {source_env}")
+        return EXIT_CHANGED
+    for s, _ in pairs:
+        if co.repo.is_dirty(s.overlay.path):
+            console.info(f"note: {s.overlay.path} has uncommitted changes; promoting what is committed")
+    return _publish(co.repo, edits, messages.promotion(source_env, target_env, edits), publish, console)
+
+
+def _pairs(layout: Layout, source: str, target: str, services: Sequence[str]) -> list[tuple[Overlay, Overlay]]:
+    """(source, target) overlays of the selected services; a named service must have both."""
+    pairs = []
+    for service in layout.select_services(services):
+        s, t = layout.overlay(service, source), layout.overlay(service, target)
+        if s and t:
+            pairs.append((s, t))
+        elif services:
+            raise GitopsError(f"service {service} has no overlay for {target if s else source}")
+    if not pairs:
+        raise GitopsError(f"no service has overlays for both {source} and {target}")
+    return pairs
+
+
+def set_image(cwd: Path, specs: Sequence[str], *, env: str | None, services: Sequence[str],
+              allow_latest: bool, publish: Publish, console: Console) -> int:
+    co = _Checkout.open(cwd)
+    env = co.layout.check_env(env) if env else co.layout.environments[0]
+    wanted = [parse_spec(s) for s in specs]
+    selected = co.layout.select_services(services)
+    targets = [co.read(o) for o in co.layout.in_env(env) if o.service in selected]
+    for service in services:
+        if co.layout.overlay(service, env) is None:
+            raise GitopsError(f"service {service} has no overlay for {env}")
+    changes = []
+    for spec in wanted:
+        if not services and not any(matches(e.name, spec.name) for t in targets for e in t.images):
+            raise GitopsError(f"no overlay in {env} has image {spec.name}",
+                              hint="pass --service S to add it to that service's overlay")
+        changes += [c for t in targets
+                    for c in set_image_changes(t, spec, add=bool(services), allow_latest=allow_latest)]
+    edits = edits_for(targets, changes)
+    if not edits:
+        console.info(f"nothing to change: {env} already has {', '.join(specs)}")
+        return EXIT_CHANGED
+    return _publish(co.repo, edits, messages.set_image(env, edits), publish, console)
+
+
+def status(cwd: Path, *, output: str, console: Console) -> int:
+    co = _Checkout.open(cwd)
+    envs = co.layout.environments
+    rows = build_rows(envs, [co.read(o) for o in co.layout.overlays])
+    result = Status(envs, rows, _last_changes(co.repo, envs))
+    console.out(render_json(result) if output == "json" else render_table(result))
+    return EXIT_OK
+
+
+def _last_changes(repo: GitRepo, envs: Sequence[str]) -> tuple[LastChange, ...]:
+    found: dict[str, LastChange] = {}
+    for commit in repo.history():
+        record = messages.read_record(commit.message)
+        if record and record.env in envs and record.env not in found:
+            found[record.env] = LastChange(record.env, str(commit.id), record.kind, record.source,
+                                           _subject(commit), _time(commit))
+            if len(found) == len(envs):
+                break
+    return tuple(found[e] for e in envs if e in found)
+
+
+def undo(cwd: Path, env: str, *, services: Sequence[str], publish: Publish, console: Console) -> int:
+    co = _Checkout.open(cwd)
+    env = co.layout.check_env(env)
+    selected = co.layout.select_services(services)
+    overlays = {o.path: o for o in co.layout.in_env(env)}
+    found = _last_promotion(co.repo, env, {p for p, o in overlays.items() if o.service in selected},
+                            set(overlays))
+    if found is None:
+        console.info(f"nothing to undo: no git promote commit into {env} to revert")
+        return EXIT_CHANGED
+    commit, paths = found
+    files, conflicts = co.repo.revert(commit, paths)
+    if conflicts:
+        later = co.repo.last_change(conflicts[0], commit)
+        by = f"{later.short_id} ({_subject(later)})" if later else "a later commit"
+        raise GitopsError(f"cannot undo {commit.short_id} ({_subject(commit)}): {by} changed the same lines "
+                          f"of {conflicts[0]}", hint="undo that commit first, or edit the overlay by hand")
+    edits = []
+    for path in sorted(files):
+        before, after = (co.tree.read(path) or b"").decode(), files[path].decode()
+        if before != after:
+            edits.append(FileEdit(path, before, after, image_changes(overlays[path], before, after)))
+    if not edits:
+        console.info(f"nothing to undo: the changes of {commit.short_id} are no longer there")
+        return EXIT_CHANGED
+    return _publish(co.repo, edits, messages.undo(env, str(commit.id), _subject(commit), edits),
+                    publish, console)
+
+
+def _last_promotion(repo: GitRepo, env: str, selected: set[str],
+                    env_paths: set[str]) -> tuple[pygit2.Commit, set[str]] | None:
+    """The newest git promote commit into `env` that changed a selected file and is not yet undone,
+    with the files still to revert. Undo commits are newer than what they revert, so walking
+    newest-first sees them first."""
+    undone: dict[str, set[str]] = {}
+    for commit in repo.history():
+        record = messages.read_record(commit.message)
+        if record is None or record.env != env:
+            continue
+        if record.reverts:
+            undone.setdefault(record.reverts, set()).update(repo.changed(commit, env_paths))
+            continue
+        remaining = repo.changed(commit, selected) - undone.get(str(commit.id), set())
+        if remaining:
+            return commit, remaining
+    return None
+
+
+def _publish(repo: GitRepo, edits: Sequence[FileEdit], message: str, publish: Publish,
+             console: Console) -> int:
+    _preflight(repo, [e.path for e in edits], publish)
+    console.diff(edits)
+    if publish.dry_run:
+        console.info(f"dry run: nothing committed; would commit: {message.splitlines()[0]}")
+        return EXIT_OK
+    committed = repo.commit({e.path: e.after.encode() for e in edits}, message, branch=publish.branch)
+    console.info(f"[{committed.branch} {committed.short_id}] {message.splitlines()[0]}")
+    if publish.push:
+        repo.push(publish.push, committed.branch)
+        console.info(f"pushed {committed.branch} to {publish.push}")
+    return EXIT_OK
+
+
+def _preflight(repo: GitRepo, paths: Sequence[str], publish: Publish) -> None:
+    """The refusals that depend on the repository's state rather than on the overlays."""
+    dirty = [p for p in paths if repo.is_dirty(p)]
+    if dirty:
+        more = f" (and {len(dirty) - 1} more)" if len(dirty) > 1 else ""
+        raise GitopsError(f"{dirty[0]}{more} has uncommitted changes",
+                          hint="commit or stash them first: git promote edits the committed files")
+    if publish.branch:
+        repo.check_new_branch(publish.branch)
+    elif repo.current_branch() is None:
+        raise GitopsError("HEAD is detached, so there is no branch to commit on",
+                          hint="pass --branch NAME to commit on a new branch")
+    if publish.push:
+        repo.check_remote(publish.push)
+
+
+def _subject(commit: pygit2.Commit) -> str:
+    return commit.message.split("\n", 1)[0]
+
+
+def _time(commit: pygit2.Commit) -> datetime:
+    return datetime.fromtimestamp(commit.commit_time, timezone(timedelta(minutes=commit.commit_time_offset)))
