@@ -177,8 +177,9 @@ class Client:
             raise
         return True
 
-    def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj) -> Obj:
-        return self.request("PATCH", res.path(namespace, name), body=patch,
+    def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
+        query = {"fieldManager": FIELD_MANAGER, **({"dryRun": "All"} if dry_run else {})}
+        return self.request("PATCH", res.path(namespace, name), query=query, body=patch,
                             content_type="application/merge-patch+json", what=f"patch {res.plural}/{name}")
 
 

@@ -4,12 +4,14 @@ returns the exit code."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kubectl_gitops import report
+from kubectl_gitops.apply import AppLock, Runner, SyncRequest, build_tasks, preflight, prune_enabled
 from kubectl_gitops.cluster import KubeOptions, connect
-from kubectl_gitops.engine import CompareOptions, compare_target
+from kubectl_gitops.engine import AppState, CompareOptions, Settings, compare_target
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.plan import SyncTask, prune_decision
 
 Log = Callable[[str], None]
 
@@ -31,3 +33,75 @@ def run_diff(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
     log(f"{client.requests} API requests")
     changed = any(rs.out_of_sync for st in states for rs in st.resources)
     return EXIT_CHANGED if changed else EXIT_OK
+
+
+SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
+PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
+
+
+def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+             kube: KubeOptions, req: SyncRequest, log: Log) -> int:
+    client = connect(kube)
+    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    # Plan and validate every app before the first write.
+    plans = []
+    for st in states:
+        tasks, prunes = build_tasks(st, log)
+        preflight(st, tasks, prunes, client, req)
+        plans.append((st, tasks, prunes))
+    plan_rows = [row for st, tasks, prunes in plans for row in _plan_rows(st, tasks, prunes, req)]
+    if req.dry_run:
+        _emit(output, PLAN_HEADERS, plan_rows, "plan")
+        return EXIT_OK
+    if sys.stderr.isatty():
+        log(report.table(PLAN_HEADERS, plan_rows))
+    health = health_function(settings, states)
+    locks = [AppLock(client, st.app.name, req.lock_namespace) for st, _, _ in plans]
+    held = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            held.append(lock)
+        outcomes = []
+        for st, tasks, prunes in plans:
+            outcome = Runner(st, client, health, req, log).run(tasks, prunes)
+            outcomes.append(outcome)
+            if not outcome.ok:
+                break
+    finally:
+        for lock in held:
+            lock.release()
+    rows = [[t.app, t.phase, t.wave, t.key.kind, t.key.namespace, t.key.name, t.result or "skipped", t.health,
+             t.message] for o in outcomes for t in o.tasks]
+    _emit(output, SYNC_HEADERS, rows, "results")
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        log(f"error: app {o.app}: {o.message}")
+    log(f"{client.requests} API requests ({client.writes} writes)")
+    return EXIT_CHANGED if failed else EXIT_OK
+
+
+def _plan_rows(st: AppState, tasks: list[SyncTask], prunes: list[SyncTask], req: SyncRequest) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for t in tasks:
+        action = "unchanged" if t.skip_apply else ("create" if t.live is None else "apply")
+        if t.hook:
+            action = f"hook ({','.join(sorted(t.delete_policies))})"
+        rows.append([t.app, t.phase, t.wave, t.key.kind, t.key.namespace, t.key.name, action])
+    for t in prunes:
+        d = prune_decision(t, prune_enabled=prune_enabled(st, req), confirmed=req.confirm_prune)
+        rows.append([t.app, "Sync", t.wave, t.key.kind, t.key.namespace, t.key.name,
+                     "prune" if d.allowed else f"pruneSkipped: {d.reason}"])
+    return rows
+
+
+def _emit(output: str, headers: Sequence[str], rows: list[list[object]], key: str) -> None:
+    if output == "table":
+        sys.stdout.write(report.table(headers, rows) + "\n")
+        return
+    doc = {key: [dict(zip((h.lower() for h in headers), r, strict=True)) for r in rows]}
+    sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
+
+
+def health_function(settings: Settings, states: list[AppState]):  # TODO wire health module
+    return lambda obj: None

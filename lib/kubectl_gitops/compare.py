@@ -108,29 +108,58 @@ def apply_ignore(obj: Obj, ignore: Ignore, live: Obj | None) -> Obj:
     return obj
 
 
-def remove_pointer(obj: Any, pointer: str) -> None:
-    """RFC 6901: delete the value at `pointer` if present (`~1` is `/`, `~0` is `~`)."""
-    if not pointer.startswith("/"):
-        return
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+ABSENT = object()  # get_pointer's "no such path", distinct from a null value
+
+
+def _pointer_parts(pointer: str) -> list[str]:
+    """RFC 6901 tokens (`~1` is `/`, `~0` is `~`)."""
+    return [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+
+
+def get_pointer(obj: Any, pointer: str) -> Any:
+    node = obj
+    for part in _pointer_parts(pointer):
+        node = _child(node, part)
+        if node is ABSENT:
+            return ABSENT
+    return node
+
+
+def set_pointer(obj: Any, pointer: str, value: Any) -> None:
+    """Set the value at `pointer`, creating missing mappings on the way."""
+    parts = _pointer_parts(pointer)
     node = obj
     for part in parts[:-1]:
-        node = _child(node, part)
-        if node is None:
+        nxt = _child(node, part)
+        if nxt is ABSENT and isinstance(node, dict):
+            nxt = node[part] = {}
+        if nxt is ABSENT:
             return
-    last = parts[-1]
+        node = nxt
     if isinstance(node, dict):
-        node.pop(last, None)
-    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        del node[int(last)]
+        node[parts[-1]] = value
+
+
+def remove_pointer(obj: Any, pointer: str) -> None:
+    """Delete the value at `pointer` if present."""
+    if not pointer.startswith("/"):
+        return
+    parts = _pointer_parts(pointer)
+    parent = get_pointer(obj, "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts[:-1])) \
+        if len(parts) > 1 else obj
+    last = parts[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
+    elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        del parent[int(last)]
 
 
 def _child(node: Any, part: str) -> Any:
     if isinstance(node, dict):
-        return node.get(part)
+        return node.get(part, ABSENT)
     if isinstance(node, list) and part.isdigit() and int(part) < len(node):
         return node[int(part)]
-    return None
+    return ABSENT
 
 
 def remove_jq(obj: Obj, expr: str) -> Obj:

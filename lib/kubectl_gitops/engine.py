@@ -75,7 +75,8 @@ class ResourceState:
     live_view: Obj | None = None
     ignored_extraneous: bool = False
     pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
-    health: Any = None
+    health: Any = None  # health.HealthStatus of the live object, filled in by the caller
+    exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
 
     @property
     def out_of_sync(self) -> bool:
@@ -206,7 +207,7 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
         state = compare_app(app, sources, client, settings, live_cache, log)
         states.append(state)
         if opts.recursive:
-            for child in state.children:
+            for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
                 if child.name != app.name:  # a root that manages its own Application is not a cycle
                     visit(child, (*stack, app.name))
 
@@ -280,12 +281,13 @@ def _prepare(app: App, manifests: list[Manifest], client: Client, state: AppStat
 def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[ResourceKey, Obj],
           rules: tuple[IgnoreRule, ...], client: Client) -> list[ResourceState]:
     need_dry_run: list[ResourceState] = []
+    ns_known: dict[str, bool] = {}
     for key, rs in desired.items():
         rs.live = live.get(key)
         if rs.live is not None and in_sync_without_dry_run(rs.desired or {}, rs.live):
-            rs.status = SYNCED
+            rs.status, rs.exact = SYNCED, True
             rs.target_view = rs.live_view = _view(rs.live, rs, rules)
-        elif rs.pending_crd or (rs.live is None and not _namespace_exists(rs, live, desired, client)):
+        elif rs.pending_crd or (rs.live is None and not _namespace_exists(rs, live, desired, client, ns_known)):
             rs.target_view = _view(rs.desired or {}, rs, rules)
         else:
             need_dry_run.append(rs)
@@ -300,7 +302,7 @@ def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[Resour
 
 
 def _namespace_exists(rs: ResourceState, live: dict[ResourceKey, Obj],
-                      desired: dict[ResourceKey, ResourceState], client: Client) -> bool:
+                      desired: dict[ResourceKey, ResourceState], client: Client, known: dict[str, bool]) -> bool:
     """A missing object whose namespace comes in the same sync cannot be dry-run yet."""
     ns = rs.key.namespace
     if not ns:
@@ -310,8 +312,10 @@ def _namespace_exists(rs: ResourceState, live: dict[ResourceKey, Obj],
         return True
     if nskey in desired:
         return False
-    res = client.resource_for("", "Namespace")
-    return res is None or client.get(res, "", ns) is not None
+    if ns not in known:
+        res = client.resource_for("", "Namespace")
+        known[ns] = res is None or client.get(res, "", ns) is not None
+    return known[ns]
 
 
 def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client: Client) -> None:
@@ -330,6 +334,7 @@ def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client:
         if rs.live is not None:
             rs.live_view = _view(rs.live, rs, rules)
             rs.status = SYNCED if rs.target_view == rs.live_view else OUT_OF_SYNC
+            rs.exact = normalize(predicted) == normalize(rs.live)
 
 
 def _view(obj: Obj, rs: ResourceState, rules: tuple[IgnoreRule, ...]) -> Obj:

@@ -1,0 +1,452 @@
+"""Executing a sync plan: pre-flight dry-runs, the per-app lease, phases and waves with health waits,
+hooks and their delete policies, prune, SyncFail. Every API call goes through `cluster`."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import getpass
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kubectl_gitops import plan
+from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error
+from kubectl_gitops.compare import ABSENT, get_pointer, remove_pointer, rules_for, set_pointer
+from kubectl_gitops.engine import AppState, ResourceState
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.live import parallel, parallel_results
+from kubectl_gitops.model import TRACKING_ID, Obj, ResourceKey, key_of, owning_app, tracking_id
+from kubectl_gitops.plan import SyncOptions, SyncTask
+
+Log = Callable[[str], None]
+HealthFn = Callable[[Obj], "tuple[str, str] | None"]  # live object -> (status, message), None: no check
+HEALTHY, PROGRESSING, DEGRADED, SUSPENDED, MISSING = "Healthy", "Progressing", "Degraded", "Suspended", "Missing"
+LEASE_SECONDS = 60
+POLL_SECONDS = 1.0
+NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    prune: bool = False
+    force_prune: bool = False
+    confirm_prune: bool = False
+    dry_run: bool = False
+    timeout: float = 300.0
+    lock_namespace: str = "default"
+
+
+@dataclass
+class SyncOutcome:
+    app: str
+    tasks: list[SyncTask] = field(default_factory=list)
+    ok: bool = True
+    message: str = ""
+
+
+# -- planning from compare results ------------------------------------------------------------------
+
+def build_tasks(state: AppState, log: Log) -> tuple[list[SyncTask], list[SyncTask]]:
+    """(apply and hook tasks in order, prune candidates) for one app."""
+    app = state.app
+    app_opts = SyncOptions.parse(app.sync_options, f"{app.origin}: Application {app.name}")
+    tasks: list[SyncTask] = []
+    prunes: list[SyncTask] = []
+    for rs in state.resources:
+        where = f"{rs.origin or 'live'}: {rs.key}"
+        if rs.desired is not None:
+            opts = app_opts.merged(plan.object_options(rs.desired, where))
+            tasks.append(SyncTask(app=app.name, key=rs.key, phase=plan.SYNC, wave=plan.wave_of(rs.desired, where),
+                                  obj=rs.desired, live=rs.live, origin=rs.origin, options=opts,
+                                  skip_apply=_skip_apply(rs, opts)))
+        elif rs.live is not None and not rs.ignored_extraneous:
+            opts = app_opts.merged(plan.object_options(rs.live, where))
+            prunes.append(SyncTask(app=app.name, key=rs.key, phase=plan.SYNC, wave=plan.wave_of(rs.live, where),
+                                   obj=None, live=rs.live, options=opts, prune=True))
+    for m in state.hooks:
+        for t in plan.hook_tasks(app.name, m.obj, m.origin, app_opts):
+            t = plan.with_generated_name(t)
+            t.obj = _tracked(t.obj or {}, app.name)
+            tasks.append(t)
+    return plan.order(tasks), prunes
+
+
+def _skip_apply(rs: ResourceState, opts: SyncOptions) -> bool:
+    """An object already exactly in sync is not re-applied (the apply would be a no-op write);
+    with ApplyOutOfSyncOnly, neither is one that differs only in ignored fields."""
+    if rs.live is None or owning_app(rs.live, rs.key) != rs.app:
+        return False
+    return rs.exact or (opts.is_true(plan.APPLY_OUT_OF_SYNC_ONLY) and not rs.out_of_sync)
+
+
+def _tracked(obj: Obj, app: str) -> Obj:
+    obj = copy.deepcopy(obj)
+    obj.setdefault("metadata", {}).setdefault("annotations", {})[TRACKING_ID] = tracking_id(app, key_of(obj))
+    return obj
+
+
+# -- pre-flight: everything validated before the first write ----------------------------------------
+
+def preflight(state: AppState, tasks: list[SyncTask], prunes: list[SyncTask], client: Client,
+              req: SyncRequest) -> None:
+    errors = _shared_resource_errors(tasks)
+    ns_res = client.resource_for("", "Namespace")
+    live_ns = {(o.get("metadata") or {}).get("name") for o in client.list(ns_res)} if ns_res else set()
+    results = parallel_results(lambda t: _dry_run_one(t, client, state, live_ns), tasks)
+    errors += [f"  {t.origin}: {t.key}: {r}" for t, r in zip(tasks, results, strict=True)
+               if isinstance(r, GitopsError)]
+    for t in prunes:
+        plan.propagation(t.options)  # a bad value is an input error, found now
+    if errors:
+        raise GitopsError(f"app {state.app.name}: {len(errors)} object(s) failed validation; nothing was "
+                          "written:\n" + "\n".join(errors))
+    allowed = [t for t in prunes if plan.prune_decision(t, prune_enabled=prune_enabled(state, req),
+                                                        confirmed=req.confirm_prune).allowed]
+    owned = sum(1 for rs in state.resources if rs.live is not None and owning_app(rs.live, rs.key) == state.app.name)
+    why = plan.mass_prune_refusal(len(allowed), owned, sum(1 for rs in state.resources if rs.desired is not None))
+    if why and not req.force_prune:
+        raise GitopsError(f"app {state.app.name}: refusing to prune: {why}; nothing was written",
+                          hint="check the render; pass --force-prune if this is intended")
+
+
+def _shared_resource_errors(tasks: list[SyncTask]) -> list[str]:
+    out = []
+    for t in tasks:
+        if t.live is None or not t.options.is_true(plan.FAIL_ON_SHARED_RESOURCE):
+            continue
+        owner = owning_app(t.live, t.key)
+        if owner and owner != t.app:
+            out.append(f"  {t.origin}: {t.key}: already managed by app {owner!r} (FailOnSharedResource=true)")
+    return out
+
+
+def _dry_run_one(t: SyncTask, client: Client, state: AppState, live_ns: set[str]) -> None:
+    if t.skip_apply:
+        return
+    res = client.resource_for(t.key.group, t.key.kind)
+    if res is None:
+        if _crd_in(state, t.key) or t.options.is_true(plan.SKIP_DRY_RUN_ON_MISSING):
+            return  # its CRD is created earlier in this sync
+        resource_or_error(client, t.key, t.origin)
+        return
+    obj = t.obj or {}
+    ns = t.key.namespace
+    if ns and ns not in live_ns:
+        # The namespace is created by this sync: validate the object against an existing one.
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["namespace"] = "default"
+    _write(t, obj, client, res, dry_run=True)
+
+
+def _crd_in(state: AppState, key: ResourceKey) -> bool:
+    return any(rs.desired is not None and rs.key.kind == "CustomResourceDefinition"
+               and (rs.desired.get("spec") or {}).get("group") == key.group
+               and ((rs.desired.get("spec") or {}).get("names") or {}).get("kind") == key.kind
+               for rs in state.resources)
+
+
+def prune_enabled(state: AppState, req: SyncRequest) -> bool:
+    return req.prune or state.app.auto_prune
+
+
+# -- the per-app lease --------------------------------------------------------------------------------
+
+class AppLock:
+    """A coordination.k8s.io Lease per app: one sync at a time; a lease not renewed expires."""
+
+    def __init__(self, client: Client, app: str, namespace: str) -> None:
+        self.client, self.app, self.namespace = client, app, namespace
+        self.name = f"kubectl-gitops-sync-{app}"[:253]
+        self.holder = f"{getpass.getuser()}@{socket.gethostname()}/{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.res: ApiResource = resource_or_error(client, ResourceKey("coordination.k8s.io", "Lease", namespace,
+                                                                      self.name), "sync lock")
+
+    def acquire(self) -> None:
+        now = _now()
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": LEASE_SECONDS,
+                         "acquireTime": now, "renewTime": now}}
+        try:
+            self.client.create(self.res, body)
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            self._take_over_if_stale(body)
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+        self._thread.start()
+
+    def _take_over_if_stale(self, body: Obj) -> None:
+        live = self.client.get(self.res, self.namespace, self.name) or {}
+        spec = live.get("spec") or {}
+        renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
+        age = time.time() - renewed if renewed else float("inf")
+        if age < (spec.get("leaseDurationSeconds") or LEASE_SECONDS):
+            acquired = _parse_time(spec.get("acquireTime"))
+            held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
+            raise GitopsError(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
+                              f"held by {spec.get('holderIdentity')} (for {held})",
+                              hint=f"wait for it, or delete the lease if that sync died (it expires "
+                                   f"{LEASE_SECONDS}s after its last renewal)")
+        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        try:
+            self.client.replace(self.res, body)  # optimistic: fails if someone else took it first
+        except ApiError as e:
+            if e.status == 409:
+                raise GitopsError(f"app {self.app}: another sync took the lease first") from None
+            raise
+
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            # A failed renewal is retried next time; the sync itself reports real API failures.
+            with contextlib.suppress(GitopsError):
+                self.client.merge_patch(self.res, self.namespace, self.name, {"spec": {"renewTime": _now()}})
+
+    def release(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(GitopsError):  # an unreleased lease expires by itself
+            self.client.delete(self.res, self.namespace, self.name, propagation="Background")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# -- execution ---------------------------------------------------------------------------------------
+
+class Runner:
+    """Runs one app's tasks: steps in order, health between them, prune, PostSync, SyncFail."""
+
+    def __init__(self, state: AppState, client: Client, health: HealthFn, req: SyncRequest, log: Log) -> None:
+        self.state, self.client, self.health, self.req, self.log = state, client, health, req, log
+        self.deadline = time.monotonic() + req.timeout
+        self.rules = (*state.app.ignore_differences,)
+
+    def run(self, tasks: list[SyncTask], prunes: list[SyncTask]) -> SyncOutcome:
+        out = SyncOutcome(app=self.state.app.name)
+        main = [t for t in tasks if t.phase != plan.SYNC_FAIL]
+        fail_hooks = [t for t in tasks if t.phase == plan.SYNC_FAIL]
+        self._create_namespace()
+        all_steps = plan.steps(main)
+        wait_all = len(all_steps) > 1
+        try:
+            for step in all_steps:
+                if step[0].phase == plan.POST_SYNC:
+                    self._prune(prunes)
+                self._run_step(step, wait_all)
+            if not any(s[0].phase == plan.POST_SYNC for s in all_steps):
+                self._prune(prunes)
+            self._wait_final(main)
+        except _SyncFailed as e:
+            out.ok, out.message = False, str(e)
+            self.log(f"{self.state.app.name}: sync failed: {e}")
+            if fail_hooks:
+                self.log(f"{self.state.app.name}: running {len(fail_hooks)} SyncFail hook(s)")
+                try:
+                    for step in plan.steps(fail_hooks):
+                        self._run_step(step, True)
+                except _SyncFailed as e2:
+                    out.message += f"; SyncFail hook failed: {e2}"
+        out.tasks = [*main, *fail_hooks, *prunes]
+        return out
+
+    # steps
+
+    def _run_step(self, step: list[SyncTask], wait: bool) -> None:
+        t0 = step[0]
+        self.log(f"{self.state.app.name}: phase {t0.phase} wave {t0.wave}: {len(step)} object(s)")
+        hooks = [t for t in step if t.hook]
+        for t in hooks:
+            if plan.BEFORE_HOOK_CREATION in t.delete_policies:
+                self._delete_and_wait(t)
+        for group in plan.kind_groups(step):
+            results = parallel_results(self._apply, group)
+            failed = [(t, r) for t, r in zip(group, results, strict=True) if isinstance(r, GitopsError)]
+            for t, r in failed:
+                t.result, t.message = "failed", str(r)
+            if failed:
+                raise _SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
+                                  f"{failed[0][1]}")
+        if wait or hooks:
+            self._wait_healthy(step)
+        for t in hooks:
+            self._hook_cleanup(t)
+
+    def _apply(self, t: SyncTask) -> None:
+        if t.skip_apply:
+            t.result = "unchanged"
+            return
+        res = self.client.resource_for(t.key.group, t.key.kind)
+        if res is None:  # a custom resource whose CRD was created in an earlier step
+            self.client.forget_discovery()
+            res = resource_or_error(self.client, t.key, t.origin)
+        obj = self._respect_ignored(t)
+        after = _write(t, obj, self.client, res, dry_run=False)
+        if t.hook:
+            t.result = "hook created"
+        elif t.live is None:
+            t.result = "created"
+        else:
+            before = (t.live.get("metadata") or {}).get("resourceVersion")
+            t.result = "unchanged" if (after.get("metadata") or {}).get("resourceVersion") == before else "configured"
+
+    def _respect_ignored(self, t: SyncTask) -> Obj:
+        """RespectIgnoreDifferences: keep live values at ignored JSON pointers instead of Git's."""
+        obj = t.obj or {}
+        if t.live is None or not t.options.is_true(plan.RESPECT_IGNORE_DIFFERENCES):
+            return obj
+        ignore = rules_for(t.key, self.rules)
+        if not ignore.pointers:
+            return obj
+        obj = copy.deepcopy(obj)
+        for p in ignore.pointers:
+            live_value = get_pointer(t.live, p)
+            remove_pointer(obj, p)
+            if live_value is not ABSENT:
+                set_pointer(obj, p, copy.deepcopy(live_value))
+        return obj
+
+    def _create_namespace(self) -> None:
+        app = self.state.app
+        opts = SyncOptions.parse(app.sync_options, app.origin)
+        if not opts.is_true(plan.CREATE_NAMESPACE) or not app.dest_namespace:
+            return
+        res = resource_or_error(self.client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
+        meta: Obj = {"name": app.dest_namespace}
+        mnm = app.managed_namespace_metadata or {}
+        if mnm.get("labels"):
+            meta["labels"] = mnm["labels"]
+        if mnm.get("annotations"):
+            meta["annotations"] = mnm["annotations"]
+        exists = self.client.get(res, "", app.dest_namespace) is not None
+        if exists and len(meta) == 1:
+            return
+        self.client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, dry_run=False)
+        self.log(f"{app.name}: namespace {app.dest_namespace} {'updated' if exists else 'created'}")
+
+    # hooks
+
+    def _delete_and_wait(self, t: SyncTask) -> None:
+        res = resource_or_error(self.client, t.key, t.origin)
+        if not self.client.delete(res, t.key.namespace, t.key.name, propagation="Foreground"):
+            return
+        while self.client.get(res, t.key.namespace, t.key.name) is not None:
+            self._check_deadline(f"waiting for the previous {t.key} to be deleted")
+            time.sleep(POLL_SECONDS / 2)
+
+    def _hook_cleanup(self, t: SyncTask) -> None:
+        succeeded = t.health in (HEALTHY, "")
+        if (succeeded and plan.HOOK_SUCCEEDED in t.delete_policies) or (
+                not succeeded and plan.HOOK_FAILED in t.delete_policies):
+            res = resource_or_error(self.client, t.key, t.origin)
+            self.client.delete(res, t.key.namespace, t.key.name, propagation="Background")
+
+    # health
+
+    def _wait_healthy(self, step: list[SyncTask]) -> None:
+        pending = [t for t in step if t.result != "unchanged" or not t.hook]
+        while True:
+            live = self._fetch(pending)
+            waiting = []
+            for t in pending:
+                obj = live.get(t.key)
+                status, message = (MISSING, "not found") if obj is None else (self.health(obj) or ("", ""))
+                t.health, t.message = status, message
+                if t.hook:
+                    t.result = {HEALTHY: "hook succeeded", "": "hook succeeded", DEGRADED: "hook failed",
+                                "Unknown": "hook failed"}.get(status, "hook running")
+                if status == DEGRADED or (t.hook and status == "Unknown"):
+                    raise _SyncFailed(f"{t.key} is {status}: {message}")
+                if status not in (HEALTHY, ""):
+                    waiting.append(t)
+            if not waiting:
+                return
+            self._check_deadline(f"waiting for {len(waiting)} object(s) to become healthy, e.g. {waiting[0].key} "
+                                 f"({waiting[0].health}: {waiting[0].message})")
+            time.sleep(POLL_SECONDS)
+            pending = waiting
+
+    def _wait_final(self, tasks: list[SyncTask]) -> None:
+        """Exit 0 means synced and healthy: the last step's health is awaited too."""
+        self._wait_healthy([t for t in tasks if not t.hook and t.result in ("created", "configured", "unchanged")])
+
+    def _fetch(self, tasks: list[SyncTask]) -> dict[ResourceKey, Obj]:
+        """One LIST per kind and namespace, not one GET per object."""
+        groups: dict[tuple[ApiResource, str], None] = {}
+        for t in tasks:
+            res = self.client.resource_for(t.key.group, t.key.kind)
+            if res is not None:
+                groups[(res, t.key.namespace if res.namespaced else "")] = None
+        out: dict[ResourceKey, Obj] = {}
+        for items in parallel(lambda g: self.client.list(*g), list(groups)):
+            for o in items:
+                out[key_of(o)] = o
+        return out
+
+    def _check_deadline(self, doing: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise _SyncFailed(f"timed out after {self.req.timeout:.0f}s {doing}")
+
+    # prune
+
+    def _prune(self, prunes: list[SyncTask]) -> None:
+        todo = []
+        for t in prunes:
+            d = plan.prune_decision(t, prune_enabled=prune_enabled(self.state, self.req),
+                                    confirmed=self.req.confirm_prune)
+            if d.allowed:
+                todo.append(t)
+            else:
+                t.result, t.message = "pruneSkipped", d.reason
+        if not todo:
+            return
+        self.log(f"{self.state.app.name}: pruning {len(todo)} object(s)")
+        for t in plan.prune_order(todo):
+            res = resource_or_error(self.client, t.key, "prune")
+            self.client.delete(res, t.key.namespace, t.key.name, propagation=plan.propagation(t.options))
+            t.result = "pruned"
+
+
+class _SyncFailed(Exception):
+    pass
+
+
+def _write(t: SyncTask, obj: Obj, client: Client, res: ApiResource, *, dry_run: bool) -> Obj:
+    validate = not t.options.is_false(plan.VALIDATE)
+    if t.options.is_true(plan.REPLACE) and t.key.kind not in NO_REPLACE_KINDS:
+        if t.live is None:
+            return client.create(res, obj, dry_run=dry_run, validate=validate)
+        if t.options.is_true(plan.FORCE) and not dry_run:
+            client.delete(res, t.key.namespace, t.key.name, propagation="Foreground")
+            return client.create(res, obj, validate=validate)
+        body = copy.deepcopy(obj)
+        body["metadata"]["resourceVersion"] = t.live["metadata"]["resourceVersion"]
+        return client.replace(res, body, dry_run=dry_run, validate=validate)
+    if t.options.is_false(plan.SERVER_SIDE_APPLY):
+        if t.live is None:
+            return client.create(res, obj, dry_run=dry_run, validate=validate)
+        return client.merge_patch(res, t.key.namespace, t.key.name, obj, dry_run=dry_run)
+    try:
+        return client.apply(res, obj, dry_run=dry_run, validate=validate)
+    except ApiError as e:
+        # Force=true: an immutable field (422) is changed by deleting and re-creating the object.
+        if e.status != 422 or not t.options.is_true(plan.FORCE) or dry_run or t.live is None:
+            raise
+        client.delete(res, t.key.namespace, t.key.name, propagation="Foreground")
+        return client.apply(res, obj, dry_run=False, validate=validate)

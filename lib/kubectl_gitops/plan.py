@@ -1,0 +1,258 @@
+"""Pure sync planning: phases, waves, kind order, hooks, sync options and prune decisions.
+
+Ordering follows gitops-engine: phase, wave, kind rank, name; then each Namespace moves before the
+first object in it and each CRD before its first custom resource.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import (
+    ANN_HELM_HOOK,
+    ANN_HELM_HOOK_WEIGHT,
+    ANN_HOOK,
+    ANN_HOOK_DELETE_POLICY,
+    ANN_SYNC_OPTIONS,
+    ANN_SYNC_WAVE,
+    Obj,
+    ResourceKey,
+    annotations,
+    key_of,
+)
+
+PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = "PreSync", "Sync", "PostSync", "SyncFail"
+PHASES = (PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL)
+PHASE_RANK = {p: i - 1 for i, p in enumerate(PHASES)}
+HOOK_SKIP = "Skip"
+BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "BeforeHookCreation", "HookSucceeded", "HookFailed"
+HELM_HOOKS = {"pre-install": PRE_SYNC, "pre-upgrade": PRE_SYNC, "post-install": POST_SYNC,
+              "post-upgrade": POST_SYNC}
+
+KIND_ORDER = (
+    "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget",
+    "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume",
+    "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
+    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet",
+    "Pod", "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet",
+    "Job", "CronJob", "IngressClass", "Ingress", "APIService",
+)
+KIND_RANK = {k: i - len(KIND_ORDER) for i, k in enumerate(KIND_ORDER)}  # known kinds negative: unknown last
+
+# Sync option names (annotation argocd.argoproj.io/sync-options or spec.syncPolicy.syncOptions).
+PRUNE, PRUNE_LAST, PRUNE_PROPAGATION = "Prune", "PruneLast", "PrunePropagationPolicy"
+REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE = "Replace", "ServerSideApply", "Force", "Validate"
+CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY = "CreateNamespace", "ApplyOutOfSyncOnly"
+FAIL_ON_SHARED_RESOURCE, RESPECT_IGNORE_DIFFERENCES = "FailOnSharedResource", "RespectIgnoreDifferences"
+SKIP_DRY_RUN_ON_MISSING, DELETE = "SkipDryRunOnMissingResource", "Delete"
+KNOWN_OPTIONS = frozenset({PRUNE, PRUNE_LAST, PRUNE_PROPAGATION, REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE,
+                           CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY, FAIL_ON_SHARED_RESOURCE,
+                           RESPECT_IGNORE_DIFFERENCES, SKIP_DRY_RUN_ON_MISSING, DELETE})
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Parsed `Name=value` sync options; object-level values win over app-level ones."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, items: Iterable[str], where: str) -> SyncOptions:
+        out: dict[str, str] = {}
+        for raw in items:
+            item = raw.strip()
+            if not item:
+                continue
+            name, sep, value = item.partition("=")
+            if not sep or name not in KNOWN_OPTIONS:
+                raise GitopsError(f"{where}: unknown sync option {item!r}",
+                                  hint=f"known: {', '.join(sorted(KNOWN_OPTIONS))}")
+            out[name] = value
+        return cls(tuple(out.items()))
+
+    def merged(self, obj_level: SyncOptions) -> SyncOptions:
+        return SyncOptions(tuple({**dict(self.values), **dict(obj_level.values)}.items()))
+
+    def get(self, name: str) -> str | None:
+        return dict(self.values).get(name)
+
+    def is_true(self, name: str) -> bool:
+        return (self.get(name) or "").lower() == "true"
+
+    def is_false(self, name: str) -> bool:
+        return (self.get(name) or "").lower() == "false"
+
+
+def object_options(obj: Obj, where: str) -> SyncOptions:
+    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+
+
+@dataclass
+class SyncTask:
+    app: str
+    key: ResourceKey
+    phase: str
+    wave: int
+    obj: Obj | None  # what to apply (None for a prune)
+    live: Obj | None = None
+    origin: str = ""
+    hook: bool = False
+    delete_policies: frozenset[str] = frozenset()
+    options: SyncOptions = field(default_factory=SyncOptions)
+    prune: bool = False
+    skip_apply: bool = False  # ApplyOutOfSyncOnly and already in sync
+    # outcome, filled in by apply
+    result: str = ""
+    health: str = ""
+    message: str = ""
+
+    @property
+    def kind_rank(self) -> int:
+        return KIND_RANK.get(self.key.kind, 0)
+
+    def sort_key(self) -> tuple[int, int, int, str]:
+        return (PHASE_RANK[self.phase], self.wave, self.kind_rank, self.key.name)
+
+
+def phases_of(obj: Obj) -> list[str]:
+    """Hook phases of an object: [] for a non-hook, ["Skip"] never applied."""
+    ann = annotations(obj)
+    if ANN_HOOK in ann:
+        return [p.strip() for p in ann[ANN_HOOK].split(",") if p.strip()]
+    if ANN_HELM_HOOK in ann:
+        return sorted({HELM_HOOKS[h.strip()] for h in ann[ANN_HELM_HOOK].split(",") if h.strip() in HELM_HOOKS})
+    return []
+
+
+def wave_of(obj: Obj, where: str) -> int:
+    ann = annotations(obj)
+    raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise GitopsError(f"{where}: {ANN_SYNC_WAVE} {raw!r} is not an integer") from None
+
+
+def delete_policies(obj: Obj) -> frozenset[str]:
+    raw = annotations(obj).get(ANN_HOOK_DELETE_POLICY, "")
+    found = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    return found or frozenset({BEFORE_HOOK_CREATION})
+
+
+def hook_tasks(app: str, obj: Obj, origin: str, app_options: SyncOptions) -> list[SyncTask]:
+    where = f"{origin}: {key_of(obj)}"
+    phases = phases_of(obj)
+    unknown = [p for p in phases if p not in PHASES and p != HOOK_SKIP]
+    if unknown:
+        raise GitopsError(f"{where}: unknown hook type {unknown[0]!r}", hint=f"one of {', '.join(PHASES)}, Skip")
+    if HOOK_SKIP in phases:
+        return []
+    opts = app_options.merged(object_options(obj, where))
+    return [SyncTask(app=app, key=key_of(obj), phase=p, wave=wave_of(obj, where), obj=obj, origin=origin,
+                     hook=True, delete_policies=delete_policies(obj), options=opts) for p in phases]
+
+
+def with_generated_name(task: SyncTask) -> SyncTask:
+    """A hook with generateName gets a fresh name for every sync run."""
+    meta = (task.obj or {}).get("metadata") or {}
+    if meta.get("name") or not meta.get("generateName"):
+        return task
+    suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+    obj = {**(task.obj or {}), "metadata": {**meta, "name": meta["generateName"] + suffix}}
+    obj["metadata"].pop("generateName")
+    return replace(task, obj=obj, key=key_of(obj))
+
+
+def order(tasks: list[SyncTask]) -> list[SyncTask]:
+    """Sort, then pull each Namespace before the first object in it and each CRD before its first
+    custom resource, whatever their waves say (taking that object's phase and wave)."""
+    ordered = sorted(tasks, key=SyncTask.sort_key)
+    for mover, owns in ((_is_namespace, _in_namespace), (_is_crd, _is_resource_of)):
+        for t in [t for t in ordered if mover(t)]:
+            first = next((i for i, o in enumerate(ordered) if o is not t and owns(o, t)), None)
+            if first is not None and ordered.index(t) > first:
+                ordered.remove(t)
+                t.phase, t.wave = ordered[first].phase, ordered[first].wave
+                ordered.insert(first, t)
+    return ordered
+
+
+def _is_namespace(t: SyncTask) -> bool:
+    return t.key.group == "" and t.key.kind == "Namespace"
+
+
+def _in_namespace(o: SyncTask, ns: SyncTask) -> bool:
+    return o.key.namespace == ns.key.name
+
+
+def _is_crd(t: SyncTask) -> bool:
+    return t.key.kind == "CustomResourceDefinition"
+
+
+def _is_resource_of(o: SyncTask, crd: SyncTask) -> bool:
+    spec = (crd.obj or {}).get("spec") or {}
+    return o.key.group == spec.get("group") and o.key.kind == (spec.get("names") or {}).get("kind")
+
+
+def steps(tasks: list[SyncTask]) -> list[list[SyncTask]]:
+    """Ordered tasks grouped into (phase, wave) steps; within a step, kind groups run one after another."""
+    out: list[list[SyncTask]] = []
+    for t in tasks:
+        if out and (out[-1][0].phase, out[-1][0].wave) == (t.phase, t.wave):
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
+
+
+def kind_groups(step: list[SyncTask]) -> list[list[SyncTask]]:
+    out: list[list[SyncTask]] = []
+    for t in step:
+        if out and out[-1][0].kind_rank == t.kind_rank and out[-1][0].key.kind == t.key.kind:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
+
+
+def prune_order(prunes: list[SyncTask]) -> list[SyncTask]:
+    """Prunes run after every apply succeeded, highest wave first, dependents before Namespaces/CRDs."""
+    return sorted(prunes, key=lambda t: (-t.wave, -t.kind_rank, t.key.name))
+
+
+@dataclass(frozen=True)
+class PruneDecision:
+    allowed: bool
+    reason: str = ""
+
+
+def prune_decision(task: SyncTask, *, prune_enabled: bool, confirmed: bool) -> PruneDecision:
+    if task.options.is_false(PRUNE) or task.options.is_false(DELETE):
+        return PruneDecision(False, "Prune=false")
+    if (task.options.get(PRUNE) or "").lower() == "confirm" and not confirmed:
+        return PruneDecision(False, "Prune=confirm: rerun with --confirm-prune")
+    if not prune_enabled:
+        return PruneDecision(False, "pruning disabled: use --prune or syncPolicy.automated.prune")
+    return PruneDecision(True)
+
+
+def mass_prune_refusal(n_prunes: int, n_owned: int, n_desired: int) -> str | None:
+    """Why pruning this many objects is refused without --force-prune (a broken render looks like
+    "delete everything")."""
+    if n_prunes and n_desired == 0:
+        return f"the render is empty and would prune all {n_prunes} object(s) of the app"
+    if n_prunes and n_owned and n_prunes * 2 > n_owned:
+        return f"prune would delete {n_prunes} of the app's {n_owned} objects (more than half)"
+    return None
+
+
+def propagation(options: SyncOptions) -> str:
+    value = (options.get(PRUNE_PROPAGATION) or "foreground").lower()
+    policies = {"foreground": "Foreground", "background": "Background", "orphan": "Orphan"}
+    if value not in policies:
+        raise GitopsError(f"unknown {PRUNE_PROPAGATION} {value!r}", hint="foreground, background or orphan")
+    return policies[value]
