@@ -215,6 +215,7 @@ def _preflight(repo: GitRepo, paths: Sequence[str], publish: Publish) -> None:
                           hint="pass --branch NAME to commit on a new branch")
     if publish.push:
         repo.check_remote(publish.push)
+    repo.signatures()
 
 
 def _subject(commit: pygit2.Commit) -> str:

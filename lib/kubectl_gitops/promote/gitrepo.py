@@ -127,6 +127,7 @@ class GitRepo:
         The work tree and index are updated for these files only, so other local changes stay.
         """
         parent = self.head()
+        author, committer = self.signatures()
         index = pygit2.Index()  # in memory: the user's staged changes are not part of this commit
         index.read_tree(parent.tree)
         for path, data in files.items():
@@ -134,7 +135,6 @@ class GitRepo:
             index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), mode))
         tree = index.write_tree(self.repo)
         ref = f"refs/heads/{branch}" if branch else self.repo.head.name
-        author, committer = self._signatures()
         try:
             oid = self.repo.create_commit(ref, author, committer, message, tree, [parent.id])
         except pygit2.GitError as e:  # e.g. the branch moved since we read it
@@ -152,7 +152,8 @@ class GitRepo:
             index.add(path)
         index.write()
 
-    def _signatures(self) -> tuple[pygit2.Signature, pygit2.Signature]:
+    def signatures(self) -> tuple[pygit2.Signature, pygit2.Signature]:
+        """Author and committer, as git would pick them."""
         try:
             default = self.repo.default_signature
         except (KeyError, pygit2.GitError):
