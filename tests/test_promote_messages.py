@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import click
+import pytest
 
 from kubectl_gitops.promote import messages
 from kubectl_gitops.promote.images import ImageEntry
 from kubectl_gitops.promote.layout import Overlay
+from kubectl_gitops.promote.output import Console
 from kubectl_gitops.promote.plan import Change, FileEdit, OverlayImages, image_changes
 from kubectl_gitops.promote.status import Status, build_rows, render_json, render_table
 
@@ -95,3 +97,10 @@ def test_rows_mark_environments_behind_the_one_before() -> None:
     data = json.loads(render_json(Status(envs, rows, ())))
     assert data["services"][1]["environments"]["staging"] is None
     assert data["lastChanges"] == {}
+
+
+def test_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Console.from_env().color is False
+    monkeypatch.setenv("NO_COLOR", "")  # empty means unset (no-color.org)
+    assert Console.from_env().color is None

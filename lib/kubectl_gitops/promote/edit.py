@@ -149,7 +149,9 @@ def _span(where: dict[int, int], i1: int, i2: int) -> tuple[int, int] | None:
         if i1 - 1 in where:
             return where[i1 - 1] + 1, where[i1 - 1] + 1
         return (where[i1], where[i1]) if i1 in where else None
-    lines = [where.get(i) for i in range(i1, i2)]
-    if None in lines or lines != list(range(lines[0], lines[0] + len(lines))):  # type: ignore[operator]
+    if any(i not in where for i in range(i1, i2)):
         return None
-    return lines[0], lines[-1] + 1  # type: ignore[operator]
+    lines = [where[i] for i in range(i1, i2)]
+    if lines != list(range(lines[0], lines[0] + len(lines))):  # the lines must still be adjacent
+        return None
+    return lines[0], lines[-1] + 1

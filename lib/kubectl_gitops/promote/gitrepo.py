@@ -131,8 +131,8 @@ class GitRepo:
         index = pygit2.Index()  # in memory: the user's staged changes are not part of this commit
         index.read_tree(parent.tree)
         for path, data in files.items():
-            mode = parent.tree[path].filemode if path in parent.tree else pygit2.enums.FileMode.BLOB
-            index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), mode))
+            # only files of HEAD are ever edited, so each keeps its mode (e.g. 100644)
+            index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), parent.tree[path].filemode))
         tree = index.write_tree(self.repo)
         ref = f"refs/heads/{branch}" if branch else self.repo.head.name
         try:

@@ -62,8 +62,10 @@ def build_rows(environments: Sequence[str], overlays: Sequence[OverlayImages]) -
 
 
 def _behind(entries: Sequence[ImageEntry | None], i: int) -> bool:
-    before = entries[i - 1] if i > 0 else None
-    return before is not None and (entries[i] is None or entries[i].pin != before.pin)  # type: ignore[union-attr]
+    before, current = (entries[i - 1] if i > 0 else None), entries[i]
+    if before is None:
+        return False
+    return current is None or current.pin != before.pin
 
 
 def render_table(status: Status) -> str:
