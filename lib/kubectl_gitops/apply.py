@@ -15,20 +15,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubectl_gitops import plan
-from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error
+from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
 from kubectl_gitops.compare import ABSENT, get_pointer, remove_pointer, rules_for, set_pointer
 from kubectl_gitops.engine import AppState, ResourceState
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import parallel, parallel_results
-from kubectl_gitops.model import TRACKING_ID, Obj, ResourceKey, key_of, owning_app, tracking_id
-from kubectl_gitops.plan import SyncOptions, SyncTask
+from kubectl_gitops.model import (
+    APPLY_OUT_OF_SYNC_ONLY,
+    CREATE_NAMESPACE,
+    FAIL_ON_SHARED_RESOURCE,
+    RESPECT_IGNORE_DIFFERENCES,
+    SKIP_DRY_RUN_ON_MISSING,
+    TRACKING_ID,
+    Obj,
+    ResourceKey,
+    SyncOptions,
+    key_of,
+    object_options,
+    owning_app,
+    tracking_id,
+)
+from kubectl_gitops.plan import SyncTask
 
 Log = Callable[[str], None]
 HealthFn = Callable[[Obj], "tuple[str, str] | None"]  # live object -> (status, message), None: no check
 HEALTHY, PROGRESSING, DEGRADED, SUSPENDED, MISSING = "Healthy", "Progressing", "Degraded", "Suspended", "Missing"
 LEASE_SECONDS = 60
 POLL_SECONDS = 1.0
-NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
 
 
 @dataclass(frozen=True)
@@ -60,12 +73,12 @@ def build_tasks(state: AppState, log: Log) -> tuple[list[SyncTask], list[SyncTas
     for rs in state.resources:
         where = f"{rs.origin or 'live'}: {rs.key}"
         if rs.desired is not None:
-            opts = app_opts.merged(plan.object_options(rs.desired, where))
+            opts = app_opts.merged(object_options(rs.desired, where))
             tasks.append(SyncTask(app=app.name, key=rs.key, phase=plan.SYNC, wave=plan.wave_of(rs.desired, where),
                                   obj=rs.desired, live=rs.live, origin=rs.origin, options=opts,
                                   skip_apply=_skip_apply(rs, opts)))
         elif rs.live is not None and not rs.ignored_extraneous:
-            opts = app_opts.merged(plan.object_options(rs.live, where))
+            opts = app_opts.merged(object_options(rs.live, where))
             prunes.append(SyncTask(app=app.name, key=rs.key, phase=plan.SYNC, wave=plan.wave_of(rs.live, where),
                                    obj=None, live=rs.live, options=opts, prune=True))
     for m in state.hooks:
@@ -81,7 +94,7 @@ def _skip_apply(rs: ResourceState, opts: SyncOptions) -> bool:
     with ApplyOutOfSyncOnly, neither is one that differs only in ignored fields."""
     if rs.live is None or owning_app(rs.live, rs.key) != rs.app:
         return False
-    return rs.exact or (opts.is_true(plan.APPLY_OUT_OF_SYNC_ONLY) and not rs.out_of_sync)
+    return rs.exact or (opts.is_true(APPLY_OUT_OF_SYNC_ONLY) and not rs.out_of_sync)
 
 
 def _tracked(obj: Obj, app: str) -> Obj:
@@ -117,7 +130,7 @@ def preflight(state: AppState, tasks: list[SyncTask], prunes: list[SyncTask], cl
 def _shared_resource_errors(tasks: list[SyncTask]) -> list[str]:
     out = []
     for t in tasks:
-        if t.live is None or not t.options.is_true(plan.FAIL_ON_SHARED_RESOURCE):
+        if t.live is None or not t.options.is_true(FAIL_ON_SHARED_RESOURCE):
             continue
         owner = owning_app(t.live, t.key)
         if owner and owner != t.app:
@@ -130,7 +143,7 @@ def _dry_run_one(t: SyncTask, client: Client, state: AppState, live_ns: set[str]
         return
     res = client.resource_for(t.key.group, t.key.kind)
     if res is None:
-        if _crd_in(state, t.key) or t.options.is_true(plan.SKIP_DRY_RUN_ON_MISSING):
+        if _crd_in(state, t.key) or t.options.is_true(SKIP_DRY_RUN_ON_MISSING):
             return  # its CRD is created earlier in this sync
         resource_or_error(client, t.key, t.origin)
         return
@@ -140,7 +153,7 @@ def _dry_run_one(t: SyncTask, client: Client, state: AppState, live_ns: set[str]
         # The namespace is created by this sync: validate the object against an existing one.
         obj = copy.deepcopy(obj)
         obj["metadata"]["namespace"] = "default"
-    _write(t, obj, client, res, dry_run=True)
+    write_object(client, res, obj, t.live, t.options, dry_run=True)
 
 
 def _crd_in(state: AppState, key: ResourceKey) -> bool:
@@ -253,7 +266,7 @@ class Runner:
             if not any(s[0].phase == plan.POST_SYNC for s in all_steps):
                 self._prune(prunes)
             self._wait_final(main)
-        except _SyncFailed as e:
+        except GitopsError as e:  # after the first write every failure is a failed sync
             out.ok, out.message = False, str(e)
             self.log(f"{self.state.app.name}: sync failed: {e}")
             if fail_hooks:
@@ -261,7 +274,7 @@ class Runner:
                 try:
                     for step in plan.steps(fail_hooks):
                         self._run_step(step, True)
-                except _SyncFailed as e2:
+                except GitopsError as e2:
                     out.message += f"; SyncFail hook failed: {e2}"
         out.tasks = [*main, *fail_hooks, *prunes]
         return out
@@ -293,11 +306,13 @@ class Runner:
             t.result = "unchanged"
             return
         res = self.client.resource_for(t.key.group, t.key.kind)
-        if res is None:  # a custom resource whose CRD was created in an earlier step
+        while res is None:  # a custom resource whose CRD was just created: wait until it is served
+            self._check_deadline(f"waiting for the API of {t.key} to be served")
+            time.sleep(POLL_SECONDS / 2)
             self.client.forget_discovery()
-            res = resource_or_error(self.client, t.key, t.origin)
+            res = self.client.resource_for(t.key.group, t.key.kind)
         obj = self._respect_ignored(t)
-        after = _write(t, obj, self.client, res, dry_run=False)
+        after = write_object(self.client, res, obj, t.live, t.options, dry_run=False)
         if t.hook:
             t.result = "hook created"
         elif t.live is None:
@@ -309,7 +324,7 @@ class Runner:
     def _respect_ignored(self, t: SyncTask) -> Obj:
         """RespectIgnoreDifferences: keep live values at ignored JSON pointers instead of Git's."""
         obj = t.obj or {}
-        if t.live is None or not t.options.is_true(plan.RESPECT_IGNORE_DIFFERENCES):
+        if t.live is None or not t.options.is_true(RESPECT_IGNORE_DIFFERENCES):
             return obj
         ignore = rules_for(t.key, self.rules)
         if not ignore.pointers:
@@ -325,7 +340,7 @@ class Runner:
     def _create_namespace(self) -> None:
         app = self.state.app
         opts = SyncOptions.parse(app.sync_options, app.origin)
-        if not opts.is_true(plan.CREATE_NAMESPACE) or not app.dest_namespace:
+        if not opts.is_true(CREATE_NAMESPACE) or not app.dest_namespace:
             return
         res = resource_or_error(self.client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
         meta: Obj = {"name": app.dest_namespace}
@@ -423,30 +438,5 @@ class Runner:
             t.result = "pruned"
 
 
-class _SyncFailed(Exception):
-    pass
-
-
-def _write(t: SyncTask, obj: Obj, client: Client, res: ApiResource, *, dry_run: bool) -> Obj:
-    validate = not t.options.is_false(plan.VALIDATE)
-    if t.options.is_true(plan.REPLACE) and t.key.kind not in NO_REPLACE_KINDS:
-        if t.live is None:
-            return client.create(res, obj, dry_run=dry_run, validate=validate)
-        if t.options.is_true(plan.FORCE) and not dry_run:
-            client.delete(res, t.key.namespace, t.key.name, propagation="Foreground")
-            return client.create(res, obj, validate=validate)
-        body = copy.deepcopy(obj)
-        body["metadata"]["resourceVersion"] = t.live["metadata"]["resourceVersion"]
-        return client.replace(res, body, dry_run=dry_run, validate=validate)
-    if t.options.is_false(plan.SERVER_SIDE_APPLY):
-        if t.live is None:
-            return client.create(res, obj, dry_run=dry_run, validate=validate)
-        return client.merge_patch(res, t.key.namespace, t.key.name, obj, dry_run=dry_run)
-    try:
-        return client.apply(res, obj, dry_run=dry_run, validate=validate)
-    except ApiError as e:
-        # Force=true: an immutable field (422) is changed by deleting and re-creating the object.
-        if e.status != 422 or not t.options.is_true(plan.FORCE) or dry_run or t.live is None:
-            raise
-        client.delete(res, t.key.namespace, t.key.name, propagation="Foreground")
-        return client.apply(res, obj, dry_run=False, validate=validate)
+class _SyncFailed(GitopsError):
+    """The sync started writing and then failed: exit 1, and the SyncFail hooks run."""

@@ -16,8 +16,18 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import FIELD_MANAGER, Obj, ResourceKey
+from kubectl_gitops.model import (
+    FIELD_MANAGER,
+    FORCE,
+    REPLACE,
+    SERVER_SIDE_APPLY,
+    VALIDATE,
+    Obj,
+    ResourceKey,
+    SyncOptions,
+)
 
+NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
 REQUEST_TIMEOUT = (10, 60)  # connect, read (seconds)
 AGGREGATED_DISCOVERY = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;q=0.9"
@@ -136,12 +146,10 @@ class Client:
                 return None
             raise
 
-    def apply(self, res: ApiResource, obj: Obj, *, dry_run: bool, force: bool = True,
-              validate: bool = True) -> Obj:
+    def apply(self, res: ApiResource, obj: Obj, *, dry_run: bool) -> Obj:
         """Server-side apply as our field manager; conflicts forced since Git is the source of truth."""
         meta = obj["metadata"]
-        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false",
-                 "fieldValidation": "Strict" if validate else "Ignore"}
+        query = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"}
         if dry_run:
             query["dryRun"] = "All"
         return self.request("PATCH", res.path(meta.get("namespace", ""), meta["name"]), query=query,
@@ -177,8 +185,10 @@ class Client:
             raise
         return True
 
-    def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj, *, dry_run: bool = False) -> Obj:
-        query = {"fieldManager": FIELD_MANAGER, **({"dryRun": "All"} if dry_run else {})}
+    def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj, *, dry_run: bool = False,
+                    validate: bool = True) -> Obj:
+        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore",
+                 **({"dryRun": "All"} if dry_run else {})}
         return self.request("PATCH", res.path(namespace, name), query=query, body=patch,
                             content_type="application/merge-patch+json", what=f"patch {res.plural}/{name}")
 
@@ -210,6 +220,48 @@ def connect(opts: KubeOptions) -> Client:
     api = kclient.ApiClient(configuration=cfg)
     return Client(api=api, host=cfg.host.rstrip("/"), context=ctx,
                   namespace=opts.namespace or ctx_ns or "default")
+
+
+def write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
+                 dry_run: bool) -> Obj:
+    """Create/update `obj` the way its sync options ask; the same path serves the dry-run and the write.
+
+    Default: server-side apply. Replace=true: PUT (POST when absent). ServerSideApply=false or
+    Validate=false (server-side apply always checks the schema): POST, else a JSON merge patch.
+    Force=true: delete and re-create when the change hits an immutable field.
+    """
+    validate = not opts.is_false(VALIDATE)
+    meta = obj["metadata"]
+    if opts.is_true(REPLACE) and obj.get("kind") not in NO_REPLACE_KINDS:
+        if live is None:
+            return client.create(res, obj, dry_run=dry_run, validate=validate)
+        if opts.is_true(FORCE):
+            return _recreate(client, res, obj, dry_run=dry_run, validate=validate)
+        body = {**obj, "metadata": {**meta, "resourceVersion": live["metadata"]["resourceVersion"]}}
+        return client.replace(res, body, dry_run=dry_run, validate=validate)
+    if opts.is_false(SERVER_SIDE_APPLY) or not validate:
+        if live is None:
+            return client.create(res, obj, dry_run=dry_run, validate=validate)
+        return client.merge_patch(res, meta.get("namespace", ""), meta["name"], obj, dry_run=dry_run,
+                                  validate=validate)
+    try:
+        return client.apply(res, obj, dry_run=dry_run)
+    except ApiError as e:
+        if e.status != 422 or not opts.is_true(FORCE) or live is None:
+            raise
+        return _recreate(client, res, obj, dry_run=dry_run, validate=validate)
+
+
+def _recreate(client: Client, res: ApiResource, obj: Obj, *, dry_run: bool, validate: bool) -> Obj:
+    meta = obj["metadata"]
+    if dry_run:  # validate the new object under a generated name that cannot collide with the live one
+        probe = {**obj, "metadata": {k: v for k, v in meta.items() if k != "name"}}
+        probe["metadata"]["generateName"] = meta["name"] + "-"
+        result = client.create(res, probe, dry_run=True, validate=validate)
+        result["metadata"]["name"] = meta["name"]
+        return result
+    client.delete(res, meta.get("namespace", ""), meta["name"], propagation="Foreground")
+    return client.create(res, obj, validate=validate)
 
 
 def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResource:

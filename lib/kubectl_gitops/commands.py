@@ -56,7 +56,9 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
     if sys.stderr.isatty():
         log(report.table(PLAN_HEADERS, plan_rows))
     health = health_function(settings, states)
-    locks = [AppLock(client, st.app.name, req.lock_namespace) for st, _, _ in plans]
+    # An app with nothing to write needs no lock: a no-change sync sends no write at all.
+    locks = [AppLock(client, st.app.name, req.lock_namespace) for st, tasks, prunes in plans
+             if _has_writes(st, tasks, prunes, req)]
     held = []
     try:
         for lock in locks:
@@ -79,6 +81,11 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
         log(f"error: app {o.app}: {o.message}")
     log(f"{client.requests} API requests ({client.writes} writes)")
     return EXIT_CHANGED if failed else EXIT_OK
+
+
+def _has_writes(st: AppState, tasks: list[SyncTask], prunes: list[SyncTask], req: SyncRequest) -> bool:
+    return any(not t.skip_apply for t in tasks) or any(
+        prune_decision(t, prune_enabled=prune_enabled(st, req), confirmed=req.confirm_prune).allowed for t in prunes)
 
 
 def _plan_rows(st: AppState, tasks: list[SyncTask], prunes: list[SyncTask], req: SyncRequest) -> list[list[object]]:

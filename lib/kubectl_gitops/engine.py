@@ -21,7 +21,7 @@ from kubectl_gitops.apps import (
     parse_ignore_rule,
     resolve_target,
 )
-from kubectl_gitops.cluster import ApiError, Client, resource_or_error
+from kubectl_gitops.cluster import ApiError, Client, resource_or_error, write_object
 from kubectl_gitops.compare import (
     EXTRANEOUS,
     MISSING,
@@ -42,8 +42,10 @@ from kubectl_gitops.model import (
     TRACKING_ID,
     Obj,
     ResourceKey,
+    SyncOptions,
     annotations,
     key_of,
+    object_options,
     owning_app,
     tracking_id,
 )
@@ -291,7 +293,7 @@ def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[Resour
             rs.target_view = _view(rs.desired or {}, rs, rules)
         else:
             need_dry_run.append(rs)
-    _dry_run(need_dry_run, rules, client)
+    _dry_run(need_dry_run, rules, client, SyncOptions.parse(app.sync_options, app.origin))
     extraneous = [
         ResourceState(app=app.name, key=k, status=EXTRANEOUS, live=o, live_view=normalize(o),
                       ignored_extraneous="IgnoreExtraneous" in annotations(o).get(ANN_COMPARE_OPTIONS, ""))
@@ -318,16 +320,19 @@ def _namespace_exists(rs: ResourceState, live: dict[ResourceKey, Obj],
     return known[ns]
 
 
-def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client: Client) -> None:
+def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client: Client,
+             app_options: SyncOptions) -> None:
     def one(rs: ResourceState) -> Obj:
         res = resource_or_error(client, rs.key, rs.origin)
-        return client.apply(res, rs.desired or {}, dry_run=True)
+        opts = app_options.merged(object_options(rs.desired or {}, rs.origin))
+        return write_object(client, res, rs.desired or {}, rs.live, opts, dry_run=True)
 
     results = parallel_results(one, states)
     failures = [f"  {rs.origin}: {rs.key}: {r}" for rs, r in zip(states, results, strict=True)
                 if isinstance(r, GitopsError)]
     if failures:
-        raise GitopsError(f"server-side dry-run failed for {len(failures)} object(s):\n" + "\n".join(failures))
+        raise GitopsError(f"server-side dry-run failed for {len(failures)} object(s); nothing was written:\n"
+                          + "\n".join(failures))
     for rs, predicted in zip(states, results, strict=True):
         assert isinstance(predicted, dict)
         rs.target_view = _view(predicted, rs, rules)

@@ -37,20 +37,19 @@ def scopes(client: Client, keys: Iterable[ResourceKey], namespaces: set[str]) ->
     by_kind: dict[tuple[str, str], set[str]] = {}
     for k in keys:
         by_kind.setdefault((k.group, k.kind), set()).add(k.namespace)
-    for gk in COMMON_KINDS:
-        by_kind.setdefault(gk, set())
     out = []
     for (group, kind), nss in sorted(by_kind.items()):
         res = client.resource_for(group, kind)
         if res is None or "list" not in res.verbs:
             continue
-        if not res.namespaced:
-            out.append(Scope(res, None))
-            continue
         want = (nss | namespaces) - {""}
-        if not want:
-            continue
-        out.append(Scope(res, None if len(want) > MAX_NAMESPACED_LISTS else frozenset(want)))
+        wide = not res.namespaced or len(want) > MAX_NAMESPACED_LISTS
+        out.append(Scope(res, None if wide else frozenset(want)))
+    # A kind Git no longer has could be anywhere the app once put it: list those cluster-wide.
+    for group, kind in COMMON_KINDS:
+        res = client.resource_for(group, kind)
+        if (group, kind) not in by_kind and res is not None and "list" in res.verbs:
+            out.append(Scope(res, None))
     return out
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from kubectl_gitops.errors import GitopsError
 
 Obj = dict[str, Any]  # a Kubernetes object as parsed JSON/YAML
 
@@ -73,3 +76,51 @@ def owning_app(obj: Obj, key: ResourceKey) -> str | None:
         return None
     app, _, rest = value.partition(":")
     return app if rest == key.tracking_suffix else None
+
+
+# Sync option names (annotation argocd.argoproj.io/sync-options or spec.syncPolicy.syncOptions).
+PRUNE, PRUNE_LAST, PRUNE_PROPAGATION = "Prune", "PruneLast", "PrunePropagationPolicy"
+REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE = "Replace", "ServerSideApply", "Force", "Validate"
+CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY = "CreateNamespace", "ApplyOutOfSyncOnly"
+FAIL_ON_SHARED_RESOURCE, RESPECT_IGNORE_DIFFERENCES = "FailOnSharedResource", "RespectIgnoreDifferences"
+SKIP_DRY_RUN_ON_MISSING, DELETE = "SkipDryRunOnMissingResource", "Delete"
+KNOWN_OPTIONS = frozenset({PRUNE, PRUNE_LAST, PRUNE_PROPAGATION, REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE,
+                           CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY, FAIL_ON_SHARED_RESOURCE,
+                           RESPECT_IGNORE_DIFFERENCES, SKIP_DRY_RUN_ON_MISSING, DELETE})
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Parsed `Name=value` sync options; object-level values win over app-level ones."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, items: Iterable[str], where: str) -> SyncOptions:
+        out: dict[str, str] = {}
+        for raw in items:
+            item = raw.strip()
+            if not item:
+                continue
+            name, sep, value = item.partition("=")
+            if not sep or name not in KNOWN_OPTIONS:
+                raise GitopsError(f"{where}: unknown sync option {item!r}",
+                                  hint=f"known: {', '.join(sorted(KNOWN_OPTIONS))}")
+            out[name] = value
+        return cls(tuple(out.items()))
+
+    def merged(self, obj_level: SyncOptions) -> SyncOptions:
+        return SyncOptions(tuple({**dict(self.values), **dict(obj_level.values)}.items()))
+
+    def get(self, name: str) -> str | None:
+        return dict(self.values).get(name)
+
+    def is_true(self, name: str) -> bool:
+        return (self.get(name) or "").lower() == "true"
+
+    def is_false(self, name: str) -> bool:
+        return (self.get(name) or "").lower() == "false"
+
+
+def object_options(obj: Obj, where: str) -> SyncOptions:
+    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)

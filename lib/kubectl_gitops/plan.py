@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from kubectl_gitops.errors import GitopsError
@@ -17,12 +16,16 @@ from kubectl_gitops.model import (
     ANN_HELM_HOOK_WEIGHT,
     ANN_HOOK,
     ANN_HOOK_DELETE_POLICY,
-    ANN_SYNC_OPTIONS,
     ANN_SYNC_WAVE,
+    DELETE,
+    PRUNE,
+    PRUNE_PROPAGATION,
     Obj,
     ResourceKey,
+    SyncOptions,
     annotations,
     key_of,
+    object_options,
 )
 
 PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = "PreSync", "Sync", "PostSync", "SyncFail"
@@ -42,54 +45,6 @@ KIND_ORDER = (
     "Job", "CronJob", "IngressClass", "Ingress", "APIService",
 )
 KIND_RANK = {k: i - len(KIND_ORDER) for i, k in enumerate(KIND_ORDER)}  # known kinds negative: unknown last
-
-# Sync option names (annotation argocd.argoproj.io/sync-options or spec.syncPolicy.syncOptions).
-PRUNE, PRUNE_LAST, PRUNE_PROPAGATION = "Prune", "PruneLast", "PrunePropagationPolicy"
-REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE = "Replace", "ServerSideApply", "Force", "Validate"
-CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY = "CreateNamespace", "ApplyOutOfSyncOnly"
-FAIL_ON_SHARED_RESOURCE, RESPECT_IGNORE_DIFFERENCES = "FailOnSharedResource", "RespectIgnoreDifferences"
-SKIP_DRY_RUN_ON_MISSING, DELETE = "SkipDryRunOnMissingResource", "Delete"
-KNOWN_OPTIONS = frozenset({PRUNE, PRUNE_LAST, PRUNE_PROPAGATION, REPLACE, SERVER_SIDE_APPLY, FORCE, VALIDATE,
-                           CREATE_NAMESPACE, APPLY_OUT_OF_SYNC_ONLY, FAIL_ON_SHARED_RESOURCE,
-                           RESPECT_IGNORE_DIFFERENCES, SKIP_DRY_RUN_ON_MISSING, DELETE})
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """Parsed `Name=value` sync options; object-level values win over app-level ones."""
-
-    values: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, items: Iterable[str], where: str) -> SyncOptions:
-        out: dict[str, str] = {}
-        for raw in items:
-            item = raw.strip()
-            if not item:
-                continue
-            name, sep, value = item.partition("=")
-            if not sep or name not in KNOWN_OPTIONS:
-                raise GitopsError(f"{where}: unknown sync option {item!r}",
-                                  hint=f"known: {', '.join(sorted(KNOWN_OPTIONS))}")
-            out[name] = value
-        return cls(tuple(out.items()))
-
-    def merged(self, obj_level: SyncOptions) -> SyncOptions:
-        return SyncOptions(tuple({**dict(self.values), **dict(obj_level.values)}.items()))
-
-    def get(self, name: str) -> str | None:
-        return dict(self.values).get(name)
-
-    def is_true(self, name: str) -> bool:
-        return (self.get(name) or "").lower() == "true"
-
-    def is_false(self, name: str) -> bool:
-        return (self.get(name) or "").lower() == "false"
-
-
-def object_options(obj: Obj, where: str) -> SyncOptions:
-    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
-
 
 @dataclass
 class SyncTask:
