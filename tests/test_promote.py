@@ -100,8 +100,7 @@ def daemon_url(tmp_path: Path, bare_remote: Path) -> Iterator[str]:
     """The bare remote served by `git daemon`. libgit2 pushes to a local path by writing the refs
     itself, without running hooks, so a hook can only reject a push made over a real transport."""
     exec_path = Path(git(tmp_path, "--exec-path").strip())
-    if not (exec_path / "git-daemon").exists():
-        pytest.skip("git daemon is not installed (Debian: it is part of the git package)")
+    assert (exec_path / "git-daemon").exists(), "git daemon is missing (Debian: part of the git package)"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
