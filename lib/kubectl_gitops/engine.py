@@ -215,6 +215,9 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
 
     for app in apps:
         visit(app, ())
+    if live_cache.forbidden:
+        log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
+            "extraneous objects of those kinds are not shown")
     return states, settings
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kubectl_gitops.cluster import ApiResource, Client
+from kubectl_gitops.cluster import ApiError, ApiResource, Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj, ResourceKey, key_of
 
@@ -30,6 +30,8 @@ R = TypeVar("R")
 class Scope:
     resource: ApiResource
     namespaces: frozenset[str] | None  # None: cluster-wide
+    # Listed only to find extraneous objects: a user who may not list the kind still gets a diff.
+    optional: bool = False
 
 
 def scopes(client: Client, keys: Iterable[ResourceKey], namespaces: set[str]) -> list[Scope]:
@@ -49,7 +51,7 @@ def scopes(client: Client, keys: Iterable[ResourceKey], namespaces: set[str]) ->
     for group, kind in COMMON_KINDS:
         res = client.resource_for(group, kind)
         if (group, kind) not in by_kind and res is not None and "list" in res.verbs:
-            out.append(Scope(res, None))
+            out.append(Scope(res, None, optional=True))
     return out
 
 
@@ -59,15 +61,32 @@ class LiveCache:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._lists: dict[tuple[ApiResource, str], list[Obj]] = {}  # namespace "" = cluster-wide
+        self.forbidden: set[ApiResource] = set()  # optional kinds this user may not list
 
     def objects(self, wanted: list[Scope]) -> dict[ResourceKey, Obj]:
-        pairs = [(s.resource, ns) for s in wanted for ns in _namespaces(s)]
+        optional = {s.resource for s in wanted if s.optional}
+        pairs = [(s.resource, ns) for s in wanted for ns in _namespaces(s)
+                 if not (s.resource in optional and s.resource in self.forbidden)]
         todo = sorted({p for p in pairs if p not in self._lists and (p[0], "") not in self._lists},
                       key=lambda p: (p[0].group, p[0].kind, p[1]))
-        for job, items in zip(todo, parallel(lambda j: self.client.list(*j), todo), strict=True):
-            self._lists[job] = items
+
+        def one(job: tuple[ApiResource, str]) -> list[Obj] | None:
+            try:
+                return self.client.list(*job)
+            except ApiError as e:
+                if e.status != 403 or job[0] not in optional:
+                    raise
+                return None
+
+        for job, items in zip(todo, parallel(one, todo), strict=True):
+            if items is None:
+                self.forbidden.add(job[0])
+            else:
+                self._lists[job] = items
         out: dict[ResourceKey, Obj] = {}
         for res, ns in pairs:
+            if res in self.forbidden:
+                continue
             items = self._lists.get((res, ns))
             if items is None:  # served from a cluster-wide LIST
                 items = [o for o in self._lists[(res, "")] if (o.get("metadata") or {}).get("namespace") == ns]
