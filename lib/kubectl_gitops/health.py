@@ -1,0 +1,644 @@
+"""Health of live objects, assessed the way Argo CD does (gitops-engine pkg/health, argo-cd util/lua).
+
+One small function per built-in kind, dispatched by (group, kind); custom Lua checks from an argocd-cm
+style config override them. Pure: objects and config in, statuses out (Lua runs in-process, see lua.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kubectl_gitops import lua
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations, group_of
+
+HEALTHY = "Healthy"
+SUSPENDED = "Suspended"
+PROGRESSING = "Progressing"
+MISSING = "Missing"
+DEGRADED = "Degraded"
+UNKNOWN = "Unknown"
+ORDER = (HEALTHY, SUSPENDED, PROGRESSING, MISSING, DEGRADED, UNKNOWN)  # best to worst
+
+CUSTOMIZATIONS_KEY = "resource.customizations"
+INVALID_LUA_STATUS = "Lua returned an invalid health status"  # Argo CD's wording
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    status: str
+    message: str = ""
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """The worst status by ORDER; Healthy when there is none."""
+    return max(statuses, key=ORDER.index, default=HEALTHY)
+
+
+def is_health_ignored(obj: Obj) -> bool:
+    return annotations(obj).get(ANN_IGNORE_HEALTHCHECK) == "true"
+
+
+def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> str:
+    """An app's health: the worst of its resources' (live object, health) pairs.
+
+    A missing live object counts as Missing; objects without health or with the ignore-healthcheck
+    annotation do not count.
+    """
+    statuses = []
+    for live, health in results:
+        if live is None:
+            statuses.append(MISSING)
+        elif health is not None and not is_health_ignored(live):
+            statuses.append(health.status)
+    return worst(statuses)
+
+
+# --- configuration: argocd-cm resource customizations ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Custom Lua health scripts by override key ("group/Kind", core kinds just "Kind"; globs allowed)."""
+
+    scripts: Mapping[str, str] = field(default_factory=dict)
+    open_libs: frozenset[str] = frozenset()  # keys whose scripts get the full Lua standard library
+
+
+def config_from_data(data: Mapping[str, str], *, source: str = "argocd-cm") -> HealthConfig:
+    """Health customizations from an argocd-cm ConfigMap's `data`.
+
+    Split keys (resource.customizations.health.<group_kind>, ...useOpenLibs.<group_kind>) are applied
+    over the combined `resource.customizations` YAML, field by field, as Argo CD does.
+    """
+    scripts: dict[str, str] = {}
+    open_libs: dict[str, bool] = {}
+    combined = data.get(CUSTOMIZATIONS_KEY)
+    if combined:
+        _merge_combined(combined, scripts, open_libs, source)
+    for name, value in data.items():
+        parts = name.split(".", 3)
+        if len(parts) < 4 or f"{parts[0]}.{parts[1]}" != CUSTOMIZATIONS_KEY:
+            continue
+        kind_of, key = parts[2], _override_key(parts[3], f"{source}: {name}")
+        if kind_of == "health":
+            scripts[key] = value
+        elif kind_of == "useOpenLibs":
+            open_libs[key] = _parse_bool(value, f"{source}: {name}")
+    return HealthConfig(scripts={k: v for k, v in scripts.items() if v},
+                        open_libs=frozenset(k for k, on in open_libs.items() if on))
+
+
+def config_from_yaml(text: str, *, source: str) -> HealthConfig:
+    """Health customizations from a local file holding an argocd-cm style ConfigMap."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise GitopsError(f"{source}: not valid YAML: {err}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "ConfigMap":
+        raise GitopsError(f"{source}: expected a ConfigMap (the shape of argocd-cm)")
+    data = doc.get("data") or {}
+    bad = sorted(k for k, v in data.items() if not isinstance(v, str))
+    if bad:
+        raise GitopsError(f"{source}: ConfigMap data values must be strings: {', '.join(bad)}",
+                          hint='quote them, e.g. "true"')
+    return config_from_data(data, source=source)
+
+
+def _merge_combined(text: str, scripts: dict[str, str], open_libs: dict[str, bool], source: str) -> None:
+    where = f"{source}: {CUSTOMIZATIONS_KEY}"
+    try:
+        overrides = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise GitopsError(f"{where}: not valid YAML: {err}") from None
+    if not isinstance(overrides, dict):
+        raise GitopsError(f"{where}: expected a mapping of group/Kind to customizations")
+    for key, override in overrides.items():
+        if not isinstance(override, dict):
+            raise GitopsError(f"{where}: {key}: expected a mapping")
+        script = override.get("health.lua")
+        if script is not None:
+            if not isinstance(script, str):
+                raise GitopsError(f"{where}: {key}: health.lua must be a string")
+            scripts[str(key)] = script
+        flag = override.get("health.lua.useOpenLibs")
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise GitopsError(f"{where}: {key}: health.lua.useOpenLibs must be true or false")
+            open_libs[str(key)] = flag
+
+
+def _override_key(group_kind: str, where: str) -> str:
+    """cert-manager.io_Certificate → cert-manager.io/Certificate; Service → Service; all → */*."""
+    parts = group_kind.split("_")
+    if len(parts) == 2:
+        return f"{parts[0]}/{parts[1]}"
+    if len(parts) == 1 and group_kind:
+        return "*/*" if group_kind == "all" else group_kind
+    raise GitopsError(f"{where}: expected resource.customizations.<type>.<group_kind> or .<kind>")
+
+
+def _parse_bool(value: str, where: str) -> bool:
+    # the spellings Go's strconv.ParseBool accepts
+    if value in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if value in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise GitopsError(f"{where}: expected true or false, got {value!r}")
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Argo CD's key globs (gobwas/glob without separators): * ? [abc] [!a-z] {x,y} and \\ escapes."""
+    out: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 1
+        elif c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                raise ValueError("unclosed [")
+            body = pattern[i + 1:end]
+            negate = body.startswith("!")
+            chars = "".join(ch if ch == "-" else re.escape(ch) for ch in body[negate:])
+            out.append(f"[{'^' if negate else ''}{chars}]")
+            i = end
+        elif c == "{":
+            out.append("(?:")
+            depth += 1
+        elif c == "," and depth:
+            out.append("|")
+        elif c == "}" and depth:
+            out.append(")")
+            depth -= 1
+        else:
+            out.append(re.escape(c))
+        i += 1
+    if depth:
+        raise ValueError("unclosed {")
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+_GLOB_CHARS = frozenset("*?[{\\")
+
+
+# --- the checker ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Script:
+    key: str  # the config key it came from, to name it in messages
+    source: str
+    open_libs: bool
+
+
+class HealthChecker:
+    """Assesses objects: pending deletion, then a child app's known health, then custom Lua, then built-in.
+
+    `child_apps` maps the name of an argoproj.io Application (App of Apps) to the health this tool
+    computed for that child app; without an entry its own status.health is used.
+    """
+
+    def __init__(self, config: HealthConfig | None = None, *,
+                 child_apps: Mapping[str, HealthStatus] | None = None,
+                 time_limit: float = lua.TIME_LIMIT) -> None:
+        self._config = config or HealthConfig()
+        self._child_apps = dict(child_apps or {})
+        self._time_limit = time_limit
+        self._globs = _compile_globs(self._config.scripts)
+        self._scripts: dict[tuple[str, str], _Script | None] = {}
+
+    def check(self, obj: Obj) -> HealthStatus | None:
+        """The object's health, or None for kinds that have no health (they never block a wave)."""
+        group, kind = group_of(obj.get("apiVersion", "")), obj.get("kind", "")
+        meta = obj.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            return HealthStatus(PROGRESSING, "Pending deletion")
+        if (group, kind) == (ARGO_GROUP, "Application") and meta.get("name") in self._child_apps:
+            return self._child_apps[meta["name"]]
+        script = self._script_for(group, kind)
+        if script is not None:
+            return self._run_lua(script, obj)
+        builtin = _BUILTIN.get((group, kind))
+        if builtin is None:
+            return None
+        try:
+            return builtin(obj)
+        except (ValueError, TypeError, AttributeError) as err:
+            # Argo CD's typed conversion fails the same way on malformed objects
+            return HealthStatus(UNKNOWN, f"cannot assess {kind} health: {err}")
+
+    def _script_for(self, group: str, kind: str) -> _Script | None:
+        """The custom script for a kind: the exact key first, then the most specific matching glob."""
+        if (group, kind) not in self._scripts:
+            self._scripts[group, kind] = self._lookup(f"{group}/{kind}" if group else kind)
+        return self._scripts[group, kind]
+
+    def _lookup(self, wanted: str) -> _Script | None:
+        scripts = self._config.scripts
+        if wanted in scripts:
+            return _Script(wanted, scripts[wanted], wanted in self._config.open_libs)
+        # Argo CD takes whichever matching key its map iteration yields first; we pick deterministically.
+        for key, regex in self._globs:
+            if regex.match(wanted):
+                return _Script(key, scripts[key], key in self._config.open_libs)
+        return None
+
+    def _run_lua(self, script: _Script, obj: Obj) -> HealthStatus | None:
+        name = f"{script.key}/health.lua"
+        try:
+            result = lua.run_script(script.source, obj, name=name, open_libs=script.open_libs,
+                                    time_limit=self._time_limit)
+        except lua.LuaScriptError as err:
+            return HealthStatus(UNKNOWN, str(err))
+        return _lua_health(result, name)
+
+
+def _compile_globs(scripts: Mapping[str, str]) -> list[tuple[str, re.Pattern[str]]]:
+    globs = []
+    for key in scripts:
+        if _GLOB_CHARS.isdisjoint(key):
+            continue
+        try:
+            globs.append((key, _glob_regex(key)))
+        except ValueError as err:
+            raise GitopsError(f"resource customization key {key!r} is not a valid pattern: {err}") from None
+    return sorted(globs, key=lambda kv: (-len(kv[0]), kv[0]))
+
+
+def _lua_health(result: Any, name: str) -> HealthStatus | None:
+    """Read a script's result the way Argo CD unmarshals it into a HealthStatus.
+
+    nil or an empty/array table gives an empty status, which Argo CD shows as no health; Go's JSON
+    decoding matches field names case-insensitively.
+    """
+    if not isinstance(result, dict):
+        if result is None or isinstance(result, list):
+            return None
+        return HealthStatus(UNKNOWN, f"{name}: expect table output from Lua script, not {_json_type(result)}")
+    fields = {}
+    for wanted in ("status", "message"):
+        value = result.get(wanted, next((v for k, v in result.items() if k.lower() == wanted), ""))
+        if not isinstance(value, str):
+            return HealthStatus(UNKNOWN, f"{name}: health {wanted} must be a string, not {_json_type(value)}")
+        fields[wanted] = value
+    if fields["status"] not in ORDER:
+        return HealthStatus(UNKNOWN, INVALID_LUA_STATUS)
+    return HealthStatus(fields["status"], fields["message"])
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+# --- built-in checks: one function per kind -------------------------------------------------------
+
+
+def _status(obj: Obj) -> dict[str, Any]:
+    return obj.get("status") or {}
+
+
+def _spec(obj: Obj) -> dict[str, Any]:
+    return obj.get("spec") or {}
+
+
+def _name(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("name", "")
+
+
+def _generation(obj: Obj) -> int:
+    return _int((obj.get("metadata") or {}).get("generation"))
+
+
+def _int(value: Any) -> int:
+    """An integer field as Go's typed structs read it: absent is 0, anything but a whole number is an error."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _optional_int(value: Any) -> int | None:
+    """A pointer field (spec.replicas, partition): absent stays absent."""
+    return None if value is None else _int(value)
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
+
+
+def _q(text: str) -> str:
+    """Go's %q for the names that appear in messages."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _deployment(obj: Obj) -> HealthStatus:
+    spec, st = _spec(obj), _status(obj)
+    if spec.get("paused") is True:
+        return HealthStatus(SUSPENDED, "Deployment is paused")
+    if _generation(obj) > _int(st.get("observedGeneration")):
+        return HealthStatus(PROGRESSING, "Waiting for rollout to finish: observed deployment generation less "
+                                         "than desired generation")
+    progressing = _condition(st, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return HealthStatus(DEGRADED, f"Deployment {_q(_name(obj))} exceeded its progress deadline")
+    desired = _optional_int(spec.get("replicas"))
+    updated, current = _int(st.get("updatedReplicas")), _int(st.get("replicas"))
+    available = _int(st.get("availableReplicas"))
+    if desired is not None and updated < desired:
+        return HealthStatus(PROGRESSING, f"Waiting for rollout to finish: {updated} out of {desired} new "
+                                         "replicas have been updated...")
+    if current > updated:
+        return HealthStatus(PROGRESSING, f"Waiting for rollout to finish: {current - updated} old replicas "
+                                         "are pending termination...")
+    if available < updated:
+        return HealthStatus(PROGRESSING, f"Waiting for rollout to finish: {available} of {updated} updated "
+                                         "replicas are available...")
+    return HealthStatus(HEALTHY)
+
+
+def _statefulset(obj: Obj) -> HealthStatus:
+    spec, st = _spec(obj), _status(obj)
+    observed = _int(st.get("observedGeneration"))
+    if observed == 0 or _generation(obj) > observed:
+        return HealthStatus(PROGRESSING, "Waiting for statefulset spec update to be observed...")
+    desired = _optional_int(spec.get("replicas"))
+    ready, updated = _int(st.get("readyReplicas")), _int(st.get("updatedReplicas"))
+    if desired is not None and ready < desired:
+        return HealthStatus(PROGRESSING, f"Waiting for {desired - ready} pods to be ready...")
+    strategy = spec.get("updateStrategy") or {}
+    rolling = strategy.get("rollingUpdate")
+    if strategy.get("type") == "RollingUpdate" and rolling is not None:
+        partition = _optional_int(rolling.get("partition"))
+        if desired is not None and partition is not None and updated < desired - partition:
+            return HealthStatus(PROGRESSING, f"Waiting for partitioned roll out to finish: {updated} out of "
+                                             f"{desired - partition} new pods have been updated...")
+        return HealthStatus(HEALTHY, f"partitioned roll out complete: {updated} new pods have been updated...")
+    if strategy.get("type") == "OnDelete":
+        return HealthStatus(HEALTHY, f"statefulset has {ready} ready pods")
+    update_rev, current_rev = st.get("updateRevision", ""), st.get("currentRevision", "")
+    if update_rev != current_rev:
+        return HealthStatus(PROGRESSING, f"waiting for statefulset rolling update to complete {updated} pods "
+                                         f"at revision {update_rev}...")
+    return HealthStatus(HEALTHY, f"statefulset rolling update complete {_int(st.get('currentReplicas'))} pods "
+                                 f"at revision {current_rev}...")
+
+
+def _daemonset(obj: Obj) -> HealthStatus:
+    spec, st = _spec(obj), _status(obj)
+    if _generation(obj) > _int(st.get("observedGeneration")):
+        return HealthStatus(PROGRESSING, "Waiting for rollout to finish: observed daemon set generation less "
+                                         "than desired generation")
+    desired, updated = _int(st.get("desiredNumberScheduled")), _int(st.get("updatedNumberScheduled"))
+    available = _int(st.get("numberAvailable"))
+    if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
+        return HealthStatus(HEALTHY, f"daemon set {updated} out of {desired} new pods have been updated")
+    if updated < desired:
+        return HealthStatus(PROGRESSING, f"Waiting for daemon set {_q(_name(obj))} rollout to finish: {updated} "
+                                         f"out of {desired} new pods have been updated...")
+    if available < desired:
+        return HealthStatus(PROGRESSING, f"Waiting for daemon set {_q(_name(obj))} rollout to finish: "
+                                         f"{available} of {desired} updated pods are available...")
+    return HealthStatus(HEALTHY)
+
+
+def _replicaset(obj: Obj) -> HealthStatus:
+    st = _status(obj)
+    if _generation(obj) > _int(st.get("observedGeneration")):
+        return HealthStatus(PROGRESSING, "Waiting for rollout to finish: observed replica set generation less "
+                                         "than desired generation")
+    failure = _condition(st, "ReplicaFailure")
+    if failure and failure.get("status") == "True":
+        return HealthStatus(DEGRADED, failure.get("message", ""))
+    desired, available = _optional_int(_spec(obj).get("replicas")), _int(st.get("availableReplicas"))
+    if desired is not None and available < desired:
+        return HealthStatus(PROGRESSING, f"Waiting for rollout to finish: {available} out of {desired} new "
+                                         "replicas are available...")
+    return HealthStatus(HEALTHY)
+
+
+def _job(obj: Obj) -> HealthStatus:
+    # Argo CD also counts a Suspended condition with status False (a resumed Job) as finished and so
+    # Healthy; we only count true conditions, so a resumed Job is Progressing until it completes.
+    conditions = {c.get("type"): c for c in _status(obj).get("conditions") or [] if c.get("status") == "True"}
+    if "Failed" in conditions:
+        return HealthStatus(DEGRADED, conditions["Failed"].get("message", ""))
+    if "Suspended" in conditions:
+        return HealthStatus(SUSPENDED, conditions["Suspended"].get("message", ""))
+    if "Complete" in conditions:
+        return HealthStatus(HEALTHY, conditions["Complete"].get("message", ""))
+    return HealthStatus(PROGRESSING)
+
+
+def _pod(obj: Obj) -> HealthStatus:
+    spec, st = _spec(obj), _status(obj)
+    # the API server defaults restartPolicy to Always
+    policy = spec.get("restartPolicy") or "Always"
+    message = st.get("message", "")
+    statuses = st.get("containerStatuses") or []
+    if policy == "Always":
+        # Not for Never/OnFailure pods: those are usually hooks, which must not fail on a transient
+        # ImagePullBackOff (Argo CD's reasoning).
+        waiting = [(s.get("state") or {}).get("waiting") or {} for s in statuses]
+        failing = [w.get("message", "") for w in waiting if _is_error_reason(w.get("reason", ""))]
+        if failing:
+            return HealthStatus(DEGRADED, ", ".join(failing))
+    phase = st.get("phase")
+    if phase == "Pending":
+        return HealthStatus(PROGRESSING, message)
+    if phase == "Succeeded":
+        return HealthStatus(HEALTHY, message)
+    if phase == "Failed":
+        return HealthStatus(DEGRADED, message or _pod_fail_message(st))
+    if phase == "Running" and policy == "Always":
+        if (_condition(st, "Ready") or {}).get("status") == "True":
+            return HealthStatus(HEALTHY, message)
+        if any(((s.get("lastState") or {}).get("terminated")) for s in statuses):
+            return HealthStatus(DEGRADED, message)
+        return HealthStatus(PROGRESSING, message)
+    if phase == "Running":
+        # Never/OnFailure pods have a finite life (typically hooks): running is not done yet.
+        return HealthStatus(PROGRESSING, message)
+    return HealthStatus(UNKNOWN, message)
+
+
+def _is_error_reason(reason: str) -> bool:
+    return reason.startswith("Err") or reason.endswith("Error") or reason.endswith("BackOff")
+
+
+def _pod_fail_message(status: dict[str, Any]) -> str:
+    for ctr in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        terminated = (ctr.get("state") or {}).get("terminated")
+        if not terminated:
+            continue
+        if terminated.get("message"):
+            return terminated["message"]
+        if terminated.get("reason") == "OOMKilled":
+            return "OOMKilled"
+        if _int(terminated.get("exitCode")) != 0:
+            return f"container {_q(ctr.get('name', ''))} failed with exit code {_int(terminated['exitCode'])}"
+    return ""
+
+
+_PROVISIONER_ANNOTATIONS = {"volume.beta.kubernetes.io/storage-provisioner",
+                            "volume.kubernetes.io/storage-provisioner"}
+
+
+def _pvc(obj: Obj) -> HealthStatus:
+    phase = _status(obj).get("phase")
+    if phase == "Bound":
+        return HealthStatus(HEALTHY)
+    if phase == "Lost":
+        return HealthStatus(DEGRADED)
+    if phase == "Pending":
+        # A provisioner annotation means a volume is being made; without one the claim waits for a pod
+        # (WaitForFirstConsumer), which must not block the wave that creates that pod. Argo CD looks at
+        # the beta annotation only; current Kubernetes also sets the GA one.
+        if _PROVISIONER_ANNOTATIONS & annotations(obj).keys():
+            return HealthStatus(PROGRESSING, "Provisioning volume")
+        return HealthStatus(HEALTHY, "Waiting for consumer")
+    return HealthStatus(UNKNOWN)
+
+
+def _has_lb_ingress(obj: Obj) -> bool:
+    return bool((_status(obj).get("loadBalancer") or {}).get("ingress"))
+
+
+def _service(obj: Obj) -> HealthStatus:
+    if _spec(obj).get("type") == "LoadBalancer" and not _has_lb_ingress(obj):
+        return HealthStatus(PROGRESSING)
+    return HealthStatus(HEALTHY)
+
+
+def _ingress(obj: Obj) -> HealthStatus:
+    return HealthStatus(HEALTHY if _has_lb_ingress(obj) else PROGRESSING)
+
+
+def _apiservice(obj: Obj) -> HealthStatus:
+    available = _condition(_status(obj), "Available")
+    if available is None:
+        return HealthStatus(PROGRESSING, "Waiting to be processed")
+    message = f"{available.get('reason', '')}: {available.get('message', '')}"
+    return HealthStatus(HEALTHY if available.get("status") == "True" else PROGRESSING, message)
+
+
+_HPA_WAITING = HealthStatus(PROGRESSING, "Waiting to Autoscale")
+_HPA_DEGRADED_REASONS = {
+    ("AbleToScale", "FailedGetScale"), ("AbleToScale", "FailedUpdateScale"),
+    ("ScalingActive", "FailedGetResourceMetric"), ("ScalingActive", "InvalidSelector"),
+}
+
+
+def _hpa(obj: Obj) -> HealthStatus:
+    if obj.get("apiVersion") == "autoscaling/v1":
+        # v1 keeps the conditions as JSON in an annotation
+        raw = annotations(obj).get("autoscaling.alpha.kubernetes.io/conditions")
+        if raw is None:
+            return _HPA_WAITING
+        try:
+            conditions = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"failed to convert conditions annotation to typed: {err}") from None
+    else:
+        conditions = _status(obj).get("conditions") or []
+    # Any degraded condition wins; Argo CD stops at the first decisive condition, so an HPA that can
+    # scale but cannot read its metrics (AbleToScale listed first) would show Healthy there.
+    for c in conditions:
+        if (c.get("type"), c.get("reason")) in _HPA_DEGRADED_REASONS:
+            return HealthStatus(DEGRADED, c.get("message", ""))
+    for c in conditions:
+        if c.get("type") in ("AbleToScale", "ScalingLimited") and c.get("status") == "True":
+            return HealthStatus(HEALTHY, c.get("message", ""))
+    return _HPA_WAITING
+
+
+def _crd(obj: Obj) -> HealthStatus:
+    conditions = _status(obj).get("conditions") or []
+    if not conditions:
+        return HealthStatus(PROGRESSING, "Status conditions not found")
+    by_type = {c.get("type"): c for c in conditions}
+
+    def has(type_: str, status: str) -> dict[str, Any] | None:
+        c = by_type.get(type_)
+        return c if c is not None and c.get("status") == status else None
+
+    if terminating := has("Terminating", "True"):
+        return HealthStatus(PROGRESSING, f"CRD is being terminated: {terminating.get('message', '')}")
+    if rejected := has("NamesAccepted", "False"):
+        return HealthStatus(DEGRADED, f"CRD names have not been accepted: {rejected.get('message', '')}")
+    if not has("Established", "True"):
+        message = (by_type.get("Established") or {}).get("message", "")
+        return HealthStatus(DEGRADED, f"CRD is not established: {message}")
+    if violations := has("NonStructuralSchema", "True"):
+        return HealthStatus(DEGRADED, f"Schema violations found: {violations.get('message', '')}")
+    return HealthStatus(HEALTHY, "CRD is healthy")
+
+
+def _namespace(obj: Obj) -> HealthStatus:
+    phase = _status(obj).get("phase")
+    if phase == "Active":
+        return HealthStatus(HEALTHY)
+    return HealthStatus(PROGRESSING, f"Namespace is {phase or 'not active yet'}")
+
+
+def _workflow(obj: Obj) -> HealthStatus:
+    st = _status(obj)
+    phase, message = st.get("phase", ""), st.get("message", "")
+    if phase in ("", "Pending", "Running"):
+        return HealthStatus(PROGRESSING, message)
+    if phase == "Succeeded":
+        return HealthStatus(HEALTHY, message)
+    if phase in ("Failed", "Error"):
+        return HealthStatus(DEGRADED, message)
+    return HealthStatus(UNKNOWN, message)
+
+
+def _application(obj: Obj) -> HealthStatus | None:
+    """A child app this tool did not assess: what Argo CD recorded, if anything."""
+    health = _status(obj).get("health") or {}
+    status = health.get("status")
+    if not status:
+        return None
+    if status not in ORDER:
+        return HealthStatus(UNKNOWN, f"unknown health status {status!r} in status.health")
+    return HealthStatus(status, health.get("message", ""))
+
+
+_BUILTIN: dict[tuple[str, str], Callable[[Obj], HealthStatus | None]] = {
+    ("apps", "Deployment"): _deployment,
+    ("apps", "StatefulSet"): _statefulset,
+    ("apps", "DaemonSet"): _daemonset,
+    ("apps", "ReplicaSet"): _replicaset,
+    ("batch", "Job"): _job,
+    ("", "Pod"): _pod,
+    ("", "PersistentVolumeClaim"): _pvc,
+    ("", "Service"): _service,
+    ("", "Namespace"): _namespace,
+    ("networking.k8s.io", "Ingress"): _ingress,
+    ("extensions", "Ingress"): _ingress,
+    ("apiregistration.k8s.io", "APIService"): _apiservice,
+    ("autoscaling", "HorizontalPodAutoscaler"): _hpa,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
+    (ARGO_GROUP, "Workflow"): _workflow,
+    (ARGO_GROUP, "Application"): _application,
+}
