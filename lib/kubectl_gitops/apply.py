@@ -19,6 +19,7 @@ from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_er
 from kubectl_gitops.compare import ABSENT, get_pointer, remove_pointer, rules_for, set_pointer
 from kubectl_gitops.engine import AppState, ResourceState
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.health import DEGRADED, HEALTHY, MISSING, UNKNOWN, HealthStatus, is_health_ignored
 from kubectl_gitops.live import parallel, parallel_results
 from kubectl_gitops.model import (
     APPLY_OUT_OF_SYNC_ONLY,
@@ -38,8 +39,7 @@ from kubectl_gitops.model import (
 from kubectl_gitops.plan import SyncTask
 
 Log = Callable[[str], None]
-HealthFn = Callable[[Obj], "tuple[str, str] | None"]  # live object -> (status, message), None: no check
-HEALTHY, PROGRESSING, DEGRADED, SUSPENDED, MISSING = "Healthy", "Progressing", "Degraded", "Suspended", "Missing"
+HealthFn = Callable[[Obj], "HealthStatus | None"]  # live object -> health; None: the kind has no check
 LEASE_SECONDS = 60
 POLL_SECONDS = 1.0
 
@@ -381,12 +381,15 @@ class Runner:
             waiting = []
             for t in pending:
                 obj = live.get(t.key)
-                status, message = (MISSING, "not found") if obj is None else (self.health(obj) or ("", ""))
+                h = HealthStatus(MISSING, "not found") if obj is None else self.health(obj)
+                if h is None or (obj is not None and is_health_ignored(obj)):
+                    h = HealthStatus("", "")  # no health check: never blocks a wave
+                status, message = h.status, h.message
                 t.health, t.message = status, message
                 if t.hook:
                     t.result = {HEALTHY: "hook succeeded", "": "hook succeeded", DEGRADED: "hook failed",
-                                "Unknown": "hook failed"}.get(status, "hook running")
-                if status == DEGRADED or (t.hook and status == "Unknown"):
+                                UNKNOWN: "hook failed"}.get(status, "hook running")
+                if status == DEGRADED or (t.hook and status == UNKNOWN):
                     raise _SyncFailed(f"{t.key} is {status}: {message}")
                 if status not in (HEALTHY, ""):
                     waiting.append(t)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from kubectl_gitops import report
 from kubectl_gitops.apply import AppLock, Runner, SyncRequest, build_tasks, preflight, prune_enabled
 from kubectl_gitops.cluster import KubeOptions, connect
-from kubectl_gitops.engine import AppState, CompareOptions, Settings, compare_target
+from kubectl_gitops.engine import AppState, CompareOptions, assess_health, compare_target
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
 from kubectl_gitops.plan import SyncTask, prune_decision
 
@@ -19,7 +19,8 @@ Log = Callable[[str], None]
 def run_diff(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
              color: bool, kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
-    states, _ = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    assess_health(states, settings)
     if output == "diff":
         text = report.render_diff_text(states, color)
     elif output == "table":
@@ -55,7 +56,7 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(PLAN_HEADERS, plan_rows))
-    health = health_function(settings, states)
+    checker = assess_health(states, settings)
     # An app with nothing to write needs no lock: a no-change sync sends no write at all.
     locks = [AppLock(client, st.app.name, req.lock_namespace) for st, tasks, prunes in plans
              if _has_writes(st, tasks, prunes, req)]
@@ -66,7 +67,7 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
             held.append(lock)
         outcomes = []
         for st, tasks, prunes in plans:
-            outcome = Runner(st, client, health, req, log).run(tasks, prunes)
+            outcome = Runner(st, client, checker.check, req, log).run(tasks, prunes)
             outcomes.append(outcome)
             if not outcome.ok:
                 break
@@ -110,5 +111,24 @@ def _emit(output: str, headers: Sequence[str], rows: list[list[object]], key: st
     sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
 
 
-def health_function(settings: Settings, states: list[AppState]):  # TODO wire health module
-    return lambda obj: None
+
+STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
+
+
+def run_status(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+               kube: KubeOptions, log: Log) -> int:
+    client = connect(kube)
+    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    assess_health(states, settings)
+    if output == "table":
+        rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, rs.status, *report.health_of(rs)]
+                for st in states for rs in st.resources]
+        apps = [[st.app.name, "Synced" if not any(rs.out_of_sync for rs in st.resources) else "OutOfSync",
+                 st.health] for st in states]
+        sys.stdout.write(report.table(STATUS_HEADERS, rows) + "\n\n" + report.table(("APP", "SYNC", "HEALTH"), apps)
+                         + "\n")
+    else:
+        doc = report.document(states, with_diff=False)
+        sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
+    healthy = all(st.health == "Healthy" and not any(rs.out_of_sync for rs in st.resources) for st in states)
+    return EXIT_OK if healthy else EXIT_CHANGED

@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kubectl_gitops import yamlio
 from kubectl_gitops.apps import (
@@ -33,6 +32,7 @@ from kubectl_gitops.compare import (
     rules_for,
 )
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.health import HealthChecker, HealthStatus, app_health, config_from_data
 from kubectl_gitops.live import LiveCache, parallel_results, scopes
 from kubectl_gitops.model import (
     ANN_COMPARE_OPTIONS,
@@ -77,7 +77,7 @@ class ResourceState:
     live_view: Obj | None = None
     ignored_extraneous: bool = False
     pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
-    health: Any = None  # health.HealthStatus of the live object, filled in by the caller
+    health: HealthStatus | None = None  # of the live object; None: no live object or no check
     exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
 
     @property
@@ -225,7 +225,7 @@ def compare_app(app: App, sources: Sources, client: Client, settings: Settings,
                 live_cache: LiveCache, log: Log) -> AppState:
     tree, path = sources.tree_for(app)
     log(f"{app.name}: rendering {path} from {tree.label}")
-    manifests = render(tree, path, app.source.directory)
+    manifests = render(tree, path, app.source.directory, where=f"{app.origin}: Application {app.name}")
     state = AppState(app=app, source_label=tree.label)
     desired = _prepare(app, manifests, client, state, log)
     keys = set(desired)
@@ -347,3 +347,20 @@ def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client:
 
 def _view(obj: Obj, rs: ResourceState, rules: tuple[IgnoreRule, ...]) -> Obj:
     return apply_ignore(normalize(obj), rules_for(rs.key, rules), rs.live)
+
+
+# -- health -----------------------------------------------------------------------------------------
+
+def assess_health(states: list[AppState], settings: Settings) -> HealthChecker:
+    """Each object's and each app's health. Children first, so an App of Apps root sees the health
+    this run computed for its child Applications. Returns the checker sync keeps using."""
+    config = config_from_data(settings.data)
+    computed: dict[str, HealthStatus] = {}
+    checker = HealthChecker(config)
+    for st in reversed(states):  # states are in visiting order: parents before children
+        checker = HealthChecker(config, child_apps=computed)
+        for rs in st.resources:
+            rs.health = checker.check(rs.live) if rs.live is not None else None
+        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != EXTRANEOUS)
+        computed[st.app.name] = HealthStatus(st.health)
+    return checker

@@ -1,0 +1,28 @@
+"""kubectl gitops status"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@source_options
+@output_option(["table", "json", "yaml"], "table")
+@kube_options
+def status(target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+           kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+    """Show the sync and health status of every object and app.
+
+    TARGET is resolved as for `kubectl gitops diff`. Health follows Argo CD: built-in checks for core
+    kinds, Lua health checks from argocd-cm (resource.customizations.health.<group>_<kind>), and an app's
+    health is the worst of its objects' (Healthy < Suspended < Progressing < Missing < Degraded < Unknown).
+
+    Exit status: 0 every app Synced and Healthy, 1 otherwise, 2 error.
+    """
+    from kubectl_gitops.cluster import KubeOptions
+    from kubectl_gitops.commands import run_status
+
+    return run_status(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm, output=output,
+                      kube=KubeOptions(kubeconfig, context, namespace), log=progress)
