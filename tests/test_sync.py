@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from conftest import Cluster, run_cli
 from gitrepo import make_repo, write_files
 
@@ -106,7 +107,7 @@ def test_degraded_deployment_fails_the_sync_and_runs_syncfail_hooks(cluster: Clu
         "fail.yaml": cm("sync-failed", namespace, ann="argocd.argoproj.io/hook: SyncFail"),
         "post.yaml": cm("post", namespace, ann="argocd.argoproj.io/hook: PostSync"),
     })
-    code, out, err = sync(app, "-o", "json")
+    code, _out, err = sync(app, "-o", "json")
     assert code == 1, err
     assert "Deployment.apps" in err and "is Degraded" in err
     assert cluster.kubectl("get", "-n", namespace, "configmap/sync-failed", check=False).returncode == 0
@@ -307,7 +308,8 @@ def test_server_side_apply_false_uses_create_and_merge_patch(cluster: Cluster, n
     app = tmp_path / f"csa-{namespace}"
     write_files(app, {"a.yaml": cm("c", namespace, ann="argocd.argoproj.io/sync-options: ServerSideApply=false")})
     assert sync(app)[0] == 0
-    managers = {(m["manager"], m["operation"]) for m in cluster.get("-n", namespace, "configmap/c", "--show-managed-fields")["metadata"]["managedFields"]}
+    live = cluster.get("-n", namespace, "configmap/c", "--show-managed-fields")
+    managers = {(m["manager"], m["operation"]) for m in live["metadata"]["managedFields"]}
     assert ("kubectl-gitops", "Update") in managers and ("kubectl-gitops", "Apply") not in managers
 
 
