@@ -90,7 +90,8 @@ local hs = {status = "Healthy"}
 if obj.status == nil or #obj.status.conditions == 0 then
   hs.status = "Progressing"
 end
-hs.message = names .. " names, renewal at " .. obj.spec.renewPercent .. "%, " .. obj.metadata.generation .. " generations"
+hs.message = names .. " names, renewal at " .. obj.spec.renewPercent .. "%, "
+  .. obj.metadata.generation .. " generations"
 return hs
 """
 
