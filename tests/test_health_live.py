@@ -1,0 +1,185 @@
+"""Health on the real control plane: built-in checks follow what the controllers write, and Lua checks
+come from an argocd-cm style ConfigMap read back from the cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import yaml
+
+from conftest import Cluster
+from kubectl_gitops.health import (
+    DEGRADED,
+    HEALTHY,
+    PROGRESSING,
+    UNKNOWN,
+    HealthChecker,
+    HealthStatus,
+    config_from_data,
+)
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %(name)s, namespace: %(ns)s}
+spec:
+  replicas: 3
+  minReadySeconds: %(min_ready)d
+  progressDeadlineSeconds: %(deadline)d
+  selector: {matchLabels: {app: %(name)s}}
+  template:
+    metadata: {labels: {app: %(name)s}}
+    spec:
+      nodeSelector: %(node_selector)s
+      containers: [{name: web, image: registry.invalid/web:1.0.0}]
+"""
+
+
+def deployment(name: str, ns: str, *, min_ready: int = 0, deadline: int = 600,
+               node_selector: str = "{}") -> str:
+    return DEPLOYMENT % {"name": name, "ns": ns, "min_ready": min_ready, "deadline": deadline,
+                         "node_selector": node_selector}
+
+
+def watch(cluster: Cluster, checker: HealthChecker, what: tuple[str, ...],
+          until: Callable[[HealthStatus | None], bool], timeout: float = 60) -> list[HealthStatus | None]:
+    """Poll the live object's health; return the distinct healths seen, ending with the awaited one."""
+    seen: list[HealthStatus | None] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        health = checker.check(cluster.get(*what))
+        if not seen or seen[-1] != health:
+            seen.append(health)
+        if until(health):
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{' '.join(what)} never got there; seen: {seen}")
+        time.sleep(0.2)
+
+
+def test_deployment_goes_progressing_then_healthy(cluster: Cluster, namespace: str) -> None:
+    # minReadySeconds keeps the rollout visibly in progress for a moment after kwok makes the pods ready
+    cluster.kubectl("apply", "-f", "-", stdin=deployment("web", namespace, min_ready=2))
+    seen = watch(cluster, HealthChecker(), ("-n", namespace, "deployment/web"),
+                 lambda h: h is not None and h.status == HEALTHY)
+    assert seen[0] is not None and seen[0].status == PROGRESSING
+    assert seen[-1] == HealthStatus(HEALTHY, "")
+    assert all(h is not None and h.status in (PROGRESSING, HEALTHY) for h in seen)
+    assert any(h is not None and "updated replicas are available" in h.message for h in seen), seen
+
+
+def test_deployment_past_its_progress_deadline_is_degraded(cluster: Cluster, namespace: str) -> None:
+    # no node has this label, so the pod never schedules and the controller gives up after a second
+    cluster.kubectl("apply", "-f", "-", stdin=deployment("stuck", namespace, deadline=1,
+                                                         node_selector="{no-such-node: 'true'}"))
+    seen = watch(cluster, HealthChecker(), ("-n", namespace, "deployment/stuck"),
+                 lambda h: h is not None and h.status != PROGRESSING)
+    assert seen[0] is not None and seen[0].status == PROGRESSING
+    assert seen[-1] == HealthStatus(DEGRADED, 'Deployment "stuck" exceeded its progress deadline')
+
+
+# --- a custom resource whose health comes from Lua in a ConfigMap --------------------------------
+
+CERTIFICATE_HEALTH = """\
+local hs = {status = "Progressing", message = "Waiting for certificate"}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Ready" and c.status == "True" then
+      hs.status, hs.message = "Healthy", c.message
+    elseif c.type == "Ready" then
+      hs.status, hs.message = "Degraded", c.message
+    end
+  end
+end
+return hs
+"""
+
+
+@pytest.fixture
+def crd_group(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """A Certificate CRD in a group of its own (CRDs are cluster-wide; tests share the cluster)."""
+    group = f"{namespace}.example.com"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"certificates.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": "Certificate", "plural": "certificates", "singular": "certificate",
+                      "listKind": "CertificateList"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                          "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                              "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                              "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(crd))
+    yield group
+    cluster.kubectl("delete", "crd", f"certificates.{group}", "--wait=false", check=False)
+
+
+def test_crd_becomes_healthy_when_established(cluster: Cluster, crd_group: str) -> None:
+    seen = watch(cluster, HealthChecker(), ("crd", f"certificates.{crd_group}"),
+                 lambda h: h is not None and h.status == HEALTHY)
+    assert seen[-1] == HealthStatus(HEALTHY, "CRD is healthy")
+
+
+def apply_certificate(cluster: Cluster, namespace: str, group: str) -> None:
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/certificates.{group}", "--timeout=30s")
+    cert = {"apiVersion": f"{group}/v1", "kind": "Certificate",
+            "metadata": {"name": "shop-tls", "namespace": namespace},
+            "spec": {"secretName": "shop-tls", "dnsNames": ["shop.example.com"]}}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(cert))
+
+
+def set_ready(cluster: Cluster, namespace: str, group: str, status: str, message: str) -> None:
+    patch = {"status": {"conditions": [{"type": "Ready", "status": status, "reason": "Test", "message": message,
+                                        "lastTransitionTime": "2026-11-26T10:10:09Z"}]}}
+    cluster.kubectl("patch", "-n", namespace, f"certificates.{group}/shop-tls", "--subresource=status",
+                    "--type=merge", "-p", json.dumps(patch))
+
+
+def checker_from_configmap(cluster: Cluster, namespace: str, data: dict[str, str]) -> HealthChecker:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": namespace},
+          "data": data}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(cm))
+    return HealthChecker(config_from_data(cluster.get("-n", namespace, "configmap/argocd-cm")["data"]))
+
+
+def test_custom_resource_health_from_a_lua_script_in_a_configmap(cluster: Cluster, namespace: str,
+                                                                  crd_group: str) -> None:
+    checker = checker_from_configmap(cluster, namespace, {
+        f"resource.customizations.health.{crd_group}_Certificate": CERTIFICATE_HEALTH})
+    apply_certificate(cluster, namespace, crd_group)
+    what = ("-n", namespace, f"certificates.{crd_group}/shop-tls")
+    assert checker.check(cluster.get(*what)) == HealthStatus(PROGRESSING, "Waiting for certificate")
+    set_ready(cluster, namespace, crd_group, "True", "Certificate is up to date and has not expired")
+    assert checker.check(cluster.get(*what)) == HealthStatus(HEALTHY, "Certificate is up to date and has not expired")
+    set_ready(cluster, namespace, crd_group, "False", "Issuing certificate as Secret does not exist")
+    assert checker.check(cluster.get(*what)) == HealthStatus(DEGRADED, "Issuing certificate as Secret does not exist")
+
+
+def test_runaway_and_io_scripts_are_unknown_within_the_limit(cluster: Cluster, namespace: str,
+                                                             crd_group: str) -> None:
+    apply_certificate(cluster, namespace, crd_group)
+    cert = cluster.get("-n", namespace, f"certificates.{crd_group}/shop-tls")
+
+    runaway = checker_from_configmap(cluster, namespace, {
+        f"resource.customizations.health.{crd_group}_Certificate": "while true do end"})
+    start = time.monotonic()
+    health = runaway.check(cert)
+    elapsed = time.monotonic() - start
+    assert health == HealthStatus(UNKNOWN, f"{crd_group}/Certificate/health.lua: Lua script exceeded the 1s time "
+                                           "limit (runaway loop?)")
+    assert elapsed < 2.0
+
+    # the combined key with a wildcard, as many argocd-cm files have it
+    combined = {"*.example.com/Certificate": {"health.lua": 'local f = io.open("/etc/passwd") return nil'}}
+    reader = checker_from_configmap(cluster, namespace, {"resource.customizations": yaml.safe_dump(combined)})
+    start = time.monotonic()
+    health = reader.check(cert)
+    assert time.monotonic() - start < 1.0
+    assert health == HealthStatus(UNKNOWN, "*.example.com/Certificate/health.lua:1: attempt to index global 'io' "
+                                           "(a nil value)")
