@@ -359,11 +359,8 @@ class Runner:
 
     def _delete_and_wait(self, t: SyncTask) -> None:
         res = resource_or_error(self.client, t.key, t.origin)
-        if not self.client.delete(res, t.key.namespace, t.key.name, propagation="Foreground"):
-            return
-        while self.client.get(res, t.key.namespace, t.key.name) is not None:
-            self._check_deadline(f"waiting for the previous {t.key} to be deleted")
-            time.sleep(POLL_SECONDS / 2)
+        if self.client.delete(res, t.key.namespace, t.key.name, propagation="Foreground"):
+            self.client.wait_gone(res, t.key.namespace, t.key.name, max(1.0, self.deadline - time.monotonic()))
 
     def _hook_cleanup(self, t: SyncTask) -> None:
         succeeded = t.health in (HEALTHY, "")

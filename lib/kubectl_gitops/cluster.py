@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -185,6 +186,14 @@ class Client:
             raise
         return True
 
+    def wait_gone(self, res: ApiResource, namespace: str, name: str, timeout: float = 120.0) -> None:
+        """Foreground deletion keeps the object until its dependents are gone: wait for that."""
+        deadline = time.monotonic() + timeout
+        while self.get(res, namespace, name) is not None:
+            if time.monotonic() > deadline:
+                raise GitopsError(f"{res.kind} {namespace}/{name} still exists {timeout:.0f}s after its deletion")
+            time.sleep(0.25)
+
     def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj, *, dry_run: bool = False,
                     validate: bool = True) -> Obj:
         query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore",
@@ -261,6 +270,7 @@ def _recreate(client: Client, res: ApiResource, obj: Obj, *, dry_run: bool, vali
         result["metadata"]["name"] = meta["name"]
         return result
     client.delete(res, meta.get("namespace", ""), meta["name"], propagation="Foreground")
+    client.wait_gone(res, meta.get("namespace", ""), meta["name"])
     return client.create(res, obj, validate=validate)
 
 
