@@ -235,6 +235,8 @@ def test_worst_follows_argo_order() -> None:
     assert worst([DEGRADED, MISSING]) == DEGRADED
     assert worst([DEGRADED, UNKNOWN, HEALTHY]) == UNKNOWN
     assert worst([]) == HEALTHY
+    assert worst(["", HEALTHY]) == HEALTHY
+    assert worst(["", SUSPENDED]) == SUSPENDED
 
 
 def test_app_health_is_the_worst_resource() -> None:

@@ -37,8 +37,11 @@ class HealthStatus:
 
 
 def worst(statuses: Iterable[str]) -> str:
-    """The worst status by ORDER; Healthy when there is none."""
-    return max(statuses, key=ORDER.index, default=HEALTHY)
+    """The worst status by ORDER; Healthy when there is none.
+
+    Anything outside ORDER (such as "" for "no status") ranks as Healthy, as in Argo CD's IsWorse.
+    """
+    return ORDER[max((ORDER.index(s) for s in statuses if s in ORDER), default=0)]
 
 
 def is_health_ignored(obj: Obj) -> bool:

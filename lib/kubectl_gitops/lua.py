@@ -3,7 +3,8 @@
 Argo CD runs these scripts with gopher-lua, a Lua 5.1. We use PUC Lua 5.1 through lupa: not LuaJIT,
 whose compiled loops never call the instruction-count hook that enforces the time limit.
 
-Each run gets a fresh Lua state (about 0.1 ms), so nothing a script does survives into the next run.
+Each run gets a fresh Lua state (about 0.5 ms with the sandbox set up), so nothing a script does
+survives into the next run.
 A trusted setup chunk (_SANDBOX) captures what it needs in local variables, then strips the globals
 down to what Argo CD offers: base, table, package and an `os` with only `time` and `date`;
 `useOpenLibs` adds string, math, io, the rest of os (but not exit), coroutine and `debug.traceback`.
@@ -24,6 +25,7 @@ from typing import Any
 from lupa import lua51
 
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.model import Obj
 
 TIME_LIMIT = 1.0  # seconds per run, as in Argo CD
 MAX_MEMORY = 64 << 20  # bytes of Lua heap; a script building huge strings or tables fails instead
@@ -216,7 +218,7 @@ class _UnconvertibleError(ValueError):
     """A Lua value with no JSON form."""
 
 
-def run_script(source: str, obj: dict[str, Any], *, name: str, open_libs: bool = False,
+def run_script(source: str, obj: Obj, *, name: str, open_libs: bool = False,
                time_limit: float = TIME_LIMIT) -> Any:
     """Run `source` with global `obj`; return its last return value as JSON-like Python data.
 
