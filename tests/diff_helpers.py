@@ -3,6 +3,7 @@ as text, and running the installed `kubectl-gitops-diff` the way a user does."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import textwrap
@@ -118,8 +119,10 @@ def statuses(stdout: str) -> dict[tuple[str, str, str, str], str]:
     """The summary table at the end of the output: (app, kind, namespace, name) -> status."""
     lines = stdout.splitlines()
     start = max(i for i, line in enumerate(lines) if line.split()[:2] == ["APP", "KIND"])
+    head = lines[start]
+    cols = [head.index(h) for h in ("APP", "KIND", "NAMESPACE", "NAME ", "STATUS", "HEALTH")]
     out = {}
     for line in lines[start + 1:]:
-        app, kind, ns, name, *status = line.split()
-        out[(app, kind, ns, name)] = " ".join(status)
+        app, kind, ns, name, status = (line[a:b].strip() for a, b in itertools.pairwise(cols))
+        out[(app, kind, ns, name)] = status
     return out

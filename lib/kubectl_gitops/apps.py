@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+Display = Callable[[Path], str]  # how a file is named in messages
 
 
 @dataclass(frozen=True)
@@ -127,56 +129,58 @@ def _int(value: str, where: str) -> int:
         raise GitopsError(f"{where}: sync-wave {value!r} is not an integer") from None
 
 
-def applications_in_file(path: Path) -> list[App]:
+def applications_in_file(path: Path, display: Display = str) -> list[App]:
     if path.suffix not in MANIFEST_SUFFIXES:
         return []
-    return [parse_application(d, str(path)) for d in yamlio.load_all(path.read_bytes(), str(path))
-            if is_application(d)]
+    where = display(path)
+    return [parse_application(d, where) for d in yamlio.load_all(path.read_bytes(), where) if is_application(d)]
 
 
-def applications_in_dir(path: Path) -> list[App]:
+def applications_in_dir(path: Path, display: Display = str) -> list[App]:
     apps: list[App] = []
     for f in sorted(path.iterdir()):
         if f.is_file():
-            apps.extend(applications_in_file(f))
+            apps.extend(applications_in_file(f, display))
     return apps
 
 
-def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),)) -> tuple[list[App], Path]:
+def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
+                   display: Display = str) -> tuple[list[App], Path]:
     """What TARGET names → (apps, the path they were found at).
 
     A file of Applications, a directory of Application files, a directory of manifests or a
     Kustomize directory (one app named after the directory), or the name of an app in `apps/`.
+    `display` names files in messages (a revision's files by their path in the repository).
     """
     p = Path(target)
     if p.is_file():
-        apps = applications_in_file(p)
+        apps = applications_in_file(p, display)
         if not apps:
-            raise GitopsError(f"{p}: no argoproj.io Application in this file",
+            raise GitopsError(f"{display(p)}: no argoproj.io Application in this file",
                               hint="pass a directory to diff plain manifests")
         return apps, p
     if p.is_dir():
-        apps = applications_in_dir(p)
-        if apps and not _has_plain_manifests(p):
+        apps = applications_in_dir(p, display)
+        if apps and not _has_plain_manifests(p, display):
             return apps, p
         return [plain_dir_app(p, _dir_app_name(p))], p
     for d in search_dirs:
         if d.is_dir():
-            named = [a for a in applications_in_dir(d) if a.name == target]
+            named = [a for a in applications_in_dir(d, display) if a.name == target]
             if named:
-                return named, Path(named[0].origin)
+                return named, d
     raise GitopsError(f"{target}: no such file, directory or application",
                       hint="TARGET is a manifest directory, an Application file or directory, or an app "
                            "name found in ./apps")
 
 
-def _has_plain_manifests(p: Path) -> bool:
+def _has_plain_manifests(p: Path, display: Display) -> bool:
     """A directory holding more than Applications (and AppProjects) is an app itself."""
     if any((p / k).exists() for k in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
         return True
     for f in p.iterdir():
         if f.is_file() and f.suffix in MANIFEST_SUFFIXES:
-            for d in yamlio.load_all(f.read_bytes(), str(f)):
+            for d in yamlio.load_all(f.read_bytes(), display(f)):
                 if isinstance(d, dict) and not is_application(d) and d.get("kind") != "AppProject":
                     return True
     return False

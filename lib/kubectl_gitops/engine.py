@@ -150,6 +150,10 @@ class Sources:
             raise GitopsError(f"{target}: does not exist at revision {self.revision}")
         return str(mapped)
 
+    def display(self, path: Path) -> str:
+        """Files read from --revision are named in messages by their path in the repository."""
+        return self._local_rev().display(path) if self.revision and self.local is not None else str(path)
+
     def search_dirs(self) -> tuple[Path, ...]:
         if self.revision and self.local is not None:
             return (self._local_rev().root / os.path.relpath(Path.cwd() / "apps", self.local.workdir),)
@@ -193,7 +197,7 @@ def _cm_ignore_rules(data: dict[str, str]) -> tuple[IgnoreRule, ...]:
 
 def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
     sources = Sources(opts.target, opts.revision)
-    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs())
+    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     settings = load_settings(client, opts.argocd_cm)
     live_cache = LiveCache(client)
     states: list[AppState] = []

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,15 +33,17 @@ class Manifest:
     origin: str  # the file (or kustomize directory) it came from, for messages
 
 
-def render(tree: Tree, path: str, directory: Directory) -> list[Manifest]:
+def render(tree: Tree, path: str, directory: Directory, where: str = "") -> list[Manifest]:
+    """`where` names the app in messages (its Application file and name)."""
     app_dir = (tree.root / path).resolve() if path not in ("", ".") else tree.root
     if not app_dir.is_dir():
-        raise GitopsError(f"{path}: path does not exist in {tree.label}")
+        raise GitopsError(f"{where or path}: path {path!r} does not exist in {tree.label}")
     kustomize = any((app_dir / k).is_file() for k in KUSTOMIZATION_FILES)
     key = _cache_key(tree, path, directory, kustomize)
     if key and (hit := _cache_read(key)) is not None:
         return hit
-    manifests = render_kustomize(app_dir) if kustomize else render_directory(app_dir, directory)
+    manifests = (render_kustomize(app_dir, tree.display(app_dir)) if kustomize
+                 else render_directory(app_dir, directory, tree.display))
     if key:
         _cache_write(key, manifests)
     return manifests
@@ -48,15 +51,14 @@ def render(tree: Tree, path: str, directory: Directory) -> list[Manifest]:
 
 # -- kustomize ------------------------------------------------------------------------------------
 
-def render_kustomize(app_dir: Path) -> list[Manifest]:
+def render_kustomize(app_dir: Path, origin: str) -> list[Manifest]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise GitopsError(f"{app_dir}: rendering Kustomize needs kubectl on PATH")
+        raise GitopsError(f"{origin}: rendering Kustomize needs kubectl on PATH")
     proc = subprocess.run([kubectl, "kustomize", str(app_dir)], capture_output=True, text=True)
     if proc.returncode != 0:
         err = re.sub(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=', "", proc.stderr.strip())
-        raise GitopsError(f"{app_dir}: kustomize failed: {err}")
-    origin = str(app_dir)
+        raise GitopsError(f"{origin}: kustomize failed: {err}")
     return [Manifest(o, origin) for o in _objects(yamlio.load_all(proc.stdout, origin), origin)]
 
 
@@ -99,10 +101,10 @@ def _strings(node: Any) -> list[str]:
 
 # -- plain directories ----------------------------------------------------------------------------
 
-def render_directory(app_dir: Path, d: Directory) -> list[Manifest]:
+def render_directory(app_dir: Path, d: Directory, display: Callable[[Path], str] = str) -> list[Manifest]:
     out: list[Manifest] = []
     for f in _manifest_files(app_dir, d):
-        origin = str(f)
+        origin = display(f)
         data = f.read_bytes()
         if f.suffix == ".json":
             try:

@@ -22,6 +22,11 @@ class Tree:
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
 
+    def display(self, path: Path) -> str:
+        """How messages name a file of this tree: for a git tree its path in the repository, not the
+        cache directory the tree is materialized in."""
+        return str(path) if self.tree_id is None else Path(os.path.relpath(path, self.root)).as_posix()
+
     def subtree_id(self, path: str) -> str | None:
         """The git id of `path` (a dir or file) in this tree, for cache keys."""
         if self.tree_id is None or self.repo is None:
