@@ -364,3 +364,28 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cluster: Cluster, namespace:
     assert lines[0][:3] == ["APP", "PHASE", "WAVE"]
     assert lines[1][1:4] == ["PreSync", "0", "Job"] and lines[2][1:4] == ["Sync", "2", "ConfigMap"]
     assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0
+
+
+def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, tmp_path: Path) -> None:
+    """What `make demo` does: the root app syncs both child apps (overlays, waves, PreSync hook)."""
+    import shutil
+
+    repo = tmp_path / "platform-config"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "platform-config", repo)
+    make_repo(repo, {}, origin="https://git.example.com/platform/platform-config.git")
+    root = repo / "apps" / "root-app.yaml"
+    code, out, err = sync(root, "-o", "json")
+    assert code == 0, err
+    rows = json.loads(out)["results"]
+    assert [r["app"] for r in rows] == ["api-dev"] * 6 + ["web-dev"] * 6  # children in the root's wave order
+    assert {(r["kind"], r["result"]) for r in rows if r["kind"] == "Job"} == {("Job", "hook succeeded")}
+    for svc in ("api", "web"):
+        dep = cluster.get("-n", f"{svc}-dev", f"deployment/{svc}")
+        assert dep["status"]["availableReplicas"] == 1
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == f"registry.invalid/platform/{svc}:1.2.0"
+        # HookSucceeded: the migration Job is gone once it succeeded
+        assert cluster.kubectl("get", "-n", f"{svc}-dev", f"job/{svc}-migrate", check=False).returncode != 0
+    status = run_cli("kubectl-gitops", "status", str(root))
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert [line.split() for line in status.stdout.splitlines()[-3:]] == [
+        ["root", "Synced", "Healthy"], ["api-dev", "Synced", "Healthy"], ["web-dev", "Synced", "Healthy"]]

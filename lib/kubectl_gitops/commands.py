@@ -8,9 +8,12 @@ from collections.abc import Callable, Sequence
 
 from kubectl_gitops import report
 from kubectl_gitops.apply import AppLock, Runner, SyncRequest, build_tasks, preflight, prune_enabled
+from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import AppState, CompareOptions, assess_health, compare_target
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.health import HealthChecker, HealthStatus
+from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import SyncTask, prune_decision
 
 Log = Callable[[str], None]
@@ -67,7 +70,7 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
             held.append(lock)
         outcomes = []
         for st, tasks, prunes in plans:
-            outcome = Runner(st, client, checker.check, req, log).run(tasks, prunes)
+            outcome = Runner(st, client, _wave_health(checker), req, log).run(tasks, prunes)
             outcomes.append(outcome)
             if not outcome.ok:
                 break
@@ -82,6 +85,12 @@ def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: s
         log(f"error: app {o.app}: {o.message}")
     log(f"{client.requests} API requests ({client.writes} writes)")
     return EXIT_CHANGED if failed else EXIT_OK
+
+
+def _wave_health(checker: HealthChecker) -> Callable[[Obj], HealthStatus | None]:
+    """Child Applications never block the root's waves: each child is synced (and awaited) right
+    after the root, in the root's wave order."""
+    return lambda obj: None if is_application(obj) else checker.check(obj)
 
 
 def _has_writes(st: AppState, tasks: list[SyncTask], prunes: list[SyncTask], req: SyncRequest) -> bool:
