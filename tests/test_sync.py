@@ -118,15 +118,19 @@ def test_prune_prune_false_and_mass_prune_refusal(cluster: Cluster, namespace: s
     app = tmp_path / f"prune-{namespace}"
     files = {f"{n}.yaml": cm(n, namespace) for n in ("a", "b", "c", "d")}
     files["keep.yaml"] = cm("keep", namespace, ann="argocd.argoproj.io/sync-options: Prune=false")
+    files["ask.yaml"] = cm("ask", namespace, ann="argocd.argoproj.io/sync-options: Prune=confirm")
     write_files(app, files)
     assert sync(app)[0] == 0
-    (app / "d.yaml").unlink()
-    (app / "keep.yaml").unlink()
+    for f in ("d", "keep", "ask"):
+        (app / f"{f}.yaml").unlink()
     code, out, _ = sync(app, "-o", "json")
     assert code == 0 and results(out)["ConfigMap/d"] == "pruneSkipped"  # pruning not enabled
     code, out, err = sync(app, "--prune", "-o", "json")
     assert code == 0, err
     assert results(out)["ConfigMap/d"] == "pruned" and results(out)["ConfigMap/keep"] == "pruneSkipped"
+    assert results(out)["ConfigMap/ask"] == "pruneSkipped" and "--confirm-prune" in out
+    code, out, err = sync(app, "--prune", "--confirm-prune", "-o", "json")
+    assert code == 0 and results(out)["ConfigMap/ask"] == "pruned", err
     assert cluster.kubectl("get", "-n", namespace, "configmap/d", check=False).returncode != 0
     assert cluster.kubectl("get", "-n", namespace, "configmap/keep", check=False).returncode == 0
     for f in app.glob("*.yaml"):
@@ -190,6 +194,21 @@ def test_hook_delete_policies_and_generate_name(cluster: Cluster, namespace: str
     names = sorted(j["metadata"]["name"] for j in jobs)
     assert "gone" not in names  # HookSucceeded: deleted once it succeeded
     assert len([n for n in names if n.startswith("report-")]) == 2  # a fresh name per sync, kept on success
+
+
+def test_a_failed_hook_fails_the_sync_and_hook_failed_deletes_it(cluster: Cluster, namespace: str,
+                                                                  tmp_path: Path) -> None:
+    app = tmp_path / f"hookfail-{namespace}"
+    stuck = deployment("check", namespace, ann="argocd.argoproj.io/hook: PreSync, "
+                       "argocd.argoproj.io/hook-delete-policy: HookFailed",
+                       extra_spec="  progressDeadlineSeconds: 1\n").replace(
+        "containers:", "nodeSelector: {no-such: node}\n      containers:")
+    write_files(app, {"hook.yaml": stuck, "a.yaml": cm("a", namespace)})
+    code, out, err = sync(app, "-o", "json")
+    assert code == 1, err
+    assert results(out)["Deployment/check"] == "hook failed"
+    assert cluster.kubectl("get", "-n", namespace, "deployment/check", check=False).returncode != 0
+    assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0  # Sync never ran
 
 
 def test_crd_is_created_before_its_custom_resources(cluster: Cluster, tmp_path: Path) -> None:

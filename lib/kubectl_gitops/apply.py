@@ -296,10 +296,12 @@ class Runner:
             if failed:
                 raise _SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
                                   f"{failed[0][1]}")
-        if wait or hooks:
-            self._wait_healthy(step)
-        for t in hooks:
-            self._hook_cleanup(t)
+        try:
+            if wait or hooks:
+                self._wait_healthy(step)
+        finally:  # a failed hook is cleaned up (HookFailed) before the failure propagates
+            for t in hooks:
+                self._hook_cleanup(t)
 
     def _apply(self, t: SyncTask) -> None:
         if t.skip_apply:
@@ -363,7 +365,9 @@ class Runner:
             self.client.wait_gone(res, t.key.namespace, t.key.name, max(1.0, self.deadline - time.monotonic()))
 
     def _hook_cleanup(self, t: SyncTask) -> None:
-        succeeded = t.health in (HEALTHY, "")
+        if t.result not in ("hook succeeded", "hook failed"):
+            return  # still running (the sync timed out or another object failed first)
+        succeeded = t.result == "hook succeeded"
         if (succeeded and plan.HOOK_SUCCEEDED in t.delete_policies) or (
                 not succeeded and plan.HOOK_FAILED in t.delete_policies):
             res = resource_or_error(self.client, t.key, t.origin)
