@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 from pathlib import Path
 
@@ -311,3 +312,51 @@ def test_color(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     assert f"{GREEN}+  k: new" in on_terminal
     assert "\033[" not in _in_pty(argv, {**os.environ, "NO_COLOR": "1"})
     assert "\033[" not in _in_pty([*argv, "--color", "never"], {**os.environ, "NO_COLOR": ""})
+
+
+# -- the fast path ---------------------------------------------------------------------------------
+
+def _service(ns: str, name: str, port: str) -> str:
+    return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            f"spec:\n  selector: {{app: {name}}}\n  ports: [{port}]\n")
+
+
+def _requests(res: subprocess.CompletedProcess[str]) -> int:
+    m = re.search(r"^(\d+) API requests$", res.stderr, re.M)
+    assert m, res.stderr
+    return int(m.group(1))
+
+
+def test_no_change_sends_no_dry_run(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """Objects the cluster already matches are decided from their managed fields: a no-change diff
+    sends discovery, argocd-cm and one LIST per kind, however many objects there are."""
+    app = tmp_path / "many"
+    app.mkdir()
+    objects = [deployment(namespace, f"web-{i}", image=f"registry.invalid/web-{i}:1.0.0") + "---\n"
+               + _service(namespace, f"web-{i}", "{port: 80}") + "---\n" + configmap(namespace, f"web-{i}", {"k": "v"})
+               for i in range(8)]
+    (app / "objects.yaml").write_text("---\n".join(objects))
+    apply(cluster, (app / "objects.yaml").read_text())
+    res = diff(str(app))
+    assert res.returncode == 0, res.stdout
+    assert len(statuses(res.stdout)) == 24
+    assert _requests(res) <= 2 * 3 + 10  # the issue's budget: 2 × kinds + 10
+
+    # One changed object costs one dry-run more.
+    (app / "objects.yaml").write_text((app / "objects.yaml").read_text().replace("web-3:1.0.0", "web-3:1.0.1"))
+    changed = diff(str(app))
+    assert changed.returncode == 1
+    assert [k for k, v in statuses(changed.stdout).items() if v != "Synced"] == [
+        ("many", "Deployment", namespace, "web-3")]
+    assert _requests(changed) == _requests(res) + 1
+
+
+def test_a_defaulted_list_key_is_not_taken_for_granted(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """Leaving out `protocol` means TCP: a UDP port whose protocol Git dropped is a change."""
+    app = tmp_path / "dns"
+    app.mkdir()
+    apply(cluster, _service(namespace, "dns", "{port: 53, protocol: UDP}"))
+    (app / "svc.yaml").write_text(_service(namespace, "dns", "{port: 53}"))
+    res = diff(str(app))
+    assert res.returncode == 1, res.stdout
+    assert "-    protocol: UDP\n" in res.stdout and "+    protocol: TCP\n" in res.stdout

@@ -160,10 +160,9 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
                               hint="pass a directory to diff plain manifests")
         return apps, p
     if p.is_dir():
-        apps = applications_in_dir(p, display)
-        if apps and not _has_plain_manifests(p, display):
-            return apps, p
-        return [plain_dir_app(p, _dir_app_name(p))], p
+        # Plain manifests first: that usually reads one file, where looking for Applications reads all.
+        apps = [] if _has_plain_manifests(p, display) else applications_in_dir(p, display)
+        return (apps or [plain_dir_app(p, _dir_app_name(p))]), p
     for d in search_dirs:
         if d.is_dir():
             named = [a for a in applications_in_dir(d, display) if a.name == target]

@@ -63,9 +63,18 @@ def _rule_matches(r: IgnoreRule, key: ResourceKey) -> bool:
 
 # -- normalization ---------------------------------------------------------------------------------
 
+def deep_copy(obj: Obj) -> Obj:
+    """Objects are JSON data: an orjson round trip copies them ~10x faster than copy.deepcopy, and every
+    object of a diff is normalized once or twice."""
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except TypeError:  # YAML can hold what JSON cannot, such as non-string keys
+        return copy.deepcopy(obj)
+
+
 def normalize(obj: Obj) -> Obj:
     """A copy without what the server owns or Argo CD never compares."""
-    out = copy.deepcopy(obj)
+    out = deep_copy(obj)
     out.pop("status", None)
     meta = out.get("metadata") or {}
     for f in SERVER_METADATA:
@@ -196,11 +205,15 @@ def remove_fieldset(node: Any, fields: Obj) -> None:
                 remove_fieldset(node[idx], sub)
 
 
-def _list_index(items: list[Any], k: str) -> int | None:
+def _list_index(items: list[Any], k: str, key_defaults: dict[str, Any] | None = None) -> int | None:
+    """The item of `items` a managedFields path element names. For a `k:` key, a key field the item
+    leaves out counts as its value in `key_defaults` (what the server defaults it to)."""
     if k.startswith("k:"):
         want = orjson.loads(k[2:])
+        defaults = key_defaults or {}
         return next((i for i, it in enumerate(items)
-                     if isinstance(it, dict) and all(it.get(f) == v for f, v in want.items())), None)
+                     if isinstance(it, dict) and all(it.get(f, defaults.get(f)) == v for f, v in want.items())),
+                    None)
     if k.startswith("v:"):
         want = orjson.loads(k[2:])
         return next((i for i, it in enumerate(items) if it == want), None)
@@ -210,6 +223,12 @@ def _list_index(items: list[Any], k: str) -> int | None:
 
 
 # -- the fast path: decide without a dry-run ---------------------------------------------------------
+
+# Server defaults of list-map key fields that manifests usually leave out: our managed-fields entry for
+# `ports: [{containerPort: 80}]` is keyed `k:{"containerPort":80,"protocol":"TCP"}`. Without this, every
+# Deployment, StatefulSet and Service with a port would need a dry-run even when nothing changed.
+LIST_KEY_DEFAULTS = {"protocol": "TCP"}
+
 
 def in_sync_without_dry_run(desired: Obj, live: Obj) -> bool:
     """True when applying `desired` certainly changes nothing: every desired value is already live,
@@ -244,7 +263,7 @@ def _owned_within(fields: Obj, desired: Any) -> bool:
             if sub and not _owned_within(sub, desired[k[2:]]):
                 return False
         elif isinstance(desired, list):
-            idx = _list_index(desired, k)
+            idx = _list_index(desired, k, LIST_KEY_DEFAULTS)
             if idx is None:
                 return False
             if sub and not _owned_within(sub, desired[idx]):
