@@ -19,10 +19,10 @@ from kubectl_gitops.plan import SyncTask, prune_decision
 Log = Callable[[str], None]
 
 
-def run_diff(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+def run_diff(*, compare: CompareOptions, output: str,
              color: bool, kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
-    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    states, settings = compare_target(compare, client, log)
     assess_health(states, settings)
     if output == "diff":
         text = report.render_diff_text(states, color)
@@ -43,10 +43,10 @@ SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "
 PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
 
 
-def run_sync(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+def run_sync(*, compare: CompareOptions, output: str,
              kube: KubeOptions, req: SyncRequest, log: Log) -> int:
     client = connect(kube)
-    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    states, settings = compare_target(compare, client, log)
     # Plan and validate every app before the first write.
     plans = []
     for st in states:
@@ -124,10 +124,10 @@ def _emit(output: str, headers: Sequence[str], rows: list[list[object]], key: st
 STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
 
 
-def run_status(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+def run_status(*, compare: CompareOptions, output: str,
                kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
-    states, settings = compare_target(CompareOptions(target, revision, recursive, argocd_cm), client, log)
+    states, settings = compare_target(compare, client, log)
     assess_health(states, settings)
     if output == "table":
         rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, rs.status, *report.health_of(rs)]

@@ -53,7 +53,7 @@ from kubectl_gitops.render import Manifest, render
 from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
 
 Log = Callable[[str], None]
-ARGOCD_CM = ("argocd", "argocd-cm")
+ARGOCD_CM = "argocd-cm"
 IGNORE_DIFF_PREFIX = "resource.customizations.ignoreDifferences."
 
 
@@ -63,6 +63,7 @@ class CompareOptions:
     revision: str | None = None
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
+    config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
 
 
 @dataclass
@@ -162,14 +163,14 @@ class Sources:
 
 # -- settings ---------------------------------------------------------------------------------------
 
-def load_settings(client: Client, path: str | None) -> Settings:
+def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
     if path:
         doc = yamlio.load(Path(path).read_bytes(), path)
         data = (doc or {}).get("data") or {}
     else:
         try:
             res = client.resource_for("", "ConfigMap")
-            cm = client.get(res, *ARGOCD_CM) if res else None
+            cm = client.get(res, namespace, ARGOCD_CM) if res else None
         except ApiError as e:
             if e.status != 403:
                 raise
@@ -198,7 +199,7 @@ def _cm_ignore_rules(data: dict[str, str]) -> tuple[IgnoreRule, ...]:
 def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
     sources = Sources(opts.target, opts.revision)
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
-    settings = load_settings(client, opts.argocd_cm)
+    settings = load_settings(client, opts.argocd_cm, opts.config_namespace)
     live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()

@@ -37,8 +37,8 @@ def load(text: str | bytes, source: str) -> Any:
     return docs[0]
 
 
-def dump(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+def dump(obj: Any, sort_keys: bool = False) -> str:
+    return yaml.dump(obj, Dumper=Dumper, default_flow_style=False, sort_keys=sort_keys, allow_unicode=True)
 
 
 def dump_all(objs: list[Any]) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from kubectl_gitops.engine import CompareOptions
 
 from kubectl_gitops.cli.options import color_option, kube_options, output_option, progress, source_options, use_color
 
@@ -12,7 +17,7 @@ from kubectl_gitops.cli.options import color_option, kube_options, output_option
 @output_option(["diff", "table", "json", "yaml", "markdown"], "diff")
 @color_option
 @kube_options
-def diff(target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str, color: str,
+def diff(compare: CompareOptions, output: str, color: str,
          kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Show how the live cluster differs from the desired state in Git.
 
@@ -26,5 +31,5 @@ def diff(target: str, revision: str | None, recursive: bool, argocd_cm: str | No
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_diff
 
-    return run_diff(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm, output=output,
+    return run_diff(compare=compare, output=output,
                     color=use_color(color), kube=KubeOptions(kubeconfig, context, namespace), log=progress)

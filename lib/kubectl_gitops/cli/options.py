@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,10 @@ def kube_options(f: F) -> F:
 
 
 def source_options(f: F) -> F:
+    """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
+    f = _to_compare_options(f)
+    f = click.option("--config-namespace", default="argocd", show_default=True,
+                     help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences).")(f)
     f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
                      help="Read argocd-cm settings (ignoreDifferences, health checks) from this YAML file "
                      "instead of the cluster's argocd/argocd-cm ConfigMap.")(f)
@@ -31,6 +36,17 @@ def source_options(f: F) -> F:
                      help="Read Git at this branch, tag or commit (no checkout) instead of the work tree.")(f)
     f = click.argument("target", default=".", required=False)(f)
     return f
+
+
+def _to_compare_options(f: F) -> F:
+    @functools.wraps(f)
+    def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
+                config_namespace: str, **kwargs: Any) -> Any:
+        from kubectl_gitops.engine import CompareOptions
+
+        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace), **kwargs)
+
+    return wrapper
 
 
 def output_option(choices: list[str], default: str) -> Callable[[F], F]:

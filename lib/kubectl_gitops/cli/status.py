@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from kubectl_gitops.engine import CompareOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
 
@@ -11,7 +16,7 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @source_options
 @output_option(["table", "json", "yaml"], "table")
 @kube_options
-def status(target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str,
+def status(compare: CompareOptions, output: str,
            kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Show the sync and health status of every object and app.
 
@@ -24,5 +29,5 @@ def status(target: str, revision: str | None, recursive: bool, argocd_cm: str | 
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_status
 
-    return run_status(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm, output=output,
+    return run_status(compare=compare, output=output,
                       kube=KubeOptions(kubeconfig, context, namespace), log=progress)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from kubectl_gitops.engine import CompareOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
 
@@ -21,7 +26,7 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @click.option("--lock-namespace", default="default", show_default=True,
               help="Namespace of the per-app Lease that keeps two syncs of one app apart.")
 @kube_options
-def sync(target: str, revision: str | None, recursive: bool, argocd_cm: str | None, output: str, dry_run: bool,
+def sync(compare: CompareOptions, output: str, dry_run: bool,
          prune: bool, force_prune: bool, confirm_prune: bool, timeout: float, lock_namespace: str,
          kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Make the cluster match Git.
@@ -40,5 +45,5 @@ def sync(target: str, revision: str | None, recursive: bool, argocd_cm: str | No
 
     req = SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune, dry_run=dry_run,
                       timeout=timeout, lock_namespace=lock_namespace)
-    return run_sync(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm, output=output,
+    return run_sync(compare=compare, output=output,
                     kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
