@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from kubectl_gitops.compare import (
     OUT_OF_SYNC,
     SYNCED,
     apply_ignore,
+    deep_copy,
     in_sync_without_dry_run,
     normalize,
     rules_for,
@@ -257,7 +257,7 @@ def _prepare(app: App, manifests: list[Manifest], client: Client, state: AppStat
     out: dict[ResourceKey, ResourceState] = {}
     skipped_argo = False
     for m in manifests:
-        obj = copy.deepcopy(m.obj)
+        obj = deep_copy(m.obj)
         if is_application(obj):
             state.children.append(parse_application(obj, m.origin))
         raw = key_of(obj)
