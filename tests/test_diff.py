@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,17 @@ def test_render_cache_follows_changes_to_the_base(cluster: Cluster, namespace: s
     assert diff(overlay, "--revision", "HEAD", cwd=repo.root).returncode == 0
     renders = list((tmp_path / "cache" / "kubectl-gitops" / "render").rglob("*.json"))
     assert len(renders) == 1
+    # The same tree is not rendered twice: a kubectl that logs its calls runs `kustomize` once.
+    wrapper, calls = tmp_path / "bin" / "kubectl", tmp_path / "kubectl-calls"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {cluster.bin_dir / "kubectl"} "$@"\n')
+    wrapper.chmod(0o755)
+    logged = {"PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    for _ in range(2):
+        assert diff(overlay, "--revision", "HEAD", cwd=repo.root, env=logged).returncode == 0
+    assert calls.read_text().count("kustomize") == 1
+    assert diff(overlay, cwd=repo.root, env=logged).returncode == 0  # a work tree is rendered every time
+    assert calls.read_text().count("kustomize") == 2
 
     # Only the base changes: the overlay's own tree id is the same, the render must not be reused.
     repo.write("services/web/base/configmap.yaml", configmap("", "web-config", {"greeting": "bonjour"}))
@@ -194,6 +206,35 @@ def test_render_cache_follows_changes_to_the_base(cluster: Cluster, namespace: s
     assert res.returncode == 1, res.stderr
     assert "-  greeting: hello\n+  greeting: bonjour\n" in res.stdout
     assert diff(overlay, "--revision", "HEAD~1", cwd=repo.root).returncode == 0
+
+
+# -- plain directories -----------------------------------------------------------------------------
+
+def test_directory_recurse_include_exclude_lists_and_json(cluster: Cluster, namespace: str,
+                                                          tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "config")
+    repo.write("svc/a.yaml", configmap("", "a", {"k": "v"}))
+    repo.write("svc/nested/b.yaml", configmap("", "b", {"k": "v"}))
+    repo.write("svc/nested/skip-c.yaml", configmap("", "c", {"k": "v"}))
+    repo.write("svc/.hidden/g.yaml", configmap("", "g", {"k": "v"}))
+    repo.write("svc/README.md", "not a manifest\n")
+    repo.write("svc/list.yaml", "apiVersion: v1\nkind: List\nitems:\n"
+               + "".join(f"  - {{apiVersion: v1, kind: ConfigMap, metadata: {{name: {n}}}}}\n" for n in "de"))
+    repo.write("svc/f.json", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}}))
+    repo.commit()
+
+    def names(directory: str) -> set[str]:
+        extra = f"    directory:\n{textwrap.indent(textwrap.dedent(directory), '      ')}" if directory else ""
+        text = application("svc", "svc", namespace).replace("    path: svc\n", "    path: svc\n" + extra)
+        repo.write("apps/svc.yaml", text)
+        res = diff("apps/svc.yaml", cwd=repo.root)
+        assert res.returncode == 1, res.stderr
+        return {name for (_, _, _, name) in statuses(res.stdout)}
+
+    assert names("") == {"a", "d", "e", "f"}
+    assert names("recurse: true\n") == {"a", "b", "c", "d", "e", "f"}
+    assert names("recurse: true\nexclude: 'skip-*'\n") == {"a", "b", "d", "e", "f"}
+    assert names("recurse: true\ninclude: '{a.yaml,nested/*}'\n") == {"a", "b", "c"}
 
 
 # -- exit codes and output formats -----------------------------------------------------------------
