@@ -307,6 +307,20 @@ def test_output_markdown_and_table(cluster: Cluster, namespace: str, tmp_path: P
     assert "+++" not in res.stdout
 
 
+def test_names_that_look_like_numbers_stay_names(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    app = tmp_path / "numbers"
+    app.mkdir()
+    (app / "cms.yaml").write_text(configmap(namespace, "'0123'", {"k": "v"}) + "---\n"
+                                  + configmap(namespace, "1e3", {"k": "v"}))
+    for output in ("diff", "table", "markdown"):
+        res = diff(str(app), "-o", output)
+        assert res.returncode == 1, res.stderr
+        lines = [line.split() for line in res.stdout.splitlines()]
+        assert ["numbers", "ConfigMap", namespace, "0123", "Missing"] in lines or \
+            f"| numbers | ConfigMap | {namespace} | 0123 | Missing |" in res.stdout, output
+        assert "1000" not in res.stdout and " 123 " not in res.stdout
+
+
 def test_diff_goes_to_stdout_progress_to_stderr(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     app = _mixed_app(cluster, namespace, tmp_path)
     res = diff(str(app))

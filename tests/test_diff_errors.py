@@ -48,6 +48,8 @@ def test_invalid_json_names_file(cluster: Cluster, namespace: str, tmp_path: Pat
     ("apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {a: b}}\n", "document 2 (ConfigMap) has no metadata.name"),
     ("apiVersion: v1\nkind: ConfigMap\n", "document 2 (ConfigMap) has no metadata.name"),
     ("- just\n- a list\n", "document 2 is not a Kubernetes object"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 0123}\n", "document 2 (ConfigMap): metadata.name 83 is "
+                                                                   "not a string\nhint: quote it in the YAML"),
 ])
 def test_object_without_identity(cluster: Cluster, namespace: str, tmp_path: Path, doc: str, cause: str) -> None:
     app = _app(tmp_path, {"objects.yaml": configmap(namespace, "fine", {"k": "v"}) + "---\n" + doc})

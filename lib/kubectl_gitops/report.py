@@ -65,7 +65,10 @@ def colorize(diff: str, color: bool) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     from tabulate import tabulate
 
-    return tabulate(list(rows), headers=list(headers), tablefmt="plain")
+    rows = list(rows)
+    # Only columns holding numbers (waves) are numeric: tabulate would print a name "1e3" as 1000.
+    text = [i for i in range(len(headers)) if not any(isinstance(r[i], int | float) for r in rows)]
+    return tabulate(rows, headers=list(headers), tablefmt="plain", disable_numparse=text)
 
 
 def health_of(rs: Any) -> tuple[str, str]:
