@@ -105,6 +105,30 @@ def test_application_of_the_local_repo_by_file_and_by_name(cluster: Cluster, nam
     assert "+  mode: fast\n" in res.stdout
 
 
+def test_application_target_revision_on_another_branch_of_the_local_repo(cluster: Cluster, namespace: str,
+                                                                         tmp_path: Path) -> None:
+    """Environment branches: an Application pinned to a branch that is not checked out reads that
+    branch, not the work tree; one pinned to the checked-out branch reads the work tree."""
+    repo = Repo(tmp_path / "config")
+    repo.write("app/cm.yaml", configmap("", "settings", {"env": "main"}))
+    repo.write("apps/on-main.yaml", application("on-main", "app", namespace, revision="main"))
+    repo.write("apps/on-prod.yaml", application("on-prod", "app", namespace, revision="env-prod"))
+    repo.commit("main")
+    repo.git("branch", "env-prod")
+    repo.git("checkout", "-q", "env-prod")
+    repo.write("app/cm.yaml", configmap("", "settings", {"env": "prod"}))
+    repo.commit("prod")
+    repo.git("checkout", "-q", "main")
+    repo.write("app/cm.yaml", configmap("", "settings", {"env": "edited"}))  # uncommitted
+    apply(cluster, configmap(namespace, "settings", {"env": "live"}))
+
+    res = diff("apps/on-prod.yaml", cwd=repo.root)
+    assert res.returncode == 1, res.stderr
+    assert "-  env: live\n+  env: prod\n" in res.stdout and "rev env-prod" in res.stderr
+    res = diff("apps/on-main.yaml", cwd=repo.root)
+    assert "-  env: live\n+  env: edited\n" in res.stdout and "from work tree" in res.stderr
+
+
 def test_file_url_remote_is_fetched_into_the_cache(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     work = bare_remote(remote, {"app/cm.yaml": configmap("", "remote-settings", {"level": "one"})})

@@ -124,18 +124,23 @@ class Sources:
             return Tree(root=p, tree_id=None, label="work tree"), "."
         url = app.source.repo_url
         if self.local is not None and self.local.matches(url):
-            tree = self._local_rev() if self.revision else self.local.work_tree()
-            return tree, app.source.path
+            # --revision wins; else the Application's targetRevision: the work tree when that is
+            # what is checked out (uncommitted edits included), otherwise read from the object database.
+            rev = self.revision or app.source.target_revision
+            if not self.revision and self.local.is_checked_out(rev):
+                return self.local.work_tree(), app.source.path
+            return self._local_rev(rev), app.source.path
         rev = app.source.target_revision
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
         return self._trees[(url, rev)], app.source.path
 
-    def _local_rev(self) -> Tree:
-        assert self.local is not None and self.revision
-        key = ("", self.revision)
+    def _local_rev(self, rev: str | None = None) -> Tree:
+        rev = rev or self.revision
+        assert self.local is not None and rev
+        key = ("", rev)
         if key not in self._trees:
-            self._trees[key] = self.local.revision(self.revision)
+            self._trees[key] = self.local.revision(rev)
         return self._trees[key]
 
     def target_path(self, target: str) -> str:

@@ -168,8 +168,8 @@ def _objects(docs: Any, origin: str) -> list[Obj]:
         if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
             raise GitopsError(f"{what} has no metadata.name")
         # YAML reads `name: 0123` as a number; the API server accepts only strings.
-        bad = next((f for f in ("name", "generateName", "namespace") if f in meta and not isinstance(meta[f], str)),
-                   None)
+        bad = next((f for f in ("name", "generateName", "namespace")
+                    if meta.get(f) is not None and not isinstance(meta[f], str)), None)
         if bad:
             raise GitopsError(f"{what}: metadata.{bad} {meta[bad]!r} is not a string", hint="quote it in the YAML")
         out.append(doc)

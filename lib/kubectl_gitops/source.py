@@ -67,6 +67,26 @@ class LocalRepo:
     def work_tree(self) -> Tree:
         return Tree(root=self.workdir, tree_id=None, label="work tree")
 
+    def is_checked_out(self, rev: str) -> bool:
+        """Does `rev` name the commit checked out here (so the work tree, edits included, is it)?"""
+        import pygit2
+
+        if rev in ("", "HEAD"):
+            return True
+        try:
+            head = self.repo.head.peel(pygit2.Commit).id  # type: ignore[attr-defined]
+            return any(self._commit_id(c) == head for c in (rev, f"origin/{rev}", f"refs/tags/{rev}"))
+        except pygit2.GitError:  # an unborn HEAD: nothing is checked out
+            return False
+
+    def _commit_id(self, rev: str) -> object:
+        import pygit2
+
+        try:
+            return self.repo.revparse_single(rev).peel(pygit2.Commit).id  # type: ignore[attr-defined]
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
+
     def revision(self, rev: str) -> Tree:
         return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
 
