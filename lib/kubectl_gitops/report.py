@@ -66,6 +66,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     from tabulate import tabulate
 
     rows = list(rows)
+    if not rows:  # tabulate cannot take per-column options without columns
+        return tabulate([], headers=list(headers), tablefmt="plain")
     # Only columns holding numbers (waves) are numeric: tabulate would print a name "1e3" as 1000.
     text = [i for i in range(len(headers)) if not any(isinstance(r[i], int | float) for r in rows)]
     return tabulate(rows, headers=list(headers), tablefmt="plain", disable_numparse=text)
