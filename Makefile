@@ -37,8 +37,9 @@ cluster-up: controlplane
 cluster-down demo-down:
 	scripts/local-cluster down
 
+# diff and sync, N=1000; e.g. `make bench BENCH_ARGS="--only sync --runs 5"`
 bench: venv controlplane
-	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build lib/*.egg-info

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate a config repo of N objects across ten kinds, spread over a few namespaces, for the diff
-benchmark; `--change F` then edits a fraction F of them (a label bump on each).
+and sync benchmarks; `--change F` then edits a fraction F of them (a label bump on each).
 
     bench/gen.py OUT [-n 1000] [--namespaces 4]      write OUT/<kind>-<i>.yaml, one object per file
     bench/gen.py OUT --change 0.1                    change 10 % of the objects written there

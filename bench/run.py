@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""Benchmark `kubectl gitops diff` against `kubectl diff --server-side` on one local API server.
+"""Benchmark `kubectl gitops diff` and `kubectl gitops sync` against kubectl on one local API server.
 
-    make bench                       # N=1000
-    .venv/bin/python bench/run.py -n 300 --runs 5
+    make bench                                        # N=1000, diff and sync
+    .venv/bin/python bench/run.py -n 300 --runs 5 --only sync
 
-Starts its own control plane (scripts/local-cluster, state in a temp dir), generates a repo of N
-objects across ten kinds (bench/gen.py), applies it once as this tool's field manager (the state a
-`kubectl gitops sync` leaves), then measures both commands on the same manifests: with no change, and
-after changing 10 % of the objects. Per command: median wall time, API requests sent (ours prints
-them; kubectl's are counted from its -v=6 log, in a separate run so logging does not slow the timed
-ones) and peak RSS. Never a test: figures depend on the machine.
+Starts its own control plane (scripts/local-cluster, state in a temp dir) and generates a repo of N
+objects across ten kinds (bench/gen.py). Every figure is the median of the timed runs, with the API
+requests sent (ours prints them; kubectl's are counted from its -v=6 log, in a separate run so logging
+does not slow the timed ones) and the peak RSS of the process tree. Never a test: figures depend on the
+machine.
+
+diff: the repo is applied once as this tool's field manager (the state a sync leaves); then
+`kubectl gitops diff` vs `kubectl diff --server-side` with no change, and after changing 10 % of the
+objects.
+
+sync: before each first-sync run the generated namespaces are deleted and created again, and the
+control plane is left to go quiet. First sync: `kubectl gitops sync` (it waits until the workloads are
+healthy) vs `kubectl apply --server-side` (which does not wait), and vs that followed by `kubectl wait`
+on the Deployments and StatefulSets (like for like); the time until our sync started its health wait is
+shown too. No-change sync: each tool again on the state its own first sync left.
 """
 
 from __future__ import annotations
@@ -23,18 +32,38 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 import gen
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"
-OUR_REQUESTS = re.compile(r"^(\d+) API requests", re.M)
-KUBECTL_REQUEST = re.compile(r'"Response" verb="[A-Z]+"')  # one -v=6 line per HTTP response
+OUR_REQUESTS = re.compile(r"^(\d+) API requests(?: \((\d+) writes\))?", re.M)
+KUBECTL_RESPONSE = re.compile(r'"Response" verb="([A-Z]+)" url="([^"]*)"')  # one -v=6 line per response
+OUR_HEALTH_WAIT = "to become healthy"  # our sync's progress line once it waits for health
 REQUEST_TARGET = "2 × kinds + 10"
+TIMEOUT = "900"  # seconds a sync or wait may take: generous, the control plane's controllers set the pace
+QUIET_CPU = 0.1  # the control plane is quiet below this many CPU-seconds per second
+
+Step = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One measured command: its steps run one after another (wall times add up, RSS is the peak)."""
+
+    label: str
+    steps: tuple[Step, ...]
+    ours: bool = False  # prints "N API requests (W writes)" itself; otherwise kubectl, counted with -v=6
+
+    def counting(self) -> tuple[Step, ...]:
+        return self.steps if self.ours else tuple((*s, "-v=6") for s in self.steps)
 
 
 @dataclass
@@ -42,85 +71,232 @@ class Run:
     wall: float
     rss_kb: int
     returncode: int
-    stdout: str
     stderr: str
+    # (seconds since the start, line) for each stderr line, as it arrived
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def first(self, text: str) -> float | None:
+        return next((t for t, line in self.lines if text in line), None)
 
 
-def measure(argv: list[str], env: dict[str, str]) -> Run:
-    """Run to completion; wall time and the peak RSS of this very process tree (os.wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+def measure(steps: tuple[Step, ...], env: dict[str, str]) -> Run:
+    """Run the steps to completion; the wall time, and the peak RSS of each very process tree (os.wait4)."""
+    start = time.perf_counter()
+    run = Run(0.0, 0, 0, "")
+    for argv in steps:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        assert proc.stderr is not None
+        reader = threading.Thread(target=_stamp_lines, args=(proc.stderr, start, run.lines))
+        reader.start()
         _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        reader.join()
+        proc.stderr.close()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(wall, usage.ru_maxrss, proc.returncode, out.read().decode(), err.read().decode())
+        run.rss_kb = max(run.rss_kb, usage.ru_maxrss)
+        run.returncode = proc.returncode
+        if proc.returncode != 0:  # a later step never runs after a failed one
+            break
+    run.wall = time.perf_counter() - start
+    run.stderr = "".join(line for _, line in run.lines)
+    return run
+
+
+def _stamp_lines(stream: IO[bytes], start: float, out: list[tuple[float, str]]) -> None:
+    for raw in stream:
+        out.append((time.perf_counter() - start, raw.decode(errors="replace")))
 
 
 @dataclass
 class Result:
-    tool: str
-    wall: float  # median seconds
-    requests: int
-    rss_mb: float
-    exit: int
+    label: str
+    wall: float | None  # median seconds
+    requests: int | None = None
+    writes: int | None = None  # requests that change the cluster (not GETs, not dry-runs)
+    rss_mb: float | None = None
+    exit: int | None = None
 
 
-def bench_tool(tool: str, argv: list[str], count_argv: list[str], count: re.Pattern[str], env: dict[str, str],
-               runs: int) -> Result:
-    timed = [measure(argv, env) for _ in range(runs)]
+def bench(cmd: Command, env: dict[str, str], runs: int, *, before: Callable[[], None] | None = None,
+          exits: tuple[int, ...] = (0,)) -> tuple[Result, list[Run]]:
+    """`runs` timed runs, each after `before`, then the requests counted (kubectl: one more run)."""
+    timed = []
+    for _ in range(runs):
+        if before:
+            before()
+        timed.append(measure(cmd.steps, env))
     codes = {r.returncode for r in timed}
-    if len(codes) != 1 or codes - {0, 1}:
-        raise SystemExit(f"{tool} failed: exit {codes}\n{timed[-1].stderr[-2000:]}")
-    counted = measure(count_argv, env)
-    if count is OUR_REQUESTS:
-        m = count.search(counted.stderr)
+    if len(codes) != 1 or not codes <= set(exits):
+        raise SystemExit(f"{cmd.label} failed: exit {codes}\n{timed[-1].stderr[-2000:]}")
+    if cmd.ours:
+        m = OUR_REQUESTS.search(timed[-1].stderr)
         requests = int(m.group(1)) if m else -1
+        writes = int(m.group(2)) if m and m.group(2) else None
     else:
-        requests = len(count.findall(counted.stderr))
-    return Result(tool, statistics.median(r.wall for r in timed), requests, max(r.rss_kb for r in timed) / 1024,
-                  timed[0].returncode)
+        if before:
+            before()
+        responses = KUBECTL_RESPONSE.findall(measure(cmd.counting(), env).stderr)
+        requests = len(responses)
+        writes = sum(1 for verb, url in responses if verb != "GET" and "dryRun=" not in url)
+    result = Result(cmd.label, statistics.median(r.wall for r in timed), requests, writes,
+                    max(r.rss_kb for r in timed) / 1024, timed[0].returncode)
+    print(f"  {cmd.label}: {result.wall:.2f} s", file=sys.stderr)
+    return result, timed
 
 
-def scenario(name: str, repo: Path, env: dict[str, str], runs: int) -> list[Result]:
-    ours = ["kubectl", "gitops", "diff", str(repo), "-o", "table"]
-    theirs = ["kubectl", "diff", "--server-side", "--force-conflicts", "-f", str(repo)]
-    results = [bench_tool("kubectl gitops diff", ours, ours, OUR_REQUESTS, env, runs),
-               bench_tool("kubectl diff --server-side", theirs, [*theirs, "-v=6"], KUBECTL_REQUEST, env, runs)]
-    print(f"  {name}: done", file=sys.stderr)
-    return results
+# -- the control plane ---------------------------------------------------------------------------------
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    pids: list[int]
+
+    def kubectl(self, *args: str) -> None:
+        subprocess.run(["kubectl", *args], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until the control plane is quiet (two quiet seconds in a row): controllers still
+        catching up with the last run would slow the next one down."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while quiet < 2 and time.monotonic() < deadline:
+            before = self._cpu_seconds()
+            time.sleep(1)
+            quiet = quiet + 1 if self._cpu_seconds() - before < QUIET_CPU else 0
+
+    def _cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def recreate_namespaces(self, namespaces: list[str]) -> None:
+        """A freshly deleted and created set of namespaces: an empty cluster for the repo."""
+        self.kubectl("delete", "namespace", "--ignore-not-found", "--wait", *namespaces)
+        for ns in namespaces:
+            self.kubectl("create", "namespace", ns)
+        self.settle()
 
 
-def report(n: int, kinds: int, results: dict[str, list[Result]]) -> str:
-    from tabulate import tabulate
-
-    rows = []
-    for name, (ours, theirs) in results.items():
-        for r in (ours, theirs):
-            rows.append([name, r.tool, f"{r.wall:.2f}", r.requests, f"{r.rss_mb:.0f}", r.exit])
-        rows.append([name, "ratio (ours / kubectl)", f"{ours.wall / theirs.wall:.2f}", "", "", ""])
-    table = tabulate(rows, headers=["SCENARIO", "COMMAND", "WALL s", "REQUESTS", "PEAK RSS MB", "EXIT"],
-                     tablefmt="github", disable_numparse=True)
-    budget = 2 * kinds + 10
-    no_change = results["no change"][0]
-    return (f"N={n} objects, {kinds} kinds, median of the timed runs\n\n{table}\n\n"
-            f"targets: ratio <= 0.2 in both scenarios; a no-change diff sends <= {REQUEST_TARGET} = {budget} "
-            f"requests (sent: {no_change.requests})\n")
-
-
-def cluster_up(state: Path) -> dict[str, str]:
+def cluster_up(state: Path) -> Cluster:
     env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state)}
     subprocess.run([sys.executable, str(LOCAL_CLUSTER), "up"], env=env, check=True)
     st = json.loads((state / "state.json").read_text())
     venv_bin = str(Path(sys.executable).parent)
-    return {**env, "KUBECONFIG": st["kubeconfig"], "PATH": f"{venv_bin}:{st['bin_dir']}:{env['PATH']}",
-            "NO_COLOR": "1"}
+    return Cluster({**env, "KUBECONFIG": st["kubeconfig"], "PATH": f"{venv_bin}:{st['bin_dir']}:{env['PATH']}",
+                    "NO_COLOR": "1"}, list(st["pids"].values()))
 
 
-def kubectl(env: dict[str, str], *args: str) -> None:
-    subprocess.run(["kubectl", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+# -- the scenarios -------------------------------------------------------------------------------------
+
+@dataclass
+class Scenario:
+    name: str
+    results: list[Result]
+    ratios: list[tuple[Result, Result]]  # (ours, kubectl): a wall-time ratio row each
+
+
+@dataclass
+class Part:
+    scenarios: list[Scenario]
+    targets: str
+
+
+def diff_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
+    gen.generate(repo, args.n, args.namespaces)
+    cluster.recreate_namespaces(gen.namespaces(args.namespaces))
+    cluster.kubectl("apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo))
+    cluster.settle()
+    ours = Command("kubectl gitops diff", (("kubectl", "gitops", "diff", str(repo), "-o", "table"),), ours=True)
+    theirs = Command("kubectl diff --server-side",
+                     (("kubectl", "diff", "--server-side", "--force-conflicts", "-f", str(repo)),))
+
+    def scenario(name: str) -> Scenario:
+        a, _ = bench(ours, cluster.env, args.runs, exits=(0, 1))
+        b, _ = bench(theirs, cluster.env, args.runs, exits=(0, 1))
+        return Scenario(name, [a, b], [(a, b)])
+
+    scenarios = [scenario("diff, no change")]
+    changed = gen.change(repo, args.change)
+    scenarios.append(scenario(f"diff, {len(changed)} changed"))
+    budget = 2 * len(gen.KINDS) + 10
+    sent = scenarios[0].results[0].requests or 0
+    worst = max(_ratio(a, b) for s in scenarios for a, b in s.ratios)
+    return Part(scenarios, f"diff targets: ratio <= 0.2 in both scenarios ({_met(worst <= 0.2)}); a no-change "
+                           f"diff sends <= {REQUEST_TARGET} = {budget} requests (sent {sent}: {_met(sent <= budget)})")
+
+
+def sync_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
+    gen.generate(repo, args.n, args.namespaces)
+    nss = gen.namespaces(args.namespaces)
+
+    def empty() -> None:
+        cluster.recreate_namespaces(nss)
+
+    selector = "app.kubernetes.io/part-of=bench"
+    apply: Step = ("kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(repo), "--recursive")
+    kubectl_apply = Command("kubectl apply --server-side", (apply,))
+    kubectl_apply_wait = Command("kubectl apply --server-side; kubectl wait", (
+        apply,
+        ("kubectl", "wait", "deployment", "-A", "-l", selector, "--for=condition=Available", f"--timeout={TIMEOUT}s"),
+        ("kubectl", "wait", "statefulset", "-A", "-l", selector, "--for=jsonpath={.status.observedGeneration}=1",
+         f"--timeout={TIMEOUT}s")))
+    ours = Command("kubectl gitops sync", (("kubectl", "gitops", "sync", str(repo), "--timeout", TIMEOUT),), ours=True)
+
+    # Each tool's no-change runs start from the state its own first sync left.
+    first_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=empty)
+    again_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=cluster.settle)
+    first_kubectl_wait, _ = bench(kubectl_apply_wait, cluster.env, args.runs, before=empty)
+    first_ours, runs = bench(ours, cluster.env, args.runs, before=empty)
+    again_ours, _ = bench(ours, cluster.env, args.runs, before=cluster.settle)
+
+    # Until the health wait: the applies are done (a run that had nothing to wait for counts whole).
+    until_wait = Result("kubectl gitops sync, until its health wait",
+                        statistics.median(r.first(OUR_HEALTH_WAIT) or r.wall for r in runs))
+    first = Scenario("sync, first (empty namespaces)", [first_ours, until_wait, first_kubectl, first_kubectl_wait],
+                     [(first_ours, first_kubectl), (first_ours, first_kubectl_wait), (until_wait, first_kubectl)])
+    again = Scenario("sync, no change", [again_ours, again_kubectl], [(again_ours, again_kubectl)])
+    r_first, r_again = _ratio(first_ours, first_kubectl), _ratio(again_ours, again_kubectl)
+    return Part([first, again], f"sync targets: first sync ratio <= 0.33 vs kubectl apply ({_met(r_first <= 0.33)}); "
+                                f"no-change sync ratio <= 0.1 ({_met(r_again <= 0.1)}) with zero writes "
+                                f"(sent {again_ours.writes}: {_met(again_ours.writes == 0)})")
+
+
+def _ratio(ours: Result, kubectl: Result) -> float:
+    return (ours.wall or 0.0) / (kubectl.wall or float("inf"))
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _cell(value: float | int | None, fmt: str = "") -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def report(args: argparse.Namespace, parts: list[Part]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for part in parts:
+        for s in part.scenarios:
+            for r in s.results:
+                rows.append([s.name, r.label, _cell(r.wall, ".2f"), _cell(r.requests), _cell(r.writes),
+                             _cell(r.rss_mb, ".0f"), _cell(r.exit)])
+            for ours, kubectl in s.ratios:
+                mine = ours.label.removeprefix("kubectl gitops ")
+                rows.append([s.name, f"ratio: {mine} / {kubectl.label}", f"{_ratio(ours, kubectl):.2f}",
+                             "", "", "", ""])
+    table = tabulate(rows, headers=["SCENARIO", "COMMAND", "WALL s", "REQUESTS", "WRITES", "PEAK RSS MB", "EXIT"],
+                     tablefmt="github", disable_numparse=True)
+    targets = "\n".join(p.targets for p in parts)
+    return (f"N={args.n} objects, {len(gen.KINDS)} kinds, {args.namespaces} namespaces, median of {args.runs} "
+            f"timed runs\n\n{table}\n\n{targets}\n")
+
+
+PARTS = {"diff": diff_part, "sync": sync_part}
 
 
 def main(argv: list[str]) -> int:
@@ -128,24 +304,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("-n", type=int, default=1000, help="number of objects (default 1000)")
     ap.add_argument("--namespaces", type=int, default=4, help="namespaces they are spread over (default 4)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per command and scenario (default 3)")
-    ap.add_argument("--change", type=float, default=0.1, help="fraction changed in the second scenario")
+    ap.add_argument("--change", type=float, default=0.1, help="fraction changed in the second diff scenario")
+    ap.add_argument("--only", choices=sorted(PARTS), help="run only the diff or the sync benchmark")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kubectl-gitops-bench-"))
     state = work / "cluster"
     try:
-        env = cluster_up(state)
-        env["XDG_CACHE_HOME"] = str(work / "cache")
-        repo = work / "repo"
-        gen.generate(repo, args.n, args.namespaces)
-        for ns in gen.namespaces(args.namespaces):
-            kubectl(env, "create", "namespace", ns)
-        kubectl(env, "apply", "--server-side", "--field-manager=kubectl-gitops", "-f", str(repo))
-        time.sleep(5)  # let the controllers finish their status updates before measuring
-        results = {"no change": scenario("no change", repo, env, args.runs)}
-        changed = gen.change(repo, args.change)
-        results[f"{len(changed)} changed"] = scenario(f"{len(changed)} changed", repo, env, args.runs)
-        print(report(args.n, len(gen.KINDS), results))
+        cluster = cluster_up(state)
+        cluster.env["XDG_CACHE_HOME"] = str(work / "cache")
+        parts = []
+        for name, part in PARTS.items():
+            if args.only in (None, name):
+                print(f"{name}:", file=sys.stderr)
+                parts.append(part(cluster, work / f"repo-{name}", args))
+        print(report(args, parts))
     finally:
         subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
                        env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,6 +96,29 @@ def test_second_sync_writes_nothing(cluster: Cluster, namespace: str, tmp_path: 
     assert code == 0, err
     assert set(results(out).values()) == {"unchanged"}
     assert "(0 writes)" in err
+    # Nor does it read more than a diff: no dry-run, no lease, no second look at what compare listed.
+    diff = run_cli("kubectl-gitops", "diff", str(app))
+    assert diff.returncode == 0, diff.stderr
+    assert requests(err) == requests(diff.stderr)
+
+
+def test_first_sync_dry_runs_each_object_once(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """compare's server-side dry-run of a missing object validates it: preflight does not repeat it."""
+    app = tmp_path / f"once-{namespace}"
+    write_files(app, {f"{n}.yaml": cm(n, namespace) for n in ("a", "b", "c")})
+    diff = run_cli("kubectl-gitops", "diff", str(app))  # discovery, argocd-cm, LISTs, a dry-run per object
+    assert diff.returncode == 1, diff.stderr
+    code, _, err = sync(app)
+    assert code == 0, err
+    # what the diff sent, then: the namespaces LIST, the lease (create, delete), one apply per object and
+    # one LIST for the health of what was applied
+    assert requests(err) == requests(diff.stderr) + 1 + 2 + 3 + 1
+
+
+def requests(stderr: str) -> int:
+    m = re.search(r"^(\d+) API requests", stderr, re.M)
+    assert m, stderr
+    return int(m.group(1))
 
 
 def test_degraded_deployment_fails_the_sync_and_runs_syncfail_hooks(cluster: Cluster, namespace: str,

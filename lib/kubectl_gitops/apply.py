@@ -42,6 +42,7 @@ Log = Callable[[str], None]
 HealthFn = Callable[[Obj], "HealthStatus | None"]  # live object -> health; None: the kind has no check
 LEASE_SECONDS = 60
 POLL_SECONDS = 1.0
+PROGRESS_SECONDS = 10.0  # how often a health wait reports what it waits for
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,15 @@ def _tracked(obj: Obj, app: str) -> Obj:
 
 def preflight(state: AppState, tasks: list[SyncTask], prunes: list[SyncTask], client: Client,
               req: SyncRequest) -> None:
+    """Server-side dry-run every object that will be written, unless compare already did (the same
+    request moments ago); a no-change sync sends nothing here."""
     errors = _shared_resource_errors(tasks)
-    ns_res = client.resource_for("", "Namespace")
-    live_ns = {(o.get("metadata") or {}).get("name") for o in client.list(ns_res)} if ns_res else set()
-    results = parallel_results(lambda t: _dry_run_one(t, client, state, live_ns), tasks)
-    errors += [f"  {t.origin}: {t.key}: {r}" for t, r in zip(tasks, results, strict=True)
+    todo = [t for t in tasks if not t.skip_apply]
+    live_ns = _live_namespaces(client) if any(t.key.namespace for t in todo) else set()
+    compared = {rs.key: rs for rs in state.resources}
+    todo = [t for t in todo if t.hook or t.key not in compared or not _dry_run_by_compare(compared[t.key], live_ns)]
+    results = parallel_results(lambda t: _dry_run_one(t, client, state, live_ns), todo)
+    errors += [f"  {t.origin}: {t.key}: {r}" for t, r in zip(todo, results, strict=True)
                if isinstance(r, GitopsError)]
     for t in prunes:
         plan.propagation(t.options)  # a bad value is an input error, found now
@@ -138,9 +143,21 @@ def _shared_resource_errors(tasks: list[SyncTask]) -> list[str]:
     return out
 
 
+def _live_namespaces(client: Client) -> set[str]:
+    res = client.resource_for("", "Namespace")
+    return {(o.get("metadata") or {}).get("name") or "" for o in client.list(res)} if res else set()
+
+
+def _dry_run_by_compare(rs: ResourceState, live_ns: set[str]) -> bool:
+    """Whether compare (engine._pair) server-side dry-ran this object: every object that is not
+    exactly in sync, unless its CRD or its namespace does not exist yet. That was the very request
+    preflight would send (same object, options and live state), and any failure stopped the run."""
+    if rs.exact or rs.pending_crd or rs.desired is None:
+        return False
+    return rs.live is not None or not rs.key.namespace or rs.key.namespace in live_ns
+
+
 def _dry_run_one(t: SyncTask, client: Client, state: AppState, live_ns: set[str]) -> None:
-    if t.skip_apply:
-        return
     res = client.resource_for(t.key.group, t.key.kind)
     if res is None:
         if _crd_in(state, t.key) or t.options.is_true(SKIP_DRY_RUN_ON_MISSING):
@@ -289,8 +306,12 @@ class Runner:
             if plan.BEFORE_HOOK_CREATION in t.delete_policies:
                 self._delete_and_wait(t)
         for group in plan.kind_groups(step):
-            results = parallel_results(self._apply, group)
-            failed = [(t, r) for t, r in zip(group, results, strict=True) if isinstance(r, GitopsError)]
+            for t in group:
+                if t.skip_apply:
+                    t.result = "unchanged"
+            todo = [t for t in group if not t.skip_apply]
+            results = parallel_results(self._apply, todo)
+            failed = [(t, r) for t, r in zip(todo, results, strict=True) if isinstance(r, GitopsError)]
             for t, r in failed:
                 t.result, t.message = "failed", str(r)
             if failed:
@@ -304,9 +325,6 @@ class Runner:
                 self._hook_cleanup(t)
 
     def _apply(self, t: SyncTask) -> None:
-        if t.skip_apply:
-            t.result = "unchanged"
-            return
         res = self.client.resource_for(t.key.group, t.key.kind)
         while res is None:  # a custom resource whose CRD was just created: wait until it is served
             self._check_deadline(f"waiting for the API of {t.key} to be served")
@@ -377,8 +395,13 @@ class Runner:
 
     def _wait_healthy(self, step: list[SyncTask]) -> None:
         pending = [t for t in step if t.result != "unchanged" or not t.hook]
+        # While nothing has been written, each object is as compare listed it moments ago: fetched again
+        # only if it has to be waited for (a no-change sync lists nothing here).
+        known = {t.key: t.live for t in pending if t.live is not None} if self.client.writes == 0 else {}
+        next_log = time.monotonic()
         while True:
-            live = self._fetch(pending)
+            live = {**known, **self._fetch([t for t in pending if t.key not in known])}
+            known = {}
             waiting = []
             for t in pending:
                 obj = live.get(t.key)
@@ -396,8 +419,12 @@ class Runner:
                     waiting.append(t)
             if not waiting:
                 return
-            self._check_deadline(f"waiting for {len(waiting)} object(s) to become healthy, e.g. {waiting[0].key} "
-                                 f"({waiting[0].health}: {waiting[0].message})")
+            doing = (f"waiting for {len(waiting)} object(s) to become healthy, e.g. {waiting[0].key} "
+                     f"({waiting[0].health}: {waiting[0].message})")
+            self._check_deadline(doing)
+            if time.monotonic() >= next_log:  # progress for a CI log: at the start, then now and then
+                self.log(f"{self.state.app.name}: {doing}")
+                next_log = time.monotonic() + PROGRESS_SECONDS
             time.sleep(POLL_SECONDS)
             pending = waiting
 
