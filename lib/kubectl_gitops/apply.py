@@ -113,8 +113,8 @@ def preflight(state: AppState, tasks: list[SyncTask], prunes: list[SyncTask], cl
     errors = _shared_resource_errors(tasks)
     todo = [t for t in tasks if not t.skip_apply]
     live_ns = _live_namespaces(client) if any(t.key.namespace for t in todo) else set()
-    compared = {rs.key: rs for rs in state.resources}
-    todo = [t for t in todo if t.hook or t.key not in compared or not _dry_run_by_compare(compared[t.key], live_ns)]
+    validated = {rs.key for rs in state.resources if rs.validated}
+    todo = [t for t in todo if t.hook or t.key not in validated]
     results = parallel_results(lambda t: _dry_run_one(t, client, state, live_ns), todo)
     errors += [f"  {t.origin}: {t.key}: {r}" for t, r in zip(todo, results, strict=True)
                if isinstance(r, GitopsError)]
@@ -146,15 +146,6 @@ def _shared_resource_errors(tasks: list[SyncTask]) -> list[str]:
 def _live_namespaces(client: Client) -> set[str]:
     res = client.resource_for("", "Namespace")
     return {(o.get("metadata") or {}).get("name") or "" for o in client.list(res)} if res else set()
-
-
-def _dry_run_by_compare(rs: ResourceState, live_ns: set[str]) -> bool:
-    """Whether compare (engine._pair) server-side dry-ran this object: every object that is not
-    exactly in sync, unless its CRD or its namespace does not exist yet. That was the very request
-    preflight would send (same object, options and live state), and any failure stopped the run."""
-    if rs.exact or rs.pending_crd or rs.desired is None:
-        return False
-    return rs.live is not None or not rs.key.namespace or rs.key.namespace in live_ns
 
 
 def _dry_run_one(t: SyncTask, client: Client, state: AppState, live_ns: set[str]) -> None:

@@ -80,6 +80,7 @@ class ResourceState:
     pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
     health: HealthStatus | None = None  # of the live object; None: no live object or no check
     exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
+    validated: bool = False  # passed the server-side dry-run sync's pre-flight check would send
 
     @property
     def out_of_sync(self) -> bool:
@@ -348,6 +349,7 @@ def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client:
                           + "\n".join(failures))
     for rs, predicted in zip(states, results, strict=True):
         assert isinstance(predicted, dict)
+        rs.validated = True
         rs.target_view = _view(predicted, rs, rules)
         if rs.live is not None:
             rs.live_view = _view(rs.live, rs, rules)
