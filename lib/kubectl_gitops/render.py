@@ -1,6 +1,19 @@
 """Render an app's source path into manifests: Kustomize via `kubectl kustomize`, else a directory of
-YAML/JSON files. Renders of git trees are cached by content (tree ids), so an unchanged app is never
-rendered twice."""
+YAML/JSON files.
+
+Two caches, both under `cache_dir()`, both orjson:
+
+- Renders of git trees are cached by content (tree ids), so an unchanged app is never rendered twice.
+- A work tree has no ids, yet parsing its YAML is most of a no-change diff or sync (libyaml scans fast,
+  PyYAML builds the Python objects slowly: ~0.15-0.3 s per 1,000 files). So a plain directory's parsed
+  YAML documents are kept in one file per app directory and Directory options, each file's keyed by
+  its path and (size, mtime, ctime, inode, device); ctime because `touch -d` or tar can set mtime
+  back, never ctime. The listing is made afresh and validation runs on every run. A file whose mtime
+  or ctime is within RACY_WINDOW_NS of the run's start is parsed and not stored: a second edit in the
+  same timestamp tick would leave its stat unchanged ("racy git"). Documents JSON cannot hold exactly
+  (dates, non-string keys, …) are not stored either. Kustomize output of a work tree is not cached:
+  its inputs (files a kustomization refers to, remote bases, generators) have no cheap key.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,6 +39,10 @@ from kubectl_gitops.source import Tree, cache_dir
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 RENDER_CACHE_VERSION = "1"
+WORKTREE_CACHE_VERSION = "1"  # bump when the parse cache's format or key changes
+# A file changed this recently may change again without its stat showing it: timestamps have a
+# resolution (2 s for FAT's mtime), and a network filesystem's clock may be a little off ours.
+RACY_WINDOW_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -42,8 +60,10 @@ def render(tree: Tree, path: str, directory: Directory, where: str = "") -> list
     key = _cache_key(tree, path, directory, kustomize)
     if key and (hit := _cache_read(key)) is not None:
         return hit
-    manifests = (render_kustomize(app_dir, tree.display(app_dir)) if kustomize
-                 else render_directory(app_dir, directory, tree.display))
+    if kustomize:
+        manifests = render_kustomize(app_dir, tree.display(app_dir))
+    else:  # a git tree's render is cached whole (above); a work tree's files one by one
+        manifests = render_directory(app_dir, directory, tree.display, parse_cache=key is None)
     if key:
         _cache_write(key, manifests)
     return manifests
@@ -101,30 +121,35 @@ def _strings(node: Any) -> list[str]:
 
 # -- plain directories ----------------------------------------------------------------------------
 
-def render_directory(app_dir: Path, d: Directory, display: Callable[[Path], str] = str) -> list[Manifest]:
+def render_directory(app_dir: Path, d: Directory, display: Callable[[Path], str] = str,
+                     parse_cache: bool = False) -> list[Manifest]:
+    """`parse_cache`: reuse the documents parsed by an earlier run from files that did not change."""
+    cache = _ParseCache.open(app_dir, d) if parse_cache else None
     out: list[Manifest] = []
     for f in _manifest_files(app_dir, d):
         origin = display(f)
-        data = f.read_bytes()
-        if f.suffix == ".json":
-            try:
-                docs = [orjson.loads(data)]
-            except orjson.JSONDecodeError as e:
-                raise GitopsError(f"{origin}: invalid JSON: {e}") from None
-        else:
-            docs = list(yamlio.load_all(data, origin))
+        docs = cache.docs(f, origin) if cache else _parse(f, origin)
         out.extend(Manifest(o, origin) for o in _objects(docs, origin))
+    if cache:
+        cache.save()  # only after every file parsed and validated: a failed run leaves the old cache
     return out
 
 
+def _parse(f: Path, origin: str) -> list[Any]:
+    data = f.read_bytes()
+    if f.suffix == ".json":
+        try:
+            return [orjson.loads(data)]
+        except orjson.JSONDecodeError as e:
+            raise GitopsError(f"{origin}: invalid JSON: {e}") from None
+    return list(yamlio.load_all(data, origin))
+
+
 def _manifest_files(app_dir: Path, d: Directory) -> list[Path]:
-    files = sorted(app_dir.rglob("*") if d.recurse else app_dir.iterdir())
     picked = []
-    for f in files:
-        if not f.is_file() or f.suffix not in MANIFEST_SUFFIXES:
-            continue
-        rel = f.relative_to(app_dir).as_posix()
-        if any(part.startswith(".") for part in rel.split("/")):
+    for rel, f in _files(app_dir, d.recurse):
+        # endswith is Path.suffix here: a name that is all suffix starts with a dot, skipped anyway
+        if not rel.endswith(MANIFEST_SUFFIXES) or any(part.startswith(".") for part in rel.split("/")):
             continue
         if d.include and not _glob_match(d.include, rel):
             continue
@@ -132,6 +157,24 @@ def _manifest_files(app_dir: Path, d: Directory) -> list[Path]:
             continue
         picked.append(f)
     return picked
+
+
+def _files(app_dir: Path, recurse: bool) -> list[tuple[str, Path]]:
+    """Every file (or symlink to one) in `app_dir`, with its path relative to it, in path order."""
+    if recurse:
+        return [(f.relative_to(app_dir).as_posix(), f) for f in sorted(app_dir.rglob("*")) if f.is_file()]
+    # The common flat case without pathlib's per-file costs: DirEntry knows a regular file without a
+    # stat, and names sort like the paths of one directory do.
+    with os.scandir(app_dir) as entries:
+        names = sorted(e.name for e in entries if _is_file(e))
+    return [(name, app_dir / name) for name in names]
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # e.g. a symlink loop: not a file, as Path.is_file says
+        return False
 
 
 def _glob_match(pattern: str, rel: str) -> bool:
@@ -205,8 +248,91 @@ def _cache_read(key: str) -> list[Manifest] | None:
 
 
 def _cache_write(key: str, manifests: list[Manifest]) -> None:
+    if not _json_exact([m.obj for m in manifests]):
+        return  # it would read back different (or not encode at all): render it again next time
     f = cache_dir("render", key[:2], f"{key}.json")
     f.parent.mkdir(parents=True, exist_ok=True)
     tmp = f.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(orjson.dumps([[m.origin, m.obj] for m in manifests]))
     tmp.replace(f)
+
+
+def _json_exact(value: Any) -> bool:
+    """Does `value` come back from orjson equal? YAML also makes dates, binary, sets, ordered pairs,
+    NaN, integers beyond 64 bits and non-string keys, which JSON turns into something else or rejects."""
+    try:
+        return bool(orjson.loads(orjson.dumps(value)) == value)
+    except TypeError:  # orjson.JSONEncodeError included
+        return False
+
+
+# -- work-tree parse cache (see the module docstring) -----------------------------------------------
+
+Stamp = list[int]  # [size, mtime_ns, ctime_ns, inode, device], a list because that is what JSON gives back
+
+
+class _ParseCache:
+    """The parsed documents of one app directory's YAML files, by file, from the last run that stored them."""
+
+    def __init__(self, path: Path, entries: dict[str, Any]) -> None:
+        self.path = path
+        self.old = entries  # file → [stamp, docs], as read; may hold anything (a corrupt file)
+        self.new: dict[str, list[Any]] = {}
+        self.stored_new = False
+        # Taken before any file is looked at, so a file changed while this run reads it is "recent".
+        self.settled_before = time.time_ns() - RACY_WINDOW_NS
+
+    @classmethod
+    def open(cls, app_dir: Path, d: Directory) -> _ParseCache:
+        path = worktree_cache_path(app_dir, d)
+        return cls(path, _read_entries(path))
+
+    def docs(self, f: Path, origin: str) -> list[Any]:
+        if f.suffix == ".json":
+            return _parse(f, origin)  # orjson reads the file as fast as it would read the cache
+        st = f.stat()
+        stamp: Stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        settled = max(st.st_mtime_ns, st.st_ctime_ns) < self.settled_before
+        key = str(f)
+        hit = self.old.get(key)
+        if settled and _is_entry(hit) and hit[0] == stamp:
+            self.new[key] = hit
+            return hit[1]
+        docs = _parse(f, origin)  # raises on invalid YAML: nothing of a failed parse is stored
+        if settled and _json_exact(docs):
+            self.new[key] = [stamp, docs]
+            self.stored_new = True
+        return docs
+
+    def save(self) -> None:
+        """Rewrite the cache file if an entry was added, replaced or dropped."""
+        if not self.stored_new and self.new.keys() == self.old.keys():
+            return
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(orjson.dumps({"version": WORKTREE_CACHE_VERSION, "files": self.new}))
+            tmp.replace(self.path)  # atomic: a concurrent run reads the old file or this one, whole
+        except OSError:  # a read-only or full cache directory costs speed, never the run
+            tmp.unlink(missing_ok=True)
+
+
+def worktree_cache_path(app_dir: Path, d: Directory) -> Path:
+    key = hashlib.sha256("\0".join([WORKTREE_CACHE_VERSION, str(app_dir), repr(d)]).encode()).hexdigest()
+    return cache_dir("worktree", key[:2], f"{key}.json")
+
+
+def _read_entries(path: Path) -> dict[str, Any]:
+    """The cache file's entries; an absent, unreadable, corrupt or other-version file is an empty cache."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("version") != WORKTREE_CACHE_VERSION:
+        return {}
+    files = doc.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _is_entry(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)
