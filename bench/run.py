@@ -44,6 +44,7 @@ import gen
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"
+FLOOR = ROOT / "bench" / "floor.py"
 OUR_REQUESTS = re.compile(r"^(\d+) API requests(?: \((\d+) writes\))?", re.M)
 KUBECTL_RESPONSE = re.compile(r'"Response" verb="([A-Z]+)" url="([^"]*)"')  # one -v=6 line per response
 OUR_HEALTH_WAIT = "to become healthy"  # our sync's progress line once it waits for health
@@ -244,19 +245,24 @@ def sync_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
         ("kubectl", "wait", "statefulset", "-A", "-l", selector, "--for=jsonpath={.status.observedGeneration}=1",
          f"--timeout={TIMEOUT}s")))
     ours = Command("kubectl gitops sync", (("kubectl", "gitops", "sync", str(repo), "--timeout", TIMEOUT),), ours=True)
+    floor = Command("floor: dry-run all, then apply all, 16 in flight", ((sys.executable, str(FLOOR), str(repo)),),
+                    ours=True)
 
     # Each tool's no-change runs start from the state its own first sync left.
     first_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=empty)
     again_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=cluster.settle)
     first_kubectl_wait, _ = bench(kubectl_apply_wait, cluster.env, args.runs, before=empty)
     first_ours, runs = bench(ours, cluster.env, args.runs, before=empty)
+    first_floor, _ = bench(floor, cluster.env, args.runs, before=empty)
     again_ours, _ = bench(ours, cluster.env, args.runs, before=cluster.settle)
 
     # Until the health wait: the applies are done (a run that had nothing to wait for counts whole).
     until_wait = Result("kubectl gitops sync, until its health wait",
                         statistics.median(r.first(OUR_HEALTH_WAIT) or r.wall for r in runs))
-    first = Scenario("sync, first (empty namespaces)", [first_ours, until_wait, first_kubectl, first_kubectl_wait],
-                     [(first_ours, first_kubectl), (first_ours, first_kubectl_wait), (until_wait, first_kubectl)])
+    first = Scenario("sync, first (empty namespaces)",
+                     [first_ours, until_wait, first_floor, first_kubectl, first_kubectl_wait],
+                     [(first_ours, first_kubectl), (first_ours, first_kubectl_wait), (until_wait, first_kubectl),
+                      (first_floor, first_kubectl)])
     again = Scenario("sync, no change", [again_ours, again_kubectl], [(again_ours, again_kubectl)])
     r_first, r_again = _ratio(first_ours, first_kubectl), _ratio(again_ours, again_kubectl)
     return Part([first, again], f"sync targets: first sync ratio <= 0.33 vs kubectl apply ({_met(r_first <= 0.33)}); "
@@ -308,6 +314,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", choices=sorted(PARTS), help="run only the diff or the sync benchmark")
     args = ap.parse_args(argv)
 
+    # Byte-compile like `pip install` does: an editable install under PYTHONDONTWRITEBYTECODE would
+    # otherwise compile every module of ours on every run.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
+                   stdout=subprocess.DEVNULL)
     work = Path(tempfile.mkdtemp(prefix="kubectl-gitops-bench-"))
     state = work / "cluster"
     try:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import os
+import select
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,51 @@ def test_broken_kubeconfigs(cluster: Cluster, namespace: str, app: Path, tmp_pat
     (tmp_path / "invalid").write_text("clusters: [\n")
     msg = error_of(diff(str(app), "--kubeconfig", str(tmp_path / "invalid")))
     assert msg.startswith(f"error: {tmp_path / 'invalid'}:2:1: invalid YAML")
+
+
+class _ConnectProxy(threading.Thread):
+    """A real HTTP CONNECT proxy on 127.0.0.1 that records each tunnel request it serves."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.seen: list[str] = []  # the request line and headers of each CONNECT
+
+    def run(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        request = head.decode()
+        self.seen.append(request)
+        host, port = request.split()[1].rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        socks = [client, upstream]
+        while True:
+            for s in select.select(socks, [], [])[0]:
+                data = s.recv(65536)
+                if not data:
+                    client.close()
+                    upstream.close()
+                    return
+                (upstream if s is client else client).sendall(data)
+
+
+def test_proxy_url_tunnels_through_the_proxy(cluster: Cluster, namespace: str, app: Path, tmp_path: Path) -> None:
+    proxy = _ConnectProxy()
+    proxy.start()
+    api = cluster.server.removeprefix("https://")
+    path = _write(tmp_path / "proxied", _single(cluster, {
+        "server": cluster.server, "certificate-authority": str(cluster.kubeconfig.parent / "ca.crt"),
+        "tls-server-name": "kubernetes", "proxy-url": f"http://user:p%40ss@127.0.0.1:{proxy.port}"},
+        {"token": _admin_token(cluster)}))
+    _works(diff(str(app), "--kubeconfig", path), namespace)
+    assert proxy.seen, "no request went through the proxy"
+    auth = "Proxy-Authorization: Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert all(r.startswith(f"CONNECT {api} HTTP/1.") and auth in r for r in proxy.seen), proxy.seen

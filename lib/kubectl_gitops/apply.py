@@ -389,7 +389,7 @@ class Runner:
         # While nothing has been written, each object is as compare listed it moments ago: fetched again
         # only if it has to be waited for (a no-change sync lists nothing here).
         known = {t.key: t.live for t in pending if t.live is not None} if self.client.writes == 0 else {}
-        next_log = time.monotonic()
+        next_log, delay = time.monotonic(), POLL_SECONDS / 8
         while True:
             live = {**known, **self._fetch([t for t in pending if t.key not in known])}
             known = {}
@@ -416,8 +416,8 @@ class Runner:
             if time.monotonic() >= next_log:  # progress for a CI log: at the start, then now and then
                 self.log(f"{self.state.app.name}: {doing}")
                 next_log = time.monotonic() + PROGRESS_SECONDS
-            time.sleep(POLL_SECONDS)
-            pending = waiting
+            time.sleep(delay)  # short at first: most objects turn healthy within a second
+            delay, pending = min(POLL_SECONDS, delay * 2), waiting
 
     def _wait_final(self, tasks: list[SyncTask]) -> None:
         """Exit 0 means synced and healthy: the last step's health is awaited too."""

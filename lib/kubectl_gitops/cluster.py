@@ -1,12 +1,14 @@
 """The one place that talks to the API server: connection, discovery, and each verb we use.
 
-Bodies are (de)serialized with orjson and requests go straight to a urllib3 pool: the kubernetes
-client's model deserialization is far slower than the API server, and importing it takes ~0.3 s.
+Bodies are (de)serialized with orjson and requests go straight to a pool of keep-alive connections
+(transport.py): the kubernetes client's model deserialization is far slower than the API server, and
+importing it takes ~0.3 s.
 HTTP failures are mapped to GitopsError here, once, with the verb and resource named.
 """
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
 import time
@@ -28,9 +30,9 @@ from kubectl_gitops.model import (
     ResourceKey,
     SyncOptions,
 )
+from kubectl_gitops.transport import Transport
 
 NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
-REQUEST_TIMEOUT = (10, 60)  # connect, read (seconds)
 AGGREGATED_DISCOVERY = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;q=0.9"
 )
@@ -79,7 +81,7 @@ class ApiError(GitopsError):
 class Client:
     """A connection to one cluster. Thread-safe: requests may run from a worker pool."""
 
-    pool: Any  # urllib3.PoolManager
+    transport: Transport
     host: str
     context: str
     namespace: str
@@ -97,21 +99,20 @@ class Client:
         headers = {"Accept": accept, "Content-Type": content_type, "User-Agent": "kubectl-gitops"}
         if self.authorization:
             headers["Authorization"] = self.authorization
-        url = self.host + path + (f"?{urlencode(query)}" if query else "")
+        url = path + (f"?{urlencode(query)}" if query else "")
         with self._lock:
             self.requests += 1
             if method != "GET" and not (query or {}).get("dryRun"):
                 self.writes += 1
         try:
-            resp = self.pool.request(
-                method, url, body=orjson.dumps(body) if body is not None else None, headers=headers,
-                timeout=_timeout(), retries=False)
-        except Exception as e:  # urllib3 raises many types; all mean "not reached"
+            status, data = self.transport.request(
+                method, url, orjson.dumps(body) if body is not None else None, headers)
+        except (OSError, http.client.HTTPException) as e:  # every way of not getting an answer
             raise ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}): "
                            f"{_root_cause(e)}", status=0) from None
-        if resp.status >= 400:
-            raise _api_error(resp.status, resp.data, method, what or path, self)
-        return orjson.loads(resp.data) if resp.data else None
+        if status >= 400:
+            raise _api_error(status, data, method, what or path, self)
+        return orjson.loads(data) if data else None
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -207,15 +208,9 @@ class Client:
 
 def connect(opts: KubeOptions) -> Client:
     """Connect the way kubectl does (--kubeconfig, KUBECONFIG, --context, -n)."""
-    import urllib3  # lazy: --help needs none of this
-
     conn = kubeconfig.connection(opts.kubeconfig, opts.context)
-    tls: dict[str, Any] = {"ssl_context": conn.ssl_context, "server_hostname": conn.tls_server_name}
-    if conn.ssl_context.verify_mode == ssl.CERT_NONE:  # insecure-skip-tls-verify
-        tls["cert_reqs"] = "CERT_NONE"
-    pool = (urllib3.ProxyManager(conn.proxy_url, maxsize=16, **tls) if conn.proxy_url
-            else urllib3.PoolManager(maxsize=16, **tls))
-    return Client(pool=pool, host=conn.server, context=conn.context,
+    transport = Transport(conn.server, conn.ssl_context, conn.tls_server_name, conn.proxy_url)
+    return Client(transport=transport, host=conn.server, context=conn.context,
                   namespace=opts.namespace or conn.namespace or "default", authorization=conn.authorization)
 
 
@@ -272,12 +267,6 @@ def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResour
     return res
 
 
-def _timeout() -> Any:
-    import urllib3
-
-    return urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1])
-
-
 def _add_discovered(doc: Obj, found: dict[tuple[str, str], ApiResource]) -> None:
     for group in doc.get("items") or []:
         gname = group.get("metadata", {}).get("name", "")
@@ -309,6 +298,6 @@ def _api_error(status: int, data: bytes, method: str, what: str, client: Client)
 
 
 def _root_cause(e: BaseException) -> str:
-    while getattr(e, "reason", None) is not None and isinstance(e.reason, BaseException):
-        e = e.reason
-    return str(e).split(": ", 1)[-1] if isinstance(e, OSError) else str(e)
+    if isinstance(e, ssl.SSLError) or not isinstance(e, OSError):
+        return str(e) or type(e).__name__
+    return e.strerror or str(e) or type(e).__name__  # "Connection refused", not "[Errno 111] ..."

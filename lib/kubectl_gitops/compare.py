@@ -234,8 +234,8 @@ def in_sync_without_dry_run(desired: Obj, live: Obj) -> bool:
     """True when applying `desired` certainly changes nothing: every desired value is already live,
     and our last apply owned no field that desired no longer has (a removal). Anything uncertain
     (type coercion, defaulting, no record of our apply) answers False and goes to a dry-run."""
-    d, lv = normalize(desired), normalize(live)
-    if not _subset(d, lv):
+    # Normalizing live would only drop keys a normalized desired object never has: compare it raw.
+    if not _subset(normalize(desired), live):
         return False
     ours = next((m for m in (live.get("metadata") or {}).get("managedFields") or []
                  if m.get("manager") == FIELD_MANAGER and m.get("operation") == "Apply"), None)

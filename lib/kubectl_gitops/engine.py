@@ -301,8 +301,7 @@ def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[Resour
     for key, rs in desired.items():
         rs.live = live.get(key)
         if rs.live is not None and in_sync_without_dry_run(rs.desired or {}, rs.live):
-            rs.status, rs.exact = SYNCED, True
-            rs.target_view = rs.live_view = _view(rs.live, rs, rules)
+            rs.status, rs.exact = SYNCED, True  # no views: a synced object has no diff to show
         elif rs.pending_crd or (rs.live is None and not _namespace_exists(rs, live, desired, client, ns_known)):
             rs.target_view = _view(rs.desired or {}, rs, rules)
         else:

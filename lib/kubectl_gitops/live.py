@@ -12,7 +12,7 @@ from kubectl_gitops.cluster import ApiError, ApiResource, Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj, ResourceKey, key_of
 
-WORKERS = 8
+WORKERS = 16  # requests in flight: the API server (and etcd, batching writes) keeps up to ~16 busy
 MAX_NAMESPACED_LISTS = 3  # above this many namespaces for one kind, one cluster-wide LIST is cheaper
 # Kinds listed even when Git no longer has any, so objects whose manifests were all deleted still
 # show as extraneous (what sync would prune).

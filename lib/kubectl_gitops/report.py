@@ -63,14 +63,16 @@ def colorize(diff: str, color: bool) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    from tabulate import tabulate
-
-    rows = list(rows)
-    if not rows:  # tabulate cannot take per-column options without columns
-        return tabulate([], headers=list(headers), tablefmt="plain")
-    # Only columns holding numbers (waves) are numeric: tabulate would print a name "1e3" as 1000.
-    text = [i for i in range(len(headers)) if not any(isinstance(r[i], int | float) for r in rows)]
-    return tabulate(rows, headers=list(headers), tablefmt="plain", disable_numparse=text)
+    """Plain columns two spaces apart, numbers right-aligned. Hand-written: tabulate spends ~0.15 s
+    guessing column types on the 1,000 rows of a large sync."""
+    rows = [list(r) for r in rows]
+    numeric = [bool(rows) and all(isinstance(r[i], int | float) and not isinstance(r[i], bool)
+                                  for r in rows if r[i] is not None) for i in range(len(headers))]
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
+    aligned = [[c.rjust(w) if num else c.ljust(w) for c, w, num in zip(line, widths, numeric, strict=True)]
+               for line in cells]
+    return "\n".join("  ".join(line).rstrip() for line in aligned)
 
 
 def health_of(rs: Any) -> tuple[str, str]:
