@@ -43,3 +43,9 @@ bench: venv controlplane
 
 clean:
 	rm -rf $(VENV) build lib/*.egg-info
+
+# The krew release: dist/kubectl-gitops_<version>_<os>_<arch>.tar.gz (launcher + wheels for CPython 3.11-3.14)
+# and the manifest, written to dist/gitops.yaml and krew/gitops.yaml with each archive's sha256.
+.PHONY: dist
+dist: venv
+	$(BIN)/python scripts/build-krew-archive --out dist --update-manifest
