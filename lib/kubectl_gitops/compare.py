@@ -245,11 +245,28 @@ def in_sync_without_dry_run(desired: Obj, live: Obj) -> bool:
 
 
 def _subset(d: Any, live: Any) -> bool:
-    if isinstance(d, dict):
-        return isinstance(live, dict) and all(k in live and _subset(v, live[k]) for k, v in d.items())
-    if isinstance(d, list):
-        return isinstance(live, list) and len(d) == len(live) and all(map(_subset, d, live))
-    return d == live and type(d) is type(live)
+    """Every value of `d` is in `live`, with the same JSON type (1 is not true). Leaves are compared
+    inline: this runs on every field of every object of a no-change sync."""
+    if type(d) is not type(live):
+        return False
+    if type(d) is dict:
+        for k, v in d.items():
+            lv = live.get(k, _ABSENT_KEY)
+            tv = type(v)
+            if tv is not type(lv):
+                return False
+            if tv is dict or tv is list:
+                if not _subset(v, lv):
+                    return False
+            elif v != lv:
+                return False
+        return True
+    if type(d) is list:
+        return len(d) == len(live) and all(map(_subset, d, live))
+    return d == live
+
+
+_ABSENT_KEY = object()
 
 
 def _owned_within(fields: Obj, desired: Any) -> bool:

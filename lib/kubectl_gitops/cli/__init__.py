@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -12,6 +13,8 @@ import click
 
 from kubectl_gitops import __version__
 from kubectl_gitops.errors import EXIT_ERROR, GitopsError
+
+GC_THRESHOLD = 50_000  # allocations between young-generation collections (Python's default: 700)
 
 # name -> (module, attribute, one-line help); the help is here so listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -49,6 +52,9 @@ def main() -> None:
 def run(command: click.Command, args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
     """Run a click command, turning GitopsError into one message on stderr and its exit code."""
     debug = os.environ.get("KUBECTL_GITOPS_DEBUG") == "1"
+    # A run allocates about a million short-lived, acyclic JSON values; at the default threshold the
+    # cycle collector walks them thousands of times (~12 % of a no-change sync). Rarer passes suffice.
+    gc.set_threshold(GC_THRESHOLD)
     try:
         rc = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except GitopsError as e:
