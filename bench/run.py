@@ -18,7 +18,8 @@ sync: before each first-sync run the generated namespaces are deleted and create
 control plane is left to go quiet. First sync: `kubectl gitops sync` (it waits until the workloads are
 healthy) vs `kubectl apply --server-side` (which does not wait), and vs that followed by `kubectl wait`
 on the Deployments and StatefulSets (like for like); the time until our sync started its health wait is
-shown too. No-change sync: each tool again on the state its own first sync left.
+shown too, and the floor: the dry-run and apply requests alone (bench/floor.py). No-change sync: each
+tool again once both have applied everything. Commands take turns within each round of runs.
 """
 
 from __future__ import annotations
@@ -117,14 +118,22 @@ class Result:
     exit: int | None = None
 
 
-def bench(cmd: Command, env: dict[str, str], runs: int, *, before: Callable[[], None] | None = None,
-          exits: tuple[int, ...] = (0,)) -> tuple[Result, list[Run]]:
-    """`runs` timed runs, each after `before`, then the requests counted (kubectl: one more run)."""
-    timed = []
+def bench(cmds: list[Command], env: dict[str, str], runs: int, *, before: Callable[[], None] | None = None,
+          exits: tuple[int, ...] = (0,)) -> list[tuple[Result, list[Run]]]:
+    """`runs` rounds of timed runs, each run after `before`; the commands take turns within a round, so
+    a machine whose speed drifts (a shared VM) favours none of them. Then the requests are counted
+    (kubectl: one more run with -v=6)."""
+    timed: dict[str, list[Run]] = {c.label: [] for c in cmds}
     for _ in range(runs):
-        if before:
-            before()
-        timed.append(measure(cmd.steps, env))
+        for cmd in cmds:
+            if before:
+                before()
+            timed[cmd.label].append(measure(cmd.steps, env))
+    return [_result(cmd, timed[cmd.label], env, before, exits) for cmd in cmds]
+
+
+def _result(cmd: Command, timed: list[Run], env: dict[str, str], before: Callable[[], None] | None,
+            exits: tuple[int, ...]) -> tuple[Result, list[Run]]:
     codes = {r.returncode for r in timed}
     if len(codes) != 1 or not codes <= set(exits):
         raise SystemExit(f"{cmd.label} failed: exit {codes}\n{timed[-1].stderr[-2000:]}")
@@ -215,8 +224,7 @@ def diff_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
                      (("kubectl", "diff", "--server-side", "--force-conflicts", "-f", str(repo)),))
 
     def scenario(name: str) -> Scenario:
-        a, _ = bench(ours, cluster.env, args.runs, exits=(0, 1))
-        b, _ = bench(theirs, cluster.env, args.runs, exits=(0, 1))
+        (a, _), (b, _) = bench([ours, theirs], cluster.env, args.runs, exits=(0, 1))
         return Scenario(name, [a, b], [(a, b)])
 
     scenarios = [scenario("diff, no change")]
@@ -248,13 +256,12 @@ def sync_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
     floor = Command("floor: dry-run all, then apply all, 16 in flight", ((sys.executable, str(FLOOR), str(repo)),),
                     ours=True)
 
-    # Each tool's no-change runs start from the state its own first sync left.
-    first_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=empty)
-    again_kubectl, _ = bench(kubectl_apply, cluster.env, args.runs, before=cluster.settle)
-    first_kubectl_wait, _ = bench(kubectl_apply_wait, cluster.env, args.runs, before=empty)
-    first_ours, runs = bench(ours, cluster.env, args.runs, before=empty)
-    first_floor, _ = bench(floor, cluster.env, args.runs, before=empty)
-    again_ours, _ = bench(ours, cluster.env, args.runs, before=cluster.settle)
+    (first_kubectl, _), (first_kubectl_wait, _), (first_ours, runs), (first_floor, _) = bench(
+        [kubectl_apply, kubectl_apply_wait, ours, floor], cluster.env, args.runs, before=empty)
+    # No change: both tools have applied everything (each owns its fields; sharing changes neither).
+    for step in (*ours.steps, *kubectl_apply.steps):
+        subprocess.run(step, env=cluster.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (again_ours, _), (again_kubectl, _) = bench([ours, kubectl_apply], cluster.env, args.runs, before=cluster.settle)
 
     # Until the health wait: the applies are done (a run that had nothing to wait for counts whole).
     until_wait = Result("kubectl gitops sync, until its health wait",

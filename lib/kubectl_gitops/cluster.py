@@ -89,6 +89,7 @@ class Client:
     requests: int = 0
     writes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _discovery_lock: threading.Lock = field(default_factory=threading.Lock)
     _resources: dict[tuple[str, str], ApiResource] | None = None
 
     # -- transport ---------------------------------------------------------------------------------
@@ -118,13 +119,14 @@ class Client:
 
     def resources(self) -> dict[tuple[str, str], ApiResource]:
         """(group, kind) -> preferred-version resource; two requests via aggregated discovery."""
-        if self._resources is None:
-            found: dict[tuple[str, str], ApiResource] = {}
-            for path in ("/api", "/apis"):
-                doc = self.request("GET", path, accept=AGGREGATED_DISCOVERY, what=f"discovery {path}")
-                _add_discovered(doc, found)
-            self._resources = found
-        return self._resources
+        with self._discovery_lock:  # threads asking at once wait for one discovery
+            if self._resources is None:
+                found: dict[tuple[str, str], ApiResource] = {}
+                for path in ("/api", "/apis"):
+                    doc = self.request("GET", path, accept=AGGREGATED_DISCOVERY, what=f"discovery {path}")
+                    _add_discovered(doc, found)
+                self._resources = found
+            return self._resources
 
     def resource_for(self, group: str, kind: str) -> ApiResource | None:
         return self.resources().get((group, kind))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,9 +204,16 @@ def _cm_ignore_rules(data: dict[str, str]) -> tuple[IgnoreRule, ...]:
 # -- compare ----------------------------------------------------------------------------------------
 
 def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
+        pending = pool.submit(load_settings, client, opts.argocd_cm, opts.config_namespace)
+        states = _compare_apps(opts, client, pending.result, log)
+        return states, pending.result()
+
+
+def _compare_apps(opts: CompareOptions, client: Client, settings: Callable[[], Settings], log: Log) -> list[AppState]:
     sources = Sources(opts.target, opts.revision)
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
-    settings = load_settings(client, opts.argocd_cm, opts.config_namespace)
     live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()
@@ -229,10 +237,10 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
     if live_cache.forbidden:
         log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
             "extraneous objects of those kinds are not shown")
-    return states, settings
+    return states
 
 
-def compare_app(app: App, sources: Sources, client: Client, settings: Settings,
+def compare_app(app: App, sources: Sources, client: Client, settings: Callable[[], Settings],
                 live_cache: LiveCache, log: Log) -> AppState:
     tree, path = sources.tree_for(app)
     log(f"{app.name}: rendering {path} from {tree.label}")
@@ -242,7 +250,7 @@ def compare_app(app: App, sources: Sources, client: Client, settings: Settings,
     keys = set(desired)
     namespaces = {k.namespace for k in keys} | ({app.dest_namespace} if app.dest_namespace else set())
     live = live_cache.objects(scopes(client, keys, namespaces))
-    rules = (*app.ignore_differences, *settings.ignore_rules)
+    rules = (*app.ignore_differences, *settings().ignore_rules)
     state.resources = _pair(app, desired, live, rules, client)
     log(f"{app.name}: {len(desired)} objects in Git, "
         f"{sum(r.out_of_sync for r in state.resources)} out of sync")
