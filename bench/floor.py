@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The request floor of a first sync: server-side dry-run every object of DIR, then apply every one,
-16 requests in flight, and nothing else (no Git, no compare, no plan, no health). A sync must send
+"""The request floor of a first sync: server-side dry-run every object of DIR, then apply every one
+kind by kind, 16 requests in flight, and nothing else (no Git, no compare, no plan, no health). A sync must send
 these requests (the issue asks for a dry-run of everything before the first write), so this is how
 fast any tool could be on this API server.
 
@@ -17,6 +17,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.cluster import Client, KubeOptions, connect
 from kubectl_gitops.live import parallel
 from kubectl_gitops.model import Obj
+from kubectl_gitops.plan import KIND_RANK
 
 
 def main(directory: str) -> int:
@@ -24,7 +25,11 @@ def main(directory: str) -> int:
     objs = [o for f in sorted(Path(directory).glob("*.yaml")) for o in yamlio.load_all(f.read_bytes(), str(f))]
 
     parallel(_writer(client, dry_run=True), objs)
-    parallel(_writer(client, dry_run=False), objs)
+    # Applied kind by kind in the sync's kind order, as a sync does: Deployments and StatefulSets last,
+    # so the controllers' work on them does not slow the other applies down.
+    kinds = sorted({o["kind"] for o in objs}, key=lambda k: KIND_RANK.get(k, 0))
+    for kind in kinds:
+        parallel(_writer(client, dry_run=False), [o for o in objs if o["kind"] == kind])
     print(f"{client.requests} API requests ({client.writes} writes)", file=sys.stderr)
     return 0
 

@@ -253,7 +253,7 @@ def sync_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
         ("kubectl", "wait", "statefulset", "-A", "-l", selector, "--for=jsonpath={.status.observedGeneration}=1",
          f"--timeout={TIMEOUT}s")))
     ours = Command("kubectl gitops sync", (("kubectl", "gitops", "sync", str(repo), "--timeout", TIMEOUT),), ours=True)
-    floor = Command("floor: dry-run all, then apply all, 16 in flight", ((sys.executable, str(FLOOR), str(repo)),),
+    floor = Command("floor: dry-run all, then apply all by kind", ((sys.executable, str(FLOOR), str(repo)),),
                     ours=True)
 
     (first_kubectl, _), (first_kubectl_wait, _), (first_ours, runs), (first_floor, _) = bench(
