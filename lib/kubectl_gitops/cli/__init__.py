@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -61,16 +62,27 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
         if debug:
             raise
         click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(EXIT_ERROR)
+        _exit(EXIT_ERROR)
     except click.ClickException as e:
         e.show()
-        sys.exit(EXIT_ERROR)
+        _exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(rc if isinstance(rc, int) else 0)
+        _exit(130)
+    _exit(rc if isinstance(rc, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Flush and leave without the interpreter's teardown: freeing everything a large run allocated,
+    object by object, takes ~45 ms (at 1,000 objects) and nothing needs it: thread pools, the lease
+    renewer and temporary files are all closed by then."""
+    for stream in (sys.stdout, sys.stderr):
+        # The reader may have gone away (`| head`), or the stream been closed.
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def subcommand(name: str) -> Callable[[], Any]:
