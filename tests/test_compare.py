@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from kubectl_gitops.compare import in_sync_without_dry_run
+from kubectl_gitops.compare import in_sync_without_dry_run, jq_pointers
 from kubectl_gitops.model import FIELD_MANAGER, TRACKING_ID
 
 
@@ -71,3 +71,13 @@ def test_a_field_removed_from_git_that_we_applied_is_not() -> None:
 
 def test_without_a_record_of_our_apply_it_is_not() -> None:
     assert not in_sync_without_dry_run(_desired(), _live(_desired(), manager="kubectl"))
+
+
+def test_jq_pointers_name_what_the_expression_selects_deepest_last_item_first() -> None:
+    obj = {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "s", "image": "y"},
+                                   {"name": "s", "image": "z"}]},
+           "metadata": {"annotations": {"example.com/a~b": "1"}}}
+    sidecars = '.spec.containers[] | select(.name == "s")'
+    assert jq_pointers(obj, sidecars) == ["/spec/containers/2", "/spec/containers/1"]
+    assert jq_pointers(obj, f"{sidecars} | .image") == ["/spec/containers/2/image", "/spec/containers/1/image"]
+    assert jq_pointers(obj, '.metadata.annotations["example.com/a~b"]') == ["/metadata/annotations/example.com~1a~0b"]

@@ -309,6 +309,30 @@ def test_respect_ignore_differences(cluster: Cluster, namespace: str, tmp_path: 
     assert dep["spec"]["replicas"] == (3 if respect else 1)
 
 
+IGNORE_JQ = ("  ignoreDifferences:\n    - group: apps\n      kind: Deployment\n      jqPathExpressions:\n"
+             "        - .spec.replicas\n"
+             "        - '.spec.template.spec.containers[] | select(.name == \"c\") | .image'\n")
+
+
+def test_respect_ignore_differences_with_jq_paths(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"app/d.yaml": deployment("d", namespace),
+                     "apps/app.yaml": application(f"rjq-{namespace}", repo, "app", namespace,
+                                                  ["RespectIgnoreDifferences=true"], IGNORE_JQ)})
+    assert sync(repo / "apps" / "app.yaml")[0] == 0
+    cluster.kubectl("scale", "-n", namespace, "deployment/d", "--replicas=3")
+    cluster.kubectl("set", "image", "-n", namespace, "deployment/d", "c=registry.invalid/app:live")
+    # Git changes both ignored fields and one that is not: only the last reaches the cluster.
+    (repo / "app" / "d.yaml").write_text(deployment("d", namespace, ann="team: web", image="registry.invalid/app:2")
+                                         .replace("replicas: 1", "replicas: 2"))
+    code, _, err = sync(repo / "apps" / "app.yaml")
+    assert code == 0, err
+    dep = cluster.get("-n", namespace, "deployment/d")
+    assert dep["metadata"]["annotations"]["team"] == "web"
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.invalid/app:live"
+
+
 @pytest.mark.parametrize("out_of_sync_only", [True, False])
 def test_apply_out_of_sync_only_skips_objects_differing_only_in_ignored_fields(
         cluster: Cluster, namespace: str, tmp_path: Path, out_of_sync_only: bool) -> None:

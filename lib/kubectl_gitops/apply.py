@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from kubectl_gitops import plan
 from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
-from kubectl_gitops.compare import ABSENT, get_pointer, remove_pointer, rules_for, set_pointer
+from kubectl_gitops.compare import ABSENT, get_pointer, jq_pointers, remove_pointer, rules_for, set_pointer
 from kubectl_gitops.engine import AppState, ResourceState
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import DEGRADED, HEALTHY, MISSING, UNKNOWN, HealthStatus, is_health_ignored
@@ -338,14 +338,16 @@ class Runner:
         if t.live is None or not t.options.is_true(RESPECT_IGNORE_DIFFERENCES):
             return obj
         ignore = rules_for(t.key, self.rules)
-        if not ignore.pointers:
+        if not ignore.pointers and not ignore.jq:
             return obj
         obj = copy.deepcopy(obj)
         for p in ignore.pointers:
-            live_value = get_pointer(t.live, p)
-            remove_pointer(obj, p)
-            if live_value is not ABSENT:
-                set_pointer(obj, p, copy.deepcopy(live_value))
+            _keep_live_value(obj, t.live, p)
+        for expr in ignore.jq:  # what the expression selects in Git goes; what it selects live stays
+            for p in jq_pointers(obj, expr):
+                remove_pointer(obj, p)
+            for p in reversed(jq_pointers(t.live, expr)):  # in document order
+                _keep_selected_live_value(obj, t.live, p)
         return obj
 
     def _create_namespace(self) -> None:
@@ -462,3 +464,25 @@ class Runner:
 
 class _SyncFailed(GitopsError):
     """The sync started writing and then failed: exit 1, and the SyncFail hooks run."""
+
+
+def _keep_live_value(obj: Obj, live: Obj, pointer: str) -> None:
+    """Git's value at `pointer` is replaced by the live one (or dropped when there is none live)."""
+    live_value = get_pointer(live, pointer)
+    remove_pointer(obj, pointer)
+    if live_value is not ABSENT:
+        set_pointer(obj, pointer, copy.deepcopy(live_value))
+
+
+def _keep_selected_live_value(obj: Obj, live: Obj, pointer: str) -> None:
+    """Like `_keep_live_value`, but a list item is appended: jq selected it by what it holds, not by
+    its position, and Git's items it selected are already gone."""
+    parent, _, _ = pointer.rpartition("/")
+    if not isinstance(get_pointer(live, parent) if parent else live, list):
+        _keep_live_value(obj, live, pointer)
+        return
+    if parent and get_pointer(obj, parent) is ABSENT:
+        set_pointer(obj, parent, [])
+    items = get_pointer(obj, parent) if parent else obj
+    if isinstance(items, list):
+        items.append(copy.deepcopy(get_pointer(live, pointer)))

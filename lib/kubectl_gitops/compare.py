@@ -145,8 +145,11 @@ def set_pointer(obj: Any, pointer: str, value: Any) -> None:
         if nxt is ABSENT:
             return
         node = nxt
+    last = parts[-1]
     if isinstance(node, dict):
-        node[parts[-1]] = value
+        node[last] = value
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
 
 
 def remove_pointer(obj: Any, pointer: str) -> None:
@@ -172,13 +175,25 @@ def _child(node: Any, part: str) -> Any:
 
 
 def remove_jq(obj: Obj, expr: str) -> Obj:
+    result = _jq(f"del({expr})", obj, expr)
+    return result if isinstance(result, dict) else obj
+
+
+def jq_pointers(obj: Obj, expr: str) -> list[str]:
+    """JSON pointers of everything a jq path expression selects in `obj`, deepest list items first,
+    so removing them one by one never shifts an index still to come."""
+    paths = _jq(f"[path({expr})]", obj, expr) or []
+    ordered = sorted(paths, key=lambda p: [(isinstance(x, int), x) for x in p], reverse=True)
+    return ["/" + "/".join(str(x).replace("~", "~0").replace("/", "~1") for x in path) for path in ordered]
+
+
+def _jq(program: str, obj: Obj, expr: str) -> Any:
     import jq  # lazy: only apps that use jqPathExpressions pay for it
 
     try:
-        result = jq.compile(f"del({expr})").input_value(obj).first()
+        return jq.compile(program).input_value(obj).first()
     except ValueError as e:
         raise GitopsError(f"ignoreDifferences: jq expression {expr!r} failed: {e}") from None
-    return result if isinstance(result, dict) else obj
 
 
 def remove_fieldset(node: Any, fields: Obj) -> None:
