@@ -75,7 +75,9 @@ class ResourceState:
     origin: str = ""
     desired: Obj | None = None  # what sync would apply: namespace set, tracking id added
     live: Obj | None = None
-    target_view: Obj | None = None  # normalized, ignoreDifferences applied: what is compared/shown
+    # Normalized, ignoreDifferences applied: what is compared and shown. None when the fast path
+    # found the object synced (there is no diff to show).
+    target_view: Obj | None = None
     live_view: Obj | None = None
     ignored_extraneous: bool = False
     pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
