@@ -45,7 +45,7 @@ def deployment(name: str, ns: str, *, min_ready: int = 0, deadline: int = 600,
 
 
 def watch(cluster: Cluster, checker: HealthChecker, what: tuple[str, ...],
-          until: Callable[[HealthStatus | None], bool], timeout: float = 60) -> list[HealthStatus | None]:
+          until: Callable[[HealthStatus | None], bool], timeout: float = 120) -> list[HealthStatus | None]:
     """Poll the live object's health; return the distinct healths seen, ending with the awaited one."""
     seen: list[HealthStatus | None] = []
     deadline = time.monotonic() + timeout
@@ -56,7 +56,9 @@ def watch(cluster: Cluster, checker: HealthChecker, what: tuple[str, ...],
         if until(health):
             return seen
         if time.monotonic() > deadline:
-            raise AssertionError(f"{' '.join(what)} never got there; seen: {seen}")
+            # What the controllers, the scheduler and kwok left: enough to tell which one stalled.
+            state = cluster.kubectl("get", "nodes,pods,replicasets", "-A", "-o", "wide").stdout
+            raise AssertionError(f"{' '.join(what)} never got there; seen: {seen}\n{state}")
         time.sleep(0.2)
 
 
