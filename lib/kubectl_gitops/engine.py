@@ -22,10 +22,6 @@ from kubectl_gitops.apps import (
 )
 from kubectl_gitops.cluster import ApiError, Client, resource_or_error, write_object
 from kubectl_gitops.compare import (
-    EXTRANEOUS,
-    MISSING,
-    OUT_OF_SYNC,
-    SYNCED,
     apply_ignore,
     deep_copy,
     in_sync_without_dry_run,
@@ -41,6 +37,7 @@ from kubectl_gitops.model import (
     ANN_HOOK,
     ARGO_GROUP,
     TRACKING_ID,
+    Manifest,
     Obj,
     ResourceKey,
     SyncOptions,
@@ -50,8 +47,9 @@ from kubectl_gitops.model import (
     owning_app,
     tracking_id,
 )
-from kubectl_gitops.render import Manifest, render
+from kubectl_gitops.render import render
 from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
+from kubectl_gitops.state import AppState, ResourceState, SyncStatus
 
 Log = Callable[[str], None]
 ARGOCD_CM = "argocd-cm"
@@ -65,39 +63,6 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
-
-
-@dataclass
-class ResourceState:
-    app: str
-    key: ResourceKey
-    status: str
-    origin: str = ""
-    desired: Obj | None = None  # what sync would apply: namespace set, tracking id added
-    live: Obj | None = None
-    # Normalized, ignoreDifferences applied: what is compared and shown. None when the fast path
-    # found the object synced (there is no diff to show).
-    target_view: Obj | None = None
-    live_view: Obj | None = None
-    ignored_extraneous: bool = False
-    pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
-    health: HealthStatus | None = None  # of the live object; None: no live object or no check
-    exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
-    validated: bool = False  # passed the server-side dry-run sync's pre-flight check would send
-
-    @property
-    def out_of_sync(self) -> bool:
-        return self.status != SYNCED and not self.ignored_extraneous
-
-
-@dataclass
-class AppState:
-    app: App
-    source_label: str
-    resources: list[ResourceState] = field(default_factory=list)
-    hooks: list[Manifest] = field(default_factory=list)
-    children: list[App] = field(default_factory=list)
-    health: str | None = None
 
 
 @dataclass
@@ -297,7 +262,7 @@ def _prepare(app: App, manifests: list[Manifest], client: Client, state: AppStat
             raise GitopsError(f"{m.origin}: {key} is defined twice in app {app.name} "
                               f"(also in {out[key].origin})")
         meta.setdefault("annotations", {})[TRACKING_ID] = tracking_id(app.name, key)
-        out[key] = ResourceState(app=app.name, key=key, status=MISSING, origin=m.origin, desired=obj,
+        out[key] = ResourceState(app=app.name, key=key, status=SyncStatus.MISSING, origin=m.origin, desired=obj,
                                  pending_crd=pending)
     if skipped_argo:
         log(f"{app.name}: argoproj.io CRDs are not installed; Applications define child apps only")
@@ -311,14 +276,14 @@ def _pair(app: App, desired: dict[ResourceKey, ResourceState], live: dict[Resour
     for key, rs in desired.items():
         rs.live = live.get(key)
         if rs.live is not None and in_sync_without_dry_run(rs.desired or {}, rs.live):
-            rs.status, rs.exact = SYNCED, True  # no views: a synced object has no diff to show
+            rs.status, rs.exact = SyncStatus.SYNCED, True  # no views: a synced object has no diff to show
         elif rs.pending_crd or (rs.live is None and not _namespace_exists(rs, live, desired, client, ns_known)):
             rs.target_view = _view(rs.desired or {}, rs, rules)
         else:
             need_dry_run.append(rs)
     _dry_run(need_dry_run, rules, client, SyncOptions.parse(app.sync_options, app.origin))
     extraneous = [
-        ResourceState(app=app.name, key=k, status=EXTRANEOUS, live=o, live_view=normalize(o),
+        ResourceState(app=app.name, key=k, status=SyncStatus.EXTRANEOUS, live=o, live_view=normalize(o),
                       ignored_extraneous="IgnoreExtraneous" in annotations(o).get(ANN_COMPARE_OPTIONS, ""))
         for k, o in live.items()
         if k not in desired and owning_app(o, k) == app.name and not is_hook(o)
@@ -362,7 +327,7 @@ def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client:
         rs.target_view = _view(predicted, rs, rules)
         if rs.live is not None:
             rs.live_view = _view(rs.live, rs, rules)
-            rs.status = SYNCED if rs.target_view == rs.live_view else OUT_OF_SYNC
+            rs.status = SyncStatus.SYNCED if rs.target_view == rs.live_view else SyncStatus.OUT_OF_SYNC
             rs.exact = normalize(predicted) == normalize(rs.live)
 
 
@@ -382,6 +347,6 @@ def assess_health(states: list[AppState], settings: Settings) -> HealthChecker:
         checker = HealthChecker(config, child_apps=computed)
         for rs in st.resources:
             rs.health = checker.check(rs.live) if rs.live is not None else None
-        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != EXTRANEOUS)
+        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
         computed[st.app.name] = HealthStatus(st.health)
     return checker

@@ -17,23 +17,14 @@ import yaml
 from kubectl_gitops import lua
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.state import HEALTH_ORDER, HealthCode, HealthStatus
 
-HEALTHY = "Healthy"
-SUSPENDED = "Suspended"
-PROGRESSING = "Progressing"
-MISSING = "Missing"
-DEGRADED = "Degraded"
-UNKNOWN = "Unknown"
-ORDER = (HEALTHY, SUSPENDED, PROGRESSING, MISSING, DEGRADED, UNKNOWN)  # best to worst
+HEALTHY, SUSPENDED, PROGRESSING = HealthCode.HEALTHY, HealthCode.SUSPENDED, HealthCode.PROGRESSING
+MISSING, DEGRADED, UNKNOWN = HealthCode.MISSING, HealthCode.DEGRADED, HealthCode.UNKNOWN
+ORDER = HEALTH_ORDER
 
 CUSTOMIZATIONS_KEY = "resource.customizations"
 INVALID_LUA_STATUS = "Lua returned an invalid health status"  # Argo CD's wording
-
-
-@dataclass(frozen=True)
-class HealthStatus:
-    status: str
-    message: str = ""
 
 
 def worst(statuses: Iterable[str]) -> str:

@@ -44,6 +44,12 @@ class ResourceKey:
         return f"{self.group}/{self.kind}:{self.namespace}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Manifest:
+    obj: Obj
+    origin: str  # the file (or kustomize directory) it came from, for messages
+
+
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
