@@ -10,9 +10,9 @@ from kubectl_gitops import report
 from kubectl_gitops.apply import Runner, SyncRequest, build_tasks, preflight, prune_enabled
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import KubeOptions, connect
-from kubectl_gitops.engine import CompareOptions, assess_health, compare_target
+from kubectl_gitops.engine import CompareOptions, compare_target
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
-from kubectl_gitops.health import HealthChecker
+from kubectl_gitops.health import HealthChecker, assess_health
 from kubectl_gitops.lease import AppLock
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import prune_decision
@@ -25,7 +25,7 @@ def run_diff(*, compare: CompareOptions, output: str,
              color: bool, kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
     states, settings = compare_target(compare, client, log)
-    assess_health(states, settings)
+    assess_health(states, settings.health)
     if output == "diff":
         text = report.render_diff_text(states, color)
     elif output == "table":
@@ -61,7 +61,7 @@ def run_sync(*, compare: CompareOptions, output: str,
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(PLAN_HEADERS, plan_rows))
-    checker = assess_health(states, settings)
+    checker = assess_health(states, settings.health)
     # An app with nothing to write needs no lock: a no-change sync sends no write at all.
     locks = [AppLock(client, st.app.name, req.lock_namespace) for st, tasks, prunes in plans
              if _has_writes(st, tasks, prunes, req)]
@@ -130,7 +130,7 @@ def run_status(*, compare: CompareOptions, output: str,
                kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
     states, settings = compare_target(compare, client, log)
-    assess_health(states, settings)
+    assess_health(states, settings.health)
     if output == "table":
         rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *report.health_of(rs)]
                 for st in states for rs in st.resources]

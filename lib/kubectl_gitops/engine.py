@@ -8,19 +8,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import settings
 from kubectl_gitops.apps import (
     App,
     IgnoreRule,
     is_application,
     parse_application,
-    parse_ignore_rule,
     resolve_target,
 )
-from kubectl_gitops.cluster import ApiError, Client, resource_or_error, write_object
+from kubectl_gitops.cluster import Client, resource_or_error, write_object
 from kubectl_gitops.compare import (
     apply_ignore,
     deep_copy,
@@ -29,8 +28,7 @@ from kubectl_gitops.compare import (
     rules_for,
 )
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.health import HealthChecker, HealthStatus, app_health, config_from_data
-from kubectl_gitops.live import LiveCache, parallel_results, scopes
+from kubectl_gitops.live import LiveCache, argocd_cm, parallel_results, scopes
 from kubectl_gitops.model import (
     ANN_COMPARE_OPTIONS,
     ANN_HELM_HOOK,
@@ -48,12 +46,11 @@ from kubectl_gitops.model import (
     tracking_id,
 )
 from kubectl_gitops.render import render
+from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
 from kubectl_gitops.state import AppState, ResourceState, SyncStatus
 
 Log = Callable[[str], None]
-ARGOCD_CM = "argocd-cm"
-IGNORE_DIFF_PREFIX = "resource.customizations.ignoreDifferences."
 
 
 @dataclass(frozen=True)
@@ -63,14 +60,6 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
-
-
-@dataclass
-class Settings:
-    """argocd-cm: ignoreDifferences rules and the raw data (health customizations read it too)."""
-
-    data: dict[str, str] = field(default_factory=dict)
-    ignore_rules: tuple[IgnoreRule, ...] = ()
 
 
 # -- sources ----------------------------------------------------------------------------------------
@@ -138,34 +127,7 @@ class Sources:
 # -- settings ---------------------------------------------------------------------------------------
 
 def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
-    if path:
-        doc = yamlio.load(Path(path).read_bytes(), path)
-        data = (doc or {}).get("data") or {}
-    else:
-        try:
-            res = client.resource_for("", "ConfigMap")
-            cm = client.get(res, namespace, ARGOCD_CM) if res else None
-        except ApiError as e:
-            if e.status != 403:
-                raise
-            cm = None  # no permission to read it: run without customizations
-        data = (cm or {}).get("data") or {}
-    return Settings(data=dict(data), ignore_rules=_cm_ignore_rules(data))
-
-
-def _cm_ignore_rules(data: dict[str, str]) -> tuple[IgnoreRule, ...]:
-    rules: list[IgnoreRule] = []
-    for k, v in data.items():
-        if not k.startswith(IGNORE_DIFF_PREFIX):
-            continue
-        gk = k[len(IGNORE_DIFF_PREFIX):]
-        doc = yamlio.load(v, f"argocd-cm {k}") or {}
-        if gk == "all":
-            group, kind = "*", "*"
-        else:
-            group, _, kind = gk.rpartition("_")
-        rules.append(parse_ignore_rule({**doc, "group": group, "kind": kind}, f"argocd-cm {k}"))
-    return tuple(rules)
+    return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
 
 
 # -- compare ----------------------------------------------------------------------------------------
@@ -333,20 +295,3 @@ def _dry_run(states: list[ResourceState], rules: tuple[IgnoreRule, ...], client:
 
 def _view(obj: Obj, rs: ResourceState, rules: tuple[IgnoreRule, ...]) -> Obj:
     return apply_ignore(normalize(obj), rules_for(rs.key, rules), rs.live)
-
-
-# -- health -----------------------------------------------------------------------------------------
-
-def assess_health(states: list[AppState], settings: Settings) -> HealthChecker:
-    """Each object's and each app's health. Children first, so an App of Apps root sees the health
-    this run computed for its child Applications. Returns the checker sync keeps using."""
-    config = config_from_data(settings.data)
-    computed: dict[str, HealthStatus] = {}
-    checker = HealthChecker(config)
-    for st in reversed(states):  # states are in visiting order: parents before children
-        checker = HealthChecker(config, child_apps=computed)
-        for rs in st.resources:
-            rs.health = checker.check(rs.live) if rs.live is not None else None
-        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
-        computed[st.app.name] = HealthStatus(st.health)
-    return checker

@@ -11,6 +11,7 @@ from typing import TypeVar
 from kubectl_gitops.cluster import ApiError, ApiResource, Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj, ResourceKey, key_of
+from kubectl_gitops.settings import ARGOCD_CM
 
 WORKERS = 16  # requests in flight: the API server (and etcd, batching writes) keeps up to ~16 busy
 MAX_NAMESPACED_LISTS = 3  # above this many namespaces for one kind, one cluster-wide LIST is cheaper
@@ -121,3 +122,15 @@ def parallel_results(fn: Callable[[T], R], items: list[T],
             return e
 
     return parallel(guarded, items, workers)
+
+
+def argocd_cm(client: Client, namespace: str) -> dict[str, str]:
+    """The cluster's argocd-cm data; empty when there is none or we may not read it."""
+    try:
+        res = client.resource_for("", "ConfigMap")
+        cm = client.get(res, namespace, ARGOCD_CM) if res else None
+    except ApiError as e:
+        if e.status != 403:
+            raise
+        cm = None  # no permission to read it: run without customizations
+    return dict((cm or {}).get("data") or {})
