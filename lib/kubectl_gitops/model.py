@@ -68,6 +68,18 @@ def annotations(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
+def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
+    gk = f"{key.kind}.{key.group}" if key.group else key.kind
+    hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
+            and "." in key.group else "check apiVersion and kind")
+    return GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
+
+
 def tracking_id(app: str, key: ResourceKey) -> str:
     return f"{app}:{key.tracking_suffix}"
 
