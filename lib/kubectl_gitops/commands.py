@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
-from kubectl_gitops import report
+from kubectl_gitops import policy, report
 from kubectl_gitops.apply import Runner, SyncRequest, build_tasks, preflight, prune_enabled
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, compare_target
-from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
 from kubectl_gitops.health import HealthChecker, assess_health
 from kubectl_gitops.lease import AppLock
 from kubectl_gitops.model import Obj
@@ -27,9 +28,9 @@ def run_diff(*, compare: CompareOptions, output: str,
     states, settings = compare_target(compare, client, log)
     assess_health(states, settings.health)
     if output == "diff":
-        text = report.render_diff_text(states, color)
+        text = report.render_diff_text(states, color) + report.policy_text(states)
     elif output == "table":
-        text = report.table(report.DIFF_HEADERS, report.resource_rows(states)) + "\n"
+        text = report.table(report.DIFF_HEADERS, report.resource_rows(states)) + "\n" + report.policy_text(states)
     elif output == "markdown":
         text = report.render_markdown(states)
     else:
@@ -49,6 +50,9 @@ def run_sync(*, compare: CompareOptions, output: str,
              kube: KubeOptions, req: SyncRequest, log: Log) -> int:
     client = connect(kube)
     states, settings = compare_target(compare, client, log)
+    refusals = [f"app {st.app.name}: {v}" for st in states for v in policy.sync_violations(st, at=datetime.now(UTC))]
+    if refusals:
+        raise GitopsError("sync refused; nothing was written:\n  " + "\n  ".join(refusals))
     # Plan and validate every app before the first write.
     plans = []
     for st in states:
@@ -132,12 +136,11 @@ def run_status(*, compare: CompareOptions, output: str,
     states, settings = compare_target(compare, client, log)
     assess_health(states, settings.health)
     if output == "table":
-        rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *report.health_of(rs)]
-                for st in states for rs in st.resources]
-        apps = [[st.app.name, "Synced" if not any(rs.out_of_sync for rs in st.resources) else "OutOfSync",
-                 str(st.health or "")] for st in states]
+        rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), report.health_of(rs)[0],
+                 rs.message or report.health_of(rs)[1]] for st in states for rs in st.resources]
+        apps = [[st.app.name, str(st.sync_status), str(st.health or "")] for st in states]
         sys.stdout.write(report.table(STATUS_HEADERS, rows) + "\n\n" + report.table(("APP", "SYNC", "HEALTH"), apps)
-                         + "\n")
+                         + "\n" + report.policy_text(states))
     else:
         doc = report.document(states, with_diff=False)
         sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))

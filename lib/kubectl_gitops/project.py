@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.globs import go_path_match, gobwas_match
-from kubectl_gitops.model import ARGO_GROUP, Obj, group_of
+from kubectl_gitops.model import Obj
 from kubectl_gitops.windows import SyncWindow, parse_window
 
 DEFAULT_PROJECT = "default"
@@ -78,11 +78,6 @@ def implicit_default() -> Project:
     return Project(name=DEFAULT_PROJECT, origin="the built-in default project", source_repos=("*",),
                    destinations=(Destination(server="*", name="*", namespace="*"),),
                    cluster_whitelist=(KindRule("*", "*"),))
-
-
-def is_app_project(obj: object) -> bool:
-    return (isinstance(obj, dict) and obj.get("kind") == "AppProject"
-            and group_of(str(obj.get("apiVersion", ""))) == ARGO_GROUP)
 
 
 # -- parsing --------------------------------------------------------------------------------------

@@ -100,6 +100,23 @@ def render_diff_text(states: Sequence[AppState], color: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
+def policy_lines(states: Sequence[AppState]) -> list[str]:
+    """What the apps' projects refuse, and which apps a sync window blocks now."""
+    out = []
+    for st in states:
+        out += [f"app {st.app.name}: sync status Unknown: {c}" for c in st.conditions]
+        if not st.conditions:
+            out += [f"app {st.app.name}: {rs.key}: {rs.message}" for rs in st.resources if rs.message]
+        if st.sync_window:
+            out.append(f"app {st.app.name}: sync {st.sync_window}")
+    return out
+
+
+def policy_text(states: Sequence[AppState]) -> str:
+    lines = policy_lines(states)
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, Any]:
     apps = []
     for st in states:
@@ -108,11 +125,14 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             health, message = health_of(rs)
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
-                    "healthMessage": message or None, "ignored": rs.ignored_extraneous}
+                    "healthMessage": message or None, "ignored": rs.ignored_extraneous,
+                    "message": rs.message or None}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
         apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
+                     "project": st.project.name if st.project else None, "sync": str(st.sync_status),
+                     "conditions": st.conditions, "syncWindow": st.sync_window or None,
                      "health": str(st.health) if st.health else None, "resources": resources,
                      "children": [c.name for c in st.children]})
     changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)

@@ -373,7 +373,7 @@ def can_sync(windows: tuple[SyncWindow, ...], *, manual: bool, at: datetime) -> 
         opens = [o for o in (w.span(at).opens for w in inactive_allows) if o]
         until = min(opens) if opens else None
         when = f"; the next opens at {_fmt(until)}" if until else ""
-        return Verdict(False, f"no allow window is open ({'; '.join(w.label for w in inactive_allows)}){when}",
+        return Verdict(False, f"blocked: no allow window is open ({'; '.join(w.label for w in inactive_allows)}){when}",
                        tuple(inactive_allows), until)
     return Verdict(True)
 
