@@ -140,6 +140,12 @@ def test_dst_fall_back_opens_twice() -> None:
     assert w.active(utc(2026, 10, 25, 1, 40))  # 02:40 CET
 
 
+def test_overlapping_firings_extend_an_opening() -> None:
+    w = win(schedule="0,30 22 * * *", duration="45m")
+    assert w.span(utc(2026, 12, 1, 22, 10)).closes == utc(2026, 12, 1, 23, 15)
+    assert win(schedule="* * * * *", duration="1h").span(utc(2026, 12, 1, 12)).closes is None
+
+
 def test_never_firing_window_counts_as_always_active() -> None:
     assert win(schedule="0 0 30 2 *").active(utc(2026, 12, 1, 12))
 

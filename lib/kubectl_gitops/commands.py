@@ -146,3 +146,32 @@ def run_status(*, compare: CompareOptions, output: str,
         sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
     healthy = all(st.health == HealthCode.HEALTHY and not any(rs.out_of_sync for rs in st.resources) for st in states)
     return EXIT_OK if healthy else EXIT_CHANGED
+
+
+WINDOW_HEADERS = ("APP", "PROJECT", "KIND", "SCHEDULE", "DURATION", "TIMEZONE", "STATUS", "OPENS", "CLOSES",
+                  "MANUALSYNC", "SYNC")
+
+
+def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
+    client = connect(kube)
+    states, _ = compare_target(compare, client, log)
+    rows, blocked = [], False
+    for st in states:
+        if st.project is None:
+            continue
+        verdict = policy.window_verdict(st.app, st.project, manual=True, at=at)
+        blocked = blocked or not verdict.allowed
+        sync = "allowed" if verdict.allowed else "blocked"
+        if verdict.reason and not verdict.allowed:
+            log(f"app {st.app.name}: {verdict.reason}")
+        for w in policy.windows_for(st.app, st.project):
+            span = w.span(at)
+            rows.append([st.app.name, st.project.name, w.kind, w.schedule, w.duration_text, w.time_zone,
+                         "Active" if span.active else "Inactive", _iso(span.opens), _iso(span.closes),
+                         "Enabled" if w.manual_sync else "Disabled", sync])
+    _emit(output, WINDOW_HEADERS, rows, "windows")
+    return EXIT_CHANGED if blocked else EXIT_OK
+
+
+def _iso(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else ""

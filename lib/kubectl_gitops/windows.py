@@ -245,10 +245,22 @@ class SyncWindow:
         start = self.cron.next_after(wall - self.duration)
         if start is None:
             return Span(active=True)
+        end = self._end(start)
+        closes = self._at_offset(end, off) if end else None
         if start < wall:
-            return Span(active=True, opens=_utc(start, off), closes=self._at_offset(start + self.duration, off))
-        opens = self._at_offset(start, off)
-        return Span(active=False, opens=opens, closes=self._at_offset(start + self.duration, off))
+            return Span(active=True, opens=_utc(start, off), closes=closes)
+        return Span(active=False, opens=self._at_offset(start, off), closes=closes)
+
+    def _end(self, start: datetime) -> datetime | None:
+        """Wall-clock end of the opening that starts at `start`: firings before it ends extend it.
+        None: it never ends (e.g. every minute for an hour)."""
+        end = start + self.duration
+        for _ in range(1000):
+            following = self.cron.next_after(start)
+            if following is None or following >= end:
+                return end
+            start, end = following, max(end, following + self.duration)
+        return None
 
     def _at_offset(self, wall: datetime, off: timedelta) -> datetime:
         guess = _utc(wall, off)
@@ -259,8 +271,8 @@ class SyncWindow:
 @dataclass(frozen=True)
 class Span:
     active: bool
-    opens: datetime | None = None  # None with closes None: never fires, so Argo CD counts it always active
-    closes: datetime | None = None
+    opens: datetime | None = None  # None: it never fires, so Argo CD counts it always active
+    closes: datetime | None = None  # None: it never closes
 
 
 def _utc(wall: datetime, off: timedelta) -> datetime:
@@ -358,9 +370,9 @@ def can_sync(windows: tuple[SyncWindow, ...], *, manual: bool, at: datetime) -> 
         # Argo CD's hasDeny: manual sync passes only if every active deny has manualSync.
         if manual and all(w.manual_sync for w in denies):
             return Verdict(True, "manual sync allowed by manualSync on the active deny window(s)", tuple(denies))
-        closes = [w.span(at).closes for w in denies]
-        until = max(closes) if all(closes) else None  # type: ignore[type-var]
-        when = f" until {_fmt(until)}" if until else ""
+        closes = [c for c in (w.span(at).closes for w in denies) if c]
+        until = max(closes) if len(closes) == len(denies) else None
+        when = f" until {_fmt(until)}" if until else " (it does not close: it fires again before it ends)"
         return Verdict(False, f"blocked by {'; '.join(_active_label(w, at) for w in denies)}{when}",
                        tuple(denies), until)
     if any(w.kind == ALLOW for w in active):
