@@ -138,13 +138,17 @@ def window_verdict(app: App, project: Project, *, manual: bool, at: datetime) ->
     return can_sync(windows_for(app, project), manual=manual, at=at)
 
 
-def sync_violations(state: AppState, *, at: datetime) -> list[str]:
-    """Everything that stops `kubectl gitops sync` (a manual sync) of this app before any write."""
-    out = list(state.conditions)
-    out += [f"{rs.origin}: {rs.key}: {rs.message}" for rs in state.resources
-            if rs.status == SyncStatus.UNKNOWN and rs.message and not state.conditions]
-    if state.project is not None and not state.conditions:
-        verdict = window_verdict(state.app, state.project, manual=True, at=at)
-        if not verdict.allowed:
-            out.append(f"sync window: {verdict.reason}")
-    return out
+def project_violations(state: AppState) -> list[str]:
+    """What the app's project refuses: the whole app (its conditions), else each refused object."""
+    if state.conditions:
+        return list(state.conditions)
+    return [f"{rs.origin}: {rs.key}: {rs.message}" for rs in state.resources
+            if rs.status == SyncStatus.UNKNOWN and rs.message]
+
+
+def window_violations(state: AppState, *, at: datetime) -> list[str]:
+    """A sync window that blocks `kubectl gitops sync` (a manual sync) of this app at `at`."""
+    if state.project is None or state.conditions:
+        return []
+    verdict = window_verdict(state.app, state.project, manual=True, at=at)
+    return [] if verdict.allowed else [verdict.reason]

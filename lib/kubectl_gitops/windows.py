@@ -34,7 +34,9 @@ WINDOW_FIELDS = frozenset({"kind", "schedule", "duration", "applications", "name
 
 # -- cron (robfig/cron v3, Minute | Hour | Dom | Month | Dow) -----------------------------------------
 
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+_NO_NAMES: dict[str, int] = {}
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, _NO_NAMES), ("hour", 0, 23, _NO_NAMES), ("day of month", 1, 31, _NO_NAMES),
            ("month", 1, 12, {m: i + 1 for i, m in enumerate(
                ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}),
            ("day of week", 0, 6, {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}))
