@@ -74,10 +74,11 @@ class Project:
 
 
 def implicit_default() -> Project:
-    """Argo CD's `default` project as it creates it: any repo, any destination, any kind."""
+    """Argo CD's `default` project as it creates it: any repo, any destination, any kind. Applications
+    may live in any namespace too: here no controller restricts where they are read from."""
     return Project(name=DEFAULT_PROJECT, origin="the built-in default project", source_repos=("*",),
                    destinations=(Destination(server="*", name="*", namespace="*"),),
-                   cluster_whitelist=(KindRule("*", "*"),))
+                   cluster_whitelist=(KindRule("*", "*"),), source_namespaces=("*",))
 
 
 # -- parsing --------------------------------------------------------------------------------------
