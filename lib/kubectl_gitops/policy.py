@@ -22,7 +22,7 @@ from kubectl_gitops.project import (
     resource_violation,
 )
 from kubectl_gitops.state import AppState, ResourceState, SyncStatus
-from kubectl_gitops.windows import SyncWindow, Verdict, can_sync
+from kubectl_gitops.windows import SyncWindow, Verdict, can_sync, may_overrun
 
 
 @dataclass
@@ -44,15 +44,15 @@ class Projects:
         for m in manifests:
             if is_app_project(m.obj):
                 p = parse_project(m.obj, m.origin)
-                known = self.rendered.get(p.name)
-                if known is not None and replace(p, origin=known.origin) != known:
+                known = self.rendered.setdefault(p.name, p)
+                if replace(p, origin=known.origin) != known:  # the same tree read twice is no conflict
                     raise GitopsError(f"{m.origin}: AppProject {p.name} is also defined in {known.origin}")
-                self.rendered[p.name] = p
                 warnings += p.warnings
         return warnings
 
     def get(self, name: str, where: str) -> Project:
-        for found in (self.rendered, self._from_cluster(), self._from_files()):
+        for source in (lambda: self.rendered, self._from_cluster, self._from_files):  # asked only as needed
+            found = source()
             if name in found:
                 return found[name]
         if name == DEFAULT_PROJECT:
@@ -152,3 +152,14 @@ def window_violations(state: AppState, *, at: datetime) -> list[str]:
         return []
     verdict = window_verdict(state.app, state.project, manual=True, at=at)
     return [] if verdict.allowed else [verdict.reason]
+
+
+def overrun_violation(state: AppState, *, at: datetime) -> str:
+    """A sync that started while its windows allowed it goes on once they block it only if every
+    window now blocking it has syncOverrun; else why it must stop."""
+    if state.project is None:
+        return ""
+    windows = windows_for(state.app, state.project)
+    if may_overrun(windows, manual=True, at=at):
+        return ""
+    return can_sync(windows, manual=True, at=at).reason + " (syncOverrun is not set)"
