@@ -201,9 +201,9 @@ def test_projects_are_read_from_the_clusters_config_namespace(cluster: Cluster, 
                                                               appproject_crd: None) -> None:
     repo = tmp_path / "repo"
     name = f"incluster-{uuid.uuid4().hex[:6]}"
-    make_repo(repo, {"app/a.yaml": cm("a", namespace), "app/s.yaml": secret("s", namespace),
-                     "apps/app.yaml": application(name, repo, namespace, name)})
-    cfg = namespace  # the AppProject lives in the config namespace
+    cfg = namespace  # the config namespace holds the AppProject, and the Application (Argo CD's own namespace)
+    app_file = application(name, repo, namespace, name).replace("namespace: argocd", f"namespace: {cfg}")
+    make_repo(repo, {"app/a.yaml": cm("a", namespace), "app/s.yaml": secret("s", namespace), "apps/app.yaml": app_file})
     project = app_project(name, OPEN + '  namespaceResourceBlacklist: [{group: "", kind: Secret}]\n')
     cluster.kubectl("apply", "-f", "-", stdin=project.replace("namespace: argocd", f"namespace: {cfg}"))
     code, out, err = cli("diff", str(repo / "apps" / "app.yaml"), "--config-namespace", cfg, "-o", "json")
