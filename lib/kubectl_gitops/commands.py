@@ -42,7 +42,7 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     for a in result.apps:
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
-    log(f"{result.requests} API requests ({result.writes} writes)")
+    log(f"{client.requests} API requests ({client.writes} writes)")
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 
