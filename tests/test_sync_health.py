@@ -37,8 +37,8 @@ def test_a_single_step_sync_ends_when_applied_and_reports_health_as_it_is(cluste
     code, doc, err = sync(app, "--timeout", "2m")
     assert code == 0, err
     assert rows(doc) == {"Ingress/web": ("created", "Progressing"), "ConfigMap/settings": ("created", "")}
-    assert [(a["name"], a["phase"]) for a in doc["apps"]] == [(app.name, "Succeeded")]
-    assert "waiting for" not in err
+    assert [(a["name"], a["phase"], a["health"]) for a in doc["apps"]] == [(app.name, "Succeeded", "Progressing")]
+    assert "waiting for" not in err and f"app {app.name}: synced, Progressing (not awaited" in err
     status = run_cli("kubectl-gitops", "status", str(app), "-o", "json")
     assert json.loads(status.stdout)["apps"][0]["health"] == "Progressing"
 
