@@ -7,7 +7,6 @@ import pytest
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.record import (
-    FAILED,
     HISTORY_LIMIT,
     MESSAGE_LIMIT,
     RECORD_KEY,
@@ -23,6 +22,7 @@ from kubectl_gitops.record import (
     record_operation,
     to_configmap,
 )
+from kubectl_gitops.state import OperationPhase
 
 SRC = SourceRef(repo_url="https://git.example/repo.git", path="apps/web", target_revision="main")
 
@@ -50,8 +50,10 @@ def test_successful_operations_build_a_bounded_history() -> None:
 
 def test_a_failed_operation_is_recorded_but_not_a_deployment() -> None:
     rec = record_operation(None, current(), op())
-    rec = record_operation(rec, current(sync_status="OutOfSync"), op(FAILED, "b" * 40, message="boom"))
-    assert rec.operation is not None and rec.operation.phase == FAILED and rec.operation.message == "boom"
+    failed = op(str(OperationPhase.FAILED), "b" * 40, message="boom")
+    rec = record_operation(rec, current(sync_status="OutOfSync"), failed)
+    assert rec.operation is not None
+    assert rec.operation.phase == OperationPhase.FAILED and rec.operation.message == "boom"
     assert [h.revision for h in rec.history] == ["a" * 40]
 
 

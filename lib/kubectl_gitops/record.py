@@ -11,12 +11,13 @@ half-updated record.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from datetime import UTC, datetime
 
 import orjson
 
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj
+from kubectl_gitops.model import Obj, container_images
+from kubectl_gitops.state import HEALTH_ORDER, AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
 
 RECORD_KEY = "record.json"
 RECORD_LABEL = "kubectl-gitops.io/record"
@@ -29,9 +30,15 @@ MESSAGE_LIMIT = 1024  # characters of an operation or object message kept
 RESOURCE_LIMIT = 200  # per-object results kept in the last operation; the summary counts them all
 NOTIFIED_LIMIT = 100  # fired notification keys kept, as notifications-engine keeps at most 100
 
-# Operation phases, as Argo CD's OperationPhase.
-RUNNING, SUCCEEDED, FAILED, ERROR = "Running", "Succeeded", "Failed", "Error"
-PHASES = (RUNNING, SUCCEEDED, FAILED, ERROR)
+SUCCEEDED = str(OperationPhase.SUCCEEDED)
+# Our task results as Argo CD's ResourceResult (status, hookPhase).
+_RESULT_CODES: dict[TaskResult, tuple[str, str]] = {
+    TaskResult.CREATED: ("Synced", ""), TaskResult.CONFIGURED: ("Synced", ""),
+    TaskResult.UNCHANGED: ("Synced", ""), TaskResult.PRUNED: ("Pruned", ""),
+    TaskResult.PRUNE_SKIPPED: ("PruneSkipped", ""), TaskResult.FAILED: ("SyncFailed", ""),
+    TaskResult.HOOK_CREATED: ("Synced", "Running"), TaskResult.HOOK_RUNNING: ("Synced", "Running"),
+    TaskResult.HOOK_SUCCEEDED: ("Synced", "Succeeded"), TaskResult.HOOK_FAILED: ("SyncFailed", "Failed"),
+}
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,58 @@ def history_entry(record: AppRecord, entry_id: int | None) -> HistoryEntry:
             return h
     ids = ", ".join(str(h.id) for h in record.history) or "none"
     raise GitopsError(f"app {record.app}: no history entry {entry_id} (ids: {ids})")
+
+
+def from_sync(prev: AppRecord | None, state: AppState, outcome: AppSyncResult, *, initiated_by: str,
+              dest_server: str = "", automated: bool = False, rollback_of: int | None = None) -> AppRecord:
+    """The record after `outcome`, one app's sync of `state` (what compare found before it)."""
+    app = state.app
+    source = SourceRef(repo_url=app.source.repo_url, path=app.source.path,
+                       target_revision=app.source.target_revision)
+    revision = outcome.revision or ""
+    tasks = [t for t in outcome.tasks if t.result is not None and t.result != TaskResult.SKIPPED]
+    summary: dict[str, int] = {}
+    for t in tasks:
+        summary[str(t.result)] = summary.get(str(t.result), 0) + 1
+    ok = outcome.phase == OperationPhase.SUCCEEDED
+    in_sync = ok and TaskResult.PRUNE_SKIPPED not in summary
+    healths = [t.health for t in tasks if t.health is not None and not t.hook]
+    health = max(healths, key=HEALTH_ORDER.index) if healths else state.health
+    images = [i for rs in state.resources if rs.desired is not None for i in container_images(rs.desired)]
+    operation = Operation(
+        phase=str(outcome.phase), message=outcome.message, started_at=_time(outcome.started_at),
+        finished_at=_time(outcome.finished_at or outcome.started_at), initiated_by=initiated_by,
+        automated=automated, revision=revision, source=source, summary=tuple(sorted(summary.items())),
+        resources=tuple(_result(t) for t in tasks), rollback_of=rollback_of)
+    update = AppRecord(
+        app=app.name, project=app.project, dest_server=dest_server, dest_namespace=app.dest_namespace,
+        source=source,
+        automated=app.automated, sync_status="Synced" if in_sync else "OutOfSync",
+        sync_revision=revision if in_sync else (prev.sync_revision if prev else ""),
+        health_status=str(health or "Unknown"), reconciled_at=operation.finished_at,
+        images=tuple(dict.fromkeys(images)))
+    return record_operation(prev, update, operation)
+
+
+def _time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _result(t: SyncTask) -> ResourceResult:
+    status, hook_phase = _RESULT_CODES.get(t.result or TaskResult.SKIPPED, ("", ""))
+    # A message about a Secret may quote its data (an API server's validation error does): keep none.
+    message = "" if t.key.kind == "Secret" and not t.key.group else t.message
+    return ResourceResult(group=t.key.group, kind=t.key.kind, namespace=t.key.namespace, name=t.key.name,
+                          status=status, message=message, hook_phase=hook_phase, sync_phase=str(t.phase))
+
+
+def live_record(state: AppState, prev: AppRecord | None, dest_server: str) -> AppRecord:
+    """What `list TARGET` shows for an app: its record (if any) with sync and health as compared now."""
+    app = state.app
+    base = prev or AppRecord(app=app.name, project=app.project, dest_server=dest_server,
+                             dest_namespace=app.dest_namespace, automated=app.automated,
+                             source=SourceRef(app.source.repo_url, app.source.path, app.source.target_revision))
+    return replace(base, sync_status=str(state.sync_status), health_status=str(state.health or "Unknown"))
 
 
 # -- serialisation ----------------------------------------------------------------------------------
