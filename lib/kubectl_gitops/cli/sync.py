@@ -8,29 +8,17 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.state import SyncRequest
 
-from kubectl_gitops.cli.options import Duration, kube_options, output_option, progress, source_options
+from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options, sync_request_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @source_options
 @output_option(["table", "json", "yaml"], "table")
-@click.option("--dry-run", is_flag=True, help="Validate everything and print the plan; write nothing.")
-@click.option("--prune", is_flag=True, help="Delete objects of the app that Git no longer has "
-              "(also enabled by syncPolicy.automated.prune).")
-@click.option("--force-prune", is_flag=True, help="Prune even when the render is empty or more than half of "
-              "the app's objects would be deleted.")
-@click.option("--confirm-prune", is_flag=True, help="Confirm pruning objects marked Prune=confirm.")
-@click.option("--wait", is_flag=True, help="Wait until every object is Healthy, even in a single-step sync; "
-              "exit 1 when one is Degraded or the timeout passes.")
-@click.option("--timeout", type=Duration(minimum=1), default="5m", show_default=True,
-              help="How long the whole sync (applies and health waits) may take: a kubectl duration "
-              "(90s, 5m, 1h30m; a bare number is seconds).")
-@click.option("--lock-namespace", default="default", show_default=True,
-              help="Namespace of the per-app Lease that keeps two syncs of one app apart.")
+@sync_request_options
 @kube_options
-def sync(compare: CompareOptions, output: str, dry_run: bool,
-         prune: bool, force_prune: bool, confirm_prune: bool, wait: bool, timeout: float, lock_namespace: str,
+def sync(compare: CompareOptions, output: str, req: SyncRequest,
          kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Make the cluster match Git.
 
@@ -50,9 +38,6 @@ def sync(compare: CompareOptions, output: str, dry_run: bool,
     """
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
-    from kubectl_gitops.state import SyncRequest
 
-    req = SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune, dry_run=dry_run,
-                      wait=wait, timeout=timeout, lock_namespace=lock_namespace)
     return run_sync(compare=compare, output=output,
                     kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
