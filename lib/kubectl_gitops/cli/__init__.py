@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("kubectl_gitops.cli.diff", "diff", "Show how the cluster differs from Git."),
     "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
     "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
+    "notify": ("kubectl_gitops.cli.notify", "notify", "Evaluate notification triggers and send templates."),
 }
 
 
