@@ -99,7 +99,7 @@ def parse_config(cm: Obj | None, secret: Obj | None, source: str) -> NotifyConfi
     templates: dict[str, dict[str, Any]] = {}
     service_defaults: dict[str, tuple[str, ...]] = {}
     for key, value in data.items():
-        where = f"{source}: {CM_NAME} {key}"
+        where = f"{source}: {CM_NAME} key {key!r}"
         kind, _, name = key.partition(".")
         if kind == "service":
             svc = _service(key, value, secrets, where)
