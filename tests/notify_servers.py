@@ -103,7 +103,7 @@ def smtp_server(tmp: Path, password: str) -> Iterator[tuple[int, list[Mail]]]:
     mails: list[Mail] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             login = session.auth_data.login.decode() if session.auth_data else ""
             mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode(),
                               session.ssl is not None, login))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import run_cli
 from notify_servers import SECRETS, HttpRecorder, Mail, dead_port, http_recorder, smtp_server, write_settings
 
@@ -41,7 +42,7 @@ class Env:
         self.cm, self.secret = write_settings(tmp, receiver=http.url, slack_api=f"{http.url}/api/",
                                               smtp_port=smtp_port)
 
-    def notify(self, *args: str):  # noqa: ANN201 - CompletedProcess
+    def notify(self, *args: str):
         return run_cli("kubectl-gitops", "notify", *args, "--notifications-cm", str(self.cm),
                        "--notifications-secret", str(self.secret))
 
@@ -135,7 +136,8 @@ def test_slack_error_reply_is_a_failure_without_the_token(env: Env) -> None:
 
 
 def test_template_preview_masks_secret_values(env: Env) -> None:
-    env.cm.write_text(env.cm.read_text() + "  template.leaky: |\n    message: token={{ index .secrets \"slack-token\" }}\n")
+    env.cm.write_text(env.cm.read_text()
+                      + "  template.leaky: |\n    message: token={{ index .secrets \"slack-token\" }}\n")
     r = env.notify("template", "notify", "leaky", str(env.app))
     assert r.returncode == 0, r.stderr
     assert "token=******" in r.stdout

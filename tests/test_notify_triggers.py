@@ -92,7 +92,8 @@ def test_on_deployed_fires_once_per_revision_when_healthy_after_the_sync() -> No
 
 
 def test_without_once_per_the_key_is_forgotten_when_the_condition_turns_false() -> None:
-    cfg = catalog(**{"trigger.degraded-edge": "- when: app.status.health.status == 'Degraded'\n  send: [app-health-degraded]"})
+    cfg = catalog(**{"trigger.degraded-edge": "- when: app.status.health.status == 'Degraded'\n"
+                                              "  send: [app-health-degraded]"})
     ann = {f"{SUB}.degraded-edge.webhook": "x"}
     seq = [doc(health="Degraded", annotations=ann), doc(health="Degraded", annotations=ann),
            doc(health="Healthy", annotations=ann), doc(health="Degraded", annotations=ann)]
@@ -135,7 +136,8 @@ def test_non_boolean_or_failing_conditions_never_fire_and_are_logged() -> None:
 
 def test_subscriptions_from_annotations_project_and_config() -> None:
     cfg = catalog(**{"defaultTriggers.slack": "- on-deployed", "subscriptions": (
-        "- recipients: [webhook:ops, email:team@example.com]\n  triggers: [on-sync-failed]\n  selector: team in (a, b)\n"
+        "- recipients: [webhook:ops, email:team@example.com]\n  triggers: [on-sync-failed]\n"
+        "  selector: team in (a, b)\n"
         "- recipients: [slack:never]\n  selector: team=c\n")})
     app = doc(annotations={f"{SUB}.on-sync-succeeded.webhook": "one; two", f"{SUB}.slack": "chan",
                            f"{SUB}.email": "me@example.com"}, labels={"team": "a"})

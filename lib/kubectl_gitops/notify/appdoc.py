@@ -4,6 +4,7 @@ result, an app record or a file can all supply them), shaped as Argo CD's Applic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from kubectl_gitops.model import Obj
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 Node = tuple[Any, ...]
 
@@ -120,7 +120,7 @@ class Parser:
             self.fail(f"expected {value!r}")
         return self.next()
 
-    def fail(self, message: str, tok: Token | None = None) -> Any:
+    def fail(self, message: str, tok: Token | None = None) -> NoReturn:
         tok = tok or self.peek()
         shown = "end of expression" if tok.kind == "eof" else f"{tok.value!r}"
         raise ExprSyntaxError(f"{message}, found {shown}", tok.column)

@@ -69,7 +69,9 @@ def _arith(op: str, a: Any, b: Any) -> Any:
             return gv.add_duration(a, b)
         if isinstance(a, gv.Duration) and isinstance(b, datetime):
             return gv.add_duration(b, a)
-        if (isinstance(a, str) and isinstance(b, str)) or (isinstance(a, list) and isinstance(b, list)):
+        if isinstance(a, str) and isinstance(b, str):
+            return a + b
+        if isinstance(a, list) and isinstance(b, list):
             return a + b
     if op == "-" and isinstance(a, datetime):
         if isinstance(b, datetime):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 
 class TemplateError(Exception):
@@ -89,7 +89,7 @@ class _Lexer:
     def line(self, pos: int) -> int:
         return self.text.count("\n", 0, pos) + 1
 
-    def fail(self, pos: int, message: str) -> Any:
+    def fail(self, pos: int, message: str) -> NoReturn:
         raise TemplateError(f"template: {self.name}:{self.line(pos)}: {message}")
 
     def action(self, pos: int) -> tuple[list[tuple[str, Any, bool]] | None, int, bool]:
@@ -169,7 +169,7 @@ class Parser:
         self.items = _Lexer(name, text).items()
         self.i = 0
 
-    def fail(self, line: int, message: str) -> Any:
+    def fail(self, line: int, message: str) -> NoReturn:
         raise TemplateError(f"template: {self.name}:{line}: {message}")
 
     def parse(self) -> list[Any]:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from kubectl_gitops.notify import govalues as gv
 from kubectl_gitops.notify.gotemplate import Action, Branch, Pipe, TemplateError, parse
@@ -76,7 +76,7 @@ class _Run:
         self.vars: list[tuple[str, Any]] = [("$", data)]
         self.line = 0
 
-    def fail(self, message: str) -> Any:
+    def fail(self, message: str) -> NoReturn:
         raise TemplateError(f'template: {self.tmpl.name}:{self.line}: executing "{self.tmpl.name}": {message}')
 
     def walk(self, nodes: list[Any], dot: Any) -> None:
@@ -121,7 +121,7 @@ class _Run:
         elif isinstance(value, int) and not isinstance(value, bool):
             items = [(i, i) for i in range(value)]
         else:
-            return self.fail(f"range can't iterate over {printable(value)}")
+            self.fail(f"range can't iterate over {printable(value)}")
         if not items:
             self.walk(node.orelse, dot)
             return

@@ -4,7 +4,7 @@ datetime), Go's reference-time layouts, and fmt's %v printing of values decoded 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,19 +34,19 @@ class Duration(int):
     def __neg__(self) -> Duration:
         return Duration(-int(self))
 
-    def Hours(self) -> float:  # noqa: N802 - Go method names, called from expressions
+    def Hours(self) -> float:
         return int(self) / NANOS["h"]
 
-    def Minutes(self) -> float:  # noqa: N802
+    def Minutes(self) -> float:
         return int(self) / NANOS["m"]
 
-    def Seconds(self) -> float:  # noqa: N802
+    def Seconds(self) -> float:
         return int(self) / NANOS["s"]
 
-    def Milliseconds(self) -> int:  # noqa: N802
+    def Milliseconds(self) -> int:
         return int(self) // NANOS["ms"]
 
-    def String(self) -> str:  # noqa: N802
+    def String(self) -> str:
         return duration_string(self)
 
 
@@ -173,7 +173,7 @@ def time_string(t: datetime) -> str:
 
 
 def as_utc(t: datetime) -> datetime:
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
 def go_str(v: Any) -> str:

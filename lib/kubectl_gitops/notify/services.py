@@ -63,7 +63,7 @@ class Sender:
                 return self.email(service, n, dest)
         except DeliveryError as e:
             raise DeliveryError(mask(str(e), self.secrets)) from None
-        except Exception as e:  # noqa: BLE001 - the edge of delivery: no fault may stop the caller
+        except Exception as e:
             raise DeliveryError(mask(f"{type(e).__name__}: {e}", self.secrets)) from None
         raise DeliveryError(f"service type {service.type!r} (service.{service.type}.{service.name}) is not "
                             "delivered by kubectl-gitops (webhook, slack, email)")

@@ -60,8 +60,8 @@ def run_trigger_cmd(*, trigger: str, app_ref: str, src: ConfigSource, app_namesp
         sys.stdout.write(report.table(TRIGGER_HEADERS, rows) + "\n")
     else:
         doc = {"trigger": trigger, "conditions": [
-            {"condition": i, "when": c.when, "oncePer": r.once_per, "triggered": r.triggered, "templates": list(r.templates),
-             **({"error": mask(r.error, secrets)} if r.error else {})}
+            {"condition": i, "when": c.when, "oncePer": r.once_per, "triggered": r.triggered,
+             "templates": list(r.templates), **({"error": mask(r.error, secrets)} if r.error else {})}
             for i, (c, r) in enumerate(zip(conditions, results, strict=True))]}
         sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
     return EXIT_OK
