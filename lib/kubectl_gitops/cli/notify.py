@@ -14,8 +14,6 @@ F = Callable[..., Any]
 
 
 def config_options(f: F) -> F:
-    f = click.option("--app-namespace", metavar="NS", help="Namespace of the Application when APP is a name "
-                     "(default: --config-namespace).")(f)
     f = click.option("--config-namespace", default="argocd", show_default=True,
                      help="Namespace of argocd-notifications-cm and argocd-notifications-secret.")(f)
     f = click.option("--notifications-secret", type=click.Path(exists=True, dir_okay=False),
@@ -33,8 +31,8 @@ def notify() -> None:
     Settings are argocd-notifications-cm and argocd-notifications-secret, unchanged (services,
     triggers, templates, subscriptions, defaultTriggers, context), from the config namespace or from
     files. APP is an Application YAML file with its status (or - for stdin), or the name of an
-    Application in the cluster. `kubectl gitops sync` sends what the subscribed triggers say after
-    each sync.
+    Application in the cluster (in -n NAMESPACE, default --config-namespace). `kubectl gitops sync`
+    sends what the subscribed triggers say after each sync.
     """
 
 
@@ -55,8 +53,8 @@ def template() -> None:
 @output_option(["table", "json", "yaml"], "table")
 @kube_options
 def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notifications_secret: str | None,
-                config_namespace: str, app_namespace: str | None, output: str, kubeconfig: str | None,
-                context: str | None, namespace: str | None) -> int:
+                config_namespace: str, output: str, kubeconfig: str | None, context: str | None,
+                namespace: str | None) -> int:
     """Evaluate TRIGGER's conditions against APP and show each result.
 
     A condition that cannot be evaluated, or that returns no boolean, shows the error and would not
@@ -67,7 +65,7 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
     from kubectl_gitops.notify.usecases import run_trigger_cmd
 
     return run_trigger_cmd(trigger=trigger_name, app_ref=app, src=ConfigSource(
-        notifications_cm, notifications_secret, config_namespace), app_namespace=app_namespace, output=output,
+        notifications_cm, notifications_secret, config_namespace), app_namespace=namespace, output=output,
         kube=KubeOptions(kubeconfig, context, namespace), log=progress)
 
 
@@ -81,8 +79,8 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
 @output_option(["table", "json", "yaml"], "table")
 @kube_options
 def template_notify(template_name: str, app: str, recipients: tuple[str, ...], notifications_cm: str | None,
-                    notifications_secret: str | None, config_namespace: str, app_namespace: str | None,
-                    output: str, kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+                    notifications_secret: str | None, config_namespace: str, output: str,
+                    kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Render TEMPLATE for APP and send it to each --recipient.
 
     Exit status: 0 sent (or rendered), 1 a delivery failed, 2 bad input.
@@ -92,5 +90,5 @@ def template_notify(template_name: str, app: str, recipients: tuple[str, ...], n
     from kubectl_gitops.notify.usecases import run_template_notify
 
     return run_template_notify(template=template_name, app_ref=app, recipients=recipients, src=ConfigSource(
-        notifications_cm, notifications_secret, config_namespace), app_namespace=app_namespace, output=output,
+        notifications_cm, notifications_secret, config_namespace), app_namespace=namespace, output=output,
         kube=KubeOptions(kubeconfig, context, namespace), log=progress)
