@@ -45,20 +45,28 @@ def _read_doc(path: str, kind: str) -> Obj:
 def load_config(src: ConfigSource, client: Client | None) -> NotifyConfig | None:
     """The settings, or None when the cluster has no argocd-notifications-cm (nothing to send)."""
     if src.cm_file is not None:
-        cm = _read_doc(src.cm_file, "ConfigMap")
         secret = _read_doc(src.secret_file, "Secret") if src.secret_file else None
-        return parse_config(cm, secret, src.cm_file)
+        return parse_config(_read_doc(src.cm_file, "ConfigMap"), secret, src.cm_file)
     assert client is not None
-    res_cm, res_secret = client.resource_for("", "ConfigMap"), client.resource_for("", "Secret")
-    cm = client.get(res_cm, src.namespace, CM_NAME) if res_cm else None
+    cm = _get(client, "ConfigMap", src.namespace, CM_NAME)
     if cm is None:
         return None
-    secret = None
-    if src.secret_file:
-        secret = _read_doc(src.secret_file, "Secret")
-    elif res_secret:
-        secret = client.get(res_secret, src.namespace, SECRET_NAME)
+    secret = _read_doc(src.secret_file, "Secret") if src.secret_file else _get(
+        client, "Secret", src.namespace, SECRET_NAME)
     return parse_config(cm, secret, f"{src.namespace}/{CM_NAME}")
+
+
+def _get(client: Client, kind: str, namespace: str, name: str) -> Obj | None:
+    """The object, or None when it is missing or we may not read it (then nothing is sent)."""
+    from kubectl_gitops.cluster import ApiError
+
+    res = client.resource_for("", kind)
+    try:
+        return client.get(res, namespace, name) if res else None
+    except ApiError as e:
+        if e.status != 403:
+            raise
+        return None
 
 
 def load_application(ref: str, client_factory: Callable[[], Client], namespace: str) -> Obj:
