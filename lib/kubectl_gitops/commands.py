@@ -10,6 +10,8 @@ from kubectl_gitops import pipeline, report
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.notify.onsync import SyncNotifier
 from kubectl_gitops.state import SyncRequest
 
 Log = Callable[[str], None]
@@ -25,7 +27,8 @@ def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOpt
     return EXIT_CHANGED if changed else EXIT_OK
 
 
-def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log) -> int:
+def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log,
+             notifications: ConfigSource | None = None) -> int:
     client = connect(kube)
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
@@ -35,6 +38,9 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
+    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
+                                    req.lock_namespace, log)
     checker = pipeline.assess(states, settings)
     with pipeline.locked(plans, client, req.lock_namespace):
         result = pipeline.run(plans, client, checker, req, log)
@@ -43,6 +49,8 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
     log(f"{result.requests} API requests ({result.writes} writes)")
+    if notifier is not None:
+        notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 

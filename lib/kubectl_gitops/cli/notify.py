@@ -16,6 +16,10 @@ F = Callable[..., Any]
 def config_options(f: F) -> F:
     f = click.option("--config-namespace", default="argocd", show_default=True,
                      help="Namespace of argocd-notifications-cm and argocd-notifications-secret.")(f)
+    return notification_file_options(f)
+
+
+def notification_file_options(f: F) -> F:
     f = click.option("--notifications-secret", type=click.Path(exists=True, dir_okay=False),
                      help="Read argocd-notifications-secret from this YAML file.")(f)
     f = click.option("--notifications-cm", type=click.Path(exists=True, dir_okay=False),

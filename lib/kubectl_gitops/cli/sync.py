@@ -9,6 +9,7 @@ import click
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
 
+from kubectl_gitops.cli.notify import notification_file_options
 from kubectl_gitops.cli.options import Duration, kube_options, output_option, progress, source_options
 
 
@@ -28,9 +29,11 @@ from kubectl_gitops.cli.options import Duration, kube_options, output_option, pr
               "(90s, 5m, 1h30m; a bare number is seconds).")
 @click.option("--lock-namespace", default="default", show_default=True,
               help="Namespace of the per-app Lease that keeps two syncs of one app apart.")
+@notification_file_options
 @kube_options
 def sync(compare: CompareOptions, output: str, dry_run: bool,
          prune: bool, force_prune: bool, confirm_prune: bool, wait: bool, timeout: float, lock_namespace: str,
+         notifications_cm: str | None, notifications_secret: str | None,
          kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Make the cluster match Git.
 
@@ -45,14 +48,21 @@ def sync(compare: CompareOptions, output: str, dry_run: bool,
     awaited. A single-step sync ends when its objects are applied and reports their health as it is
     (an Ingress may stay Progressing). With --wait every object must become Healthy, whatever the steps.
 
+    Notifications: after the sync, the triggers that argocd-notifications-cm (in --config-namespace, or
+    --notifications-cm) subscribes the app to are evaluated and what newly fired is sent (see
+    `kubectl gitops notify`); each fires once per state change, the fired keys kept in ConfigMap
+    kubectl-gitops-notified-<app> in --lock-namespace. A failed delivery is a warning, never a failed sync.
+
     Exit status: 0 synced (and, when awaited, healthy), 1 an apply, hook or awaited health check failed or
     timed out, 2 bad input or error before any write.
     """
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
+    from kubectl_gitops.notify.loading import ConfigSource
     from kubectl_gitops.state import SyncRequest
 
     req = SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune, dry_run=dry_run,
                       wait=wait, timeout=timeout, lock_namespace=lock_namespace)
-    return run_sync(compare=compare, output=output,
-                    kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
+    notifications = ConfigSource(notifications_cm, notifications_secret, compare.config_namespace)
+    return run_sync(compare=compare, output=output, kube=KubeOptions(kubeconfig, context, namespace), req=req,
+                    log=progress, notifications=notifications)

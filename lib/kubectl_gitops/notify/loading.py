@@ -48,19 +48,19 @@ def load_config(src: ConfigSource, client: Client | None) -> NotifyConfig | None
         secret = _read_doc(src.secret_file, "Secret") if src.secret_file else None
         return parse_config(_read_doc(src.cm_file, "ConfigMap"), secret, src.cm_file)
     assert client is not None
-    cm = _get(client, "ConfigMap", src.namespace, CM_NAME)
+    cm = get_optional(client, "", "ConfigMap", src.namespace, CM_NAME)
     if cm is None:
         return None
-    secret = _read_doc(src.secret_file, "Secret") if src.secret_file else _get(
-        client, "Secret", src.namespace, SECRET_NAME)
+    secret = _read_doc(src.secret_file, "Secret") if src.secret_file else get_optional(
+        client, "", "Secret", src.namespace, SECRET_NAME)
     return parse_config(cm, secret, f"{src.namespace}/{CM_NAME}")
 
 
-def _get(client: Client, kind: str, namespace: str, name: str) -> Obj | None:
-    """The object, or None when it is missing or we may not read it (then nothing is sent)."""
+def get_optional(client: Client, group: str, kind: str, namespace: str, name: str) -> Obj | None:
+    """The object, or None when it is missing, its kind is unknown or we may not read it."""
     from kubectl_gitops.cluster import ApiError
 
-    res = client.resource_for("", kind)
+    res = client.resource_for(group, kind)
     try:
         return client.get(res, namespace, name) if res else None
     except ApiError as e:
