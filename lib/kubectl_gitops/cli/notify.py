@@ -28,6 +28,14 @@ def notification_file_options(f: F) -> F:
     return f
 
 
+def app_namespace(f: F) -> F:
+    """kube_options' -n, which here is where APP is looked up when it names an Application."""
+    for param in getattr(f, "__click_params__", []):
+        if param.name == "namespace":
+            param.help = "Namespace of the Application when APP is a name (default: --config-namespace)."
+    return f
+
+
 @click.group(context_settings=CTX)
 def notify() -> None:
     """Argo CD notifications: evaluate triggers and send templates.
@@ -55,6 +63,7 @@ def template() -> None:
 @click.argument("app", metavar="APP")
 @config_options
 @output_option(["table", "json", "yaml"], "table")
+@app_namespace
 @kube_options
 def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notifications_secret: str | None,
                 config_namespace: str, output: str, kubeconfig: str | None, context: str | None,
@@ -81,6 +90,7 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
               "rendered notification is printed instead.")
 @config_options
 @output_option(["table", "json", "yaml"], "table")
+@app_namespace
 @kube_options
 def template_notify(template_name: str, app: str, recipients: tuple[str, ...], notifications_cm: str | None,
                     notifications_secret: str | None, config_namespace: str, output: str,
