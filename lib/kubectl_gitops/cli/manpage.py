@@ -49,7 +49,6 @@ def render(name: str) -> str:
     ctx = click.Context(cmd, info_name=f"kubectl gitops {name}")
     help_text = (cmd.help or "").strip()
     summary, _, body = help_text.partition("\n")
-    usage = " ".join(cmd.collect_usage_pieces(ctx))
     out = [f'.TH KUBECTL-GITOPS-{name.upper()} 1 "" "kubectl-gitops {__version__}" "kubectl-gitops manual"',
            ".SH NAME", f"kubectl\\-gitops\\-{name} \\- {_esc(COMMANDS[name][2].rstrip('.'))}",
            ".SH SYNOPSIS"]
