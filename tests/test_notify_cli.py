@@ -34,3 +34,18 @@ def test_help_does_not_import_the_engine() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('kubectl_gitops.notify')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "notify" in out and out.strip().endswith("[]")
+
+
+def test_the_readme_example_runs(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    ex = Path(__file__).resolve().parent.parent / "examples" / "notifications"
+    readme = (ex.parent.parent / "README.md").read_text()
+    cm = ["--notifications-cm", str(ex / "argocd-notifications-cm.yaml")]
+    r = run_cli("kubectl-gitops", "notify", "trigger", "run", "on-sync-succeeded", str(ex / "guestbook.yaml"), *cm)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout in readme
+    r = run_cli("kubectl-gitops", "notify", "template", "notify", "app-sync-succeeded", str(ex / "guestbook.yaml"),
+                *cm, "--notifications-secret", str(ex / "argocd-notifications-secret.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout in readme and "xoxb-replace-me" not in r.stdout

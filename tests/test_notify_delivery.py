@@ -98,6 +98,16 @@ def test_slack_gets_chat_post_message_at_api_url(env: Env) -> None:
     no_secret_in(r.stdout, r.stderr)
 
 
+def test_slack_grouping_key_threads_later_messages(env: Env) -> None:
+    env.cm.write_text(env.cm.read_text() + "  template.grouped: |\n    message: rev {{.app.status.sync.revision}}\n"
+                      "    slack:\n      groupingKey: '{{.app.metadata.name}}'\n      notifyBroadcast: true\n")
+    r = env.notify("template", "notify", "grouped", str(env.app), "--recipient", "slack:c", "--recipient", "slack:c")
+    assert r.returncode == 0, r.stderr
+    first, second = (req.form() for req in env.http.requests)
+    assert "thread_ts" not in first and first["text"] == "rev 4f2a9c1"
+    assert second["thread_ts"] == "1.0001" and second["reply_broadcast"] == "true"
+
+
 def test_email_over_starttls_with_auth(env: Env) -> None:
     r = env.notify("template", "notify", "app-sync-succeeded", str(env.app), "--recipient",
                    "email:dev@example.com")

@@ -98,7 +98,7 @@ def _unquote(raw: str, col: int) -> str:
     return "".join(out)
 
 
-class Parser:
+class TokenStream:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.i = 0
@@ -124,6 +124,11 @@ class Parser:
         tok = tok or self.peek()
         shown = "end of expression" if tok.kind == "eof" else f"{tok.value!r}"
         raise ExprSyntaxError(f"{message}, found {shown}", tok.column)
+
+
+class Parser(TokenStream):
+    """expr-lang's grammar over the tokens: unary and binary operators by precedence, the ternary,
+    primaries, and postfix member, index, slice and call chains."""
 
     def parse(self) -> Node:
         if self.peek().kind == "eof":
@@ -223,7 +228,11 @@ class Parser:
         args: list[Node] = []
         while not self.is_op(")"):
             if builtin in PREDICATE_BUILTINS and len(args) == 1:
-                args.append(("closure", self.closure()))
+                # the predicate, `{...}` or bare, is evaluated per element
+                braced = self.is_op("{") and bool(self.next())
+                args.append(("closure", self.expression(0)))
+                if braced:
+                    self.expect("}")
             else:
                 args.append(self.expression(0))
             if not self.is_op(","):
@@ -231,14 +240,6 @@ class Parser:
             self.next()
         self.expect(")")
         return ("call", callee, args)
-
-    def closure(self) -> Node:
-        if self.is_op("{"):
-            self.next()
-            body = self.expression(0)
-            self.expect("}")
-            return body
-        return self.expression(0)
 
     def postfix(self, node: Node) -> Node:
         optional_chain = False

@@ -163,70 +163,14 @@ def _go_unquote(body: str, fail: Any) -> str:
     return "".join(out)
 
 
-class Parser:
-    def __init__(self, name: str, text: str, funcs: Container[str]) -> None:
+class _Commands:
+    """Pipelines inside one action: declarations, commands split by |, operands and field chains."""
+
+    def __init__(self, name: str, funcs: Container[str]) -> None:
         self.name, self.funcs = name, funcs
-        self.items = _Lexer(name, text).items()
-        self.i = 0
 
     def fail(self, line: int, message: str) -> NoReturn:
         raise TemplateError(f"template: {self.name}:{line}: {message}")
-
-    def parse(self) -> list[Any]:
-        nodes, end = self.list_until(set(), 0)
-        if end is not None:
-            self.fail(end[1], f"unexpected {{{{{end[0]}}}}}")
-        return nodes
-
-    def list_until(self, stops: set[str], line: int) -> tuple[list[Any], tuple[str, int, list[Any]] | None]:
-        """Nodes up to one of the `stops` keywords ("end", "else"), returned with that keyword's tokens."""
-        nodes: list[Any] = []
-        while self.i < len(self.items):
-            kind, value, ln = self.items[self.i]
-            self.i += 1
-            if kind == "text":
-                nodes.append(value)
-                continue
-            tokens = value
-            if not tokens:
-                self.fail(ln, "missing value for command")
-            head = tokens[0][1] if tokens[0][0] == "ident" else None
-            if head in ("end", "else"):
-                if head not in stops:
-                    self.fail(ln, f"unexpected {{{{{head}}}}}")
-                return nodes, (head, ln, tokens[1:])
-            if head in ("if", "with", "range"):
-                nodes.append(self.branch(head, tokens[1:], ln))
-            elif head in ("break", "continue"):
-                if len(tokens) > 1:
-                    self.fail(ln, f"unexpected token in {{{{{head}}}}}")
-                nodes.append((head, ln))
-            elif head in ("define", "template", "block"):
-                self.fail(ln, f"{{{{{head}}}}} is not supported in notification templates")
-            else:
-                nodes.append(Action(self.pipeline(tokens, ln, allow_decl=True), ln))
-        if stops:
-            self.fail(line, "unexpected EOF")
-        return nodes, None
-
-    def branch(self, kind: str, tokens: list[tuple[str, Any, bool]], line: int) -> Branch:
-        node = Branch(kind, self.pipeline(tokens, line, allow_decl=True, range_decl=kind == "range"), line=line)
-        node.body, end = self.list_until({"end", "else"}, line)
-        assert end is not None
-        word, ln, rest = end
-        if word == "else":
-            if rest and rest[0][:2] == ("ident", kind) and kind in ("if", "with"):
-                # `{{else if x}}` is an `if` nested in the else part, sharing the outer {{end}}.
-                node.orelse = [self.branch(kind, rest[1:], ln)]
-                return node
-            if rest:
-                self.fail(ln, "unexpected tokens after {{else}}")
-            node.orelse, end = self.list_until({"end"}, line)
-            assert end is not None
-            word, ln, rest = end
-        if rest:
-            self.fail(ln, "unexpected tokens after {{end}}")
-        return node
 
     def pipeline(self, tokens: list[tuple[str, Any, bool]], line: int, *, allow_decl: bool = False,
                  range_decl: bool = False) -> Pipe:
@@ -301,6 +245,71 @@ class Parser:
             else:
                 self.fail(line, f"unexpected field after {node[0]}")
         return node, pos
+
+
+class Parser(_Commands):
+    """The action tree: text, actions and if/with/range blocks up to their {{end}}."""
+
+    def __init__(self, name: str, text: str, funcs: Container[str]) -> None:
+        super().__init__(name, funcs)
+        self.items = _Lexer(name, text).items()
+        self.i = 0
+
+    def parse(self) -> list[Any]:
+        nodes, end = self.list_until(set(), 0)
+        if end is not None:
+            self.fail(end[1], f"unexpected {{{{{end[0]}}}}}")
+        return nodes
+
+    def list_until(self, stops: set[str], line: int) -> tuple[list[Any], tuple[str, int, list[Any]] | None]:
+        """Nodes up to one of the `stops` keywords ("end", "else"), returned with that keyword's tokens."""
+        nodes: list[Any] = []
+        while self.i < len(self.items):
+            kind, value, ln = self.items[self.i]
+            self.i += 1
+            if kind == "text":
+                nodes.append(value)
+                continue
+            tokens = value
+            if not tokens:
+                self.fail(ln, "missing value for command")
+            head = tokens[0][1] if tokens[0][0] == "ident" else None
+            if head in ("end", "else"):
+                if head not in stops:
+                    self.fail(ln, f"unexpected {{{{{head}}}}}")
+                return nodes, (head, ln, tokens[1:])
+            if head in ("if", "with", "range"):
+                nodes.append(self.branch(head, tokens[1:], ln))
+            elif head in ("break", "continue"):
+                if len(tokens) > 1:
+                    self.fail(ln, f"unexpected token in {{{{{head}}}}}")
+                nodes.append((head, ln))
+            elif head in ("define", "template", "block"):
+                self.fail(ln, f"{{{{{head}}}}} is not supported in notification templates")
+            else:
+                nodes.append(Action(self.pipeline(tokens, ln, allow_decl=True), ln))
+        if stops:
+            self.fail(line, "unexpected EOF")
+        return nodes, None
+
+    def branch(self, kind: str, tokens: list[tuple[str, Any, bool]], line: int) -> Branch:
+        node = Branch(kind, self.pipeline(tokens, line, allow_decl=True, range_decl=kind == "range"), line=line)
+        node.body, end = self.list_until({"end", "else"}, line)
+        assert end is not None
+        word, ln, rest = end
+        if word == "else":
+            if rest and rest[0][:2] == ("ident", kind) and kind in ("if", "with"):
+                # `{{else if x}}` is an `if` nested in the else part, sharing the outer {{end}}.
+                node.orelse = [self.branch(kind, rest[1:], ln)]
+                return node
+            if rest:
+                self.fail(ln, "unexpected tokens after {{else}}")
+            node.orelse, end = self.list_until({"end"}, line)
+            assert end is not None
+            word, ln, rest = end
+        if rest:
+            self.fail(ln, "unexpected tokens after {{end}}")
+        return node
 
 
 def parse(name: str, text: str, funcs: Container[str]) -> list[Any]:

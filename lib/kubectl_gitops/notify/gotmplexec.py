@@ -110,17 +110,9 @@ class _Run:
             del self.vars[mark:]
 
     def range(self, node: Branch, dot: Any) -> None:
-        pipe = Pipe([], False, node.pipe.cmds)
-        value = self.pipe(pipe, dot)
-        if value is MISSING:
-            items: list[tuple[Any, Any]] = []
-        elif isinstance(value, list | tuple):
-            items = list(enumerate(value))
-        elif isinstance(value, dict):
-            items = [(k, value[k]) for k in sorted(value, key=str)]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            items = [(i, i) for i in range(value)]
-        else:
+        value = self.pipe(Pipe([], False, node.pipe.cmds), dot)
+        items = _range_items(value)
+        if items is None:
             self.fail(f"range can't iterate over {printable(value)}")
         if not items:
             self.walk(node.orelse, dot)
@@ -202,7 +194,9 @@ class _Run:
             return self.fail(f"undefined variable: {node[1]}")
         return self.fields(self.pipe(node[1], dot), node[2])
 
+
     def fields(self, value: Any, names: list[str]) -> Any:
+        """.a.b of a value: a missing key is MISSING (and stays so), a field of nil is an error."""
         for name in names:
             if value is MISSING:
                 return MISSING
@@ -212,6 +206,19 @@ class _Run:
                 self.fail(f"can't evaluate field {name} in type {go_type(value)}")
             value = value.get(name, MISSING)
         return value
+
+
+def _range_items(value: Any) -> list[tuple[Any, Any]] | None:
+    """(key, element) pairs to range over; None when the value cannot be ranged over."""
+    if value is MISSING:
+        return []
+    if isinstance(value, list | tuple):
+        return list(enumerate(value))
+    if isinstance(value, dict):
+        return [(k, value[k]) for k in sorted(value, key=str)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [(i, i) for i in range(value)]
+    return None
 
 
 def render(name: str, text: str, data: Any, funcs: dict[str, Callable[..., Any]]) -> str:

@@ -46,11 +46,11 @@ def mask(text: str, secrets: list[str]) -> str:
 
 
 class Sender:
-    """Sends notifications; keeps Slack thread timestamps per (channel, groupingKey) for this run."""
+    """Sends notifications, masking secret values in what it reports."""
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
-        self.threads: dict[tuple[str, str], str] = {}
+        self.slack = Slack()
 
     def send(self, service: Service, n: Notification, dest: Destination) -> str:
         """Deliver; raises DeliveryError with a masked message."""
@@ -58,7 +58,7 @@ class Sender:
             if service.type == "webhook":
                 return self.webhook(service, n, dest)
             if service.type == "slack":
-                return self.slack(service, n, dest)
+                return self.slack.send(service, n, dest)
             if service.type == "email":
                 return self.email(service, n, dest)
         except DeliveryError as e:
@@ -104,11 +104,46 @@ class Sender:
                                 f"{data[:200].decode(errors='replace')}")
         return f"{method.upper()} {_redact_url(url)}: {status}"
 
-    def slack(self, svc: Service, n: Notification, dest: Destination) -> str:
+    def email(self, svc: Service, n: Notification, dest: Destination) -> str:
+        o = svc.options
+        host, port = str(o.get("host") or ""), int(o.get("port") or 25)
+        if not host:
+            raise DeliveryError(f"service.email.{svc.name}: host is not set")
+        msg = EmailMessage()
+        msg["From"], msg["To"] = str(o.get("from") or ""), dest.recipient
+        msg["Subject"] = n.email_subject or n.title
+        msg.set_content(n.email_body or n.message, subtype="html" if o.get("html") else "plain")
+        ctx = _tls(bool(o.get("insecure_skip_verify"))) or ssl.create_default_context()
+        smtp = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=ctx) if port == 465 else smtplib.SMTP(
+            host, port, timeout=TIMEOUT)
+        with smtp:
+            smtp.ehlo()
+            if port != 465 and smtp.has_extn("starttls"):
+                smtp.starttls(context=ctx)
+                smtp.ehlo()
+            if o.get("username"):
+                smtp.login(str(o["username"]), str(o.get("password", "")))
+            smtp.send_message(msg)
+        return f"email to {dest.recipient} via {host}:{port}: sent"
+
+
+class Slack:
+    """Slack's Web API; keeps thread timestamps per (channel, groupingKey) for this run."""
+
+    def __init__(self) -> None:
+        self.threads: dict[tuple[str, str], str] = {}
+
+    def send(self, svc: Service, n: Notification, dest: Destination) -> str:
         o = svc.options
         api = str(o.get("apiURL") or SLACK_API)
         api = api if api.endswith("/") else api + "/"
-        channel = dest.recipient
+        # A subscription without a recipient goes to the service's `channels`.
+        channels = [dest.recipient] if dest.recipient else [str(c) for c in o.get("channels") or []]
+        if not channels:
+            raise DeliveryError(f"service.slack.{svc.name}: no channel (give a recipient or `channels`)")
+        return "; ".join(self._slack_to(o, api, channel, n) for channel in channels)
+
+    def _slack_to(self, o: dict[str, Any], api: str, channel: str, n: Notification) -> str:
         form: dict[str, str] = {"channel": channel, "text": n.message}
         username = n.slack.get("username") or o.get("username")
         if username:
@@ -156,28 +191,6 @@ class Sender:
             raise DeliveryError(f"slack {url.rsplit('/', 1)[-1]} to {form.get('channel')}: status {status}: "
                                 f"{reply.get('error') or data[:200].decode(errors='replace')}")
         return reply
-
-    def email(self, svc: Service, n: Notification, dest: Destination) -> str:
-        o = svc.options
-        host, port = str(o.get("host") or ""), int(o.get("port") or 25)
-        if not host:
-            raise DeliveryError(f"service.email.{svc.name}: host is not set")
-        msg = EmailMessage()
-        msg["From"], msg["To"] = str(o.get("from") or ""), dest.recipient
-        msg["Subject"] = n.email_subject or n.title
-        msg.set_content(n.email_body or n.message, subtype="html" if o.get("html") else "plain")
-        ctx = _tls(bool(o.get("insecure_skip_verify"))) or ssl.create_default_context()
-        smtp = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=ctx) if port == 465 else smtplib.SMTP(
-            host, port, timeout=TIMEOUT)
-        with smtp:
-            smtp.ehlo()
-            if port != 465 and smtp.has_extn("starttls"):
-                smtp.starttls(context=ctx)
-                smtp.ehlo()
-            if o.get("username"):
-                smtp.login(str(o["username"]), str(o.get("password", "")))
-            smtp.send_message(msg)
-        return f"email to {dest.recipient} via {host}:{port}: sent"
 
 
 def _seconds(value: Any, default: float) -> float:

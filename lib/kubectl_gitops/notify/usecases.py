@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kubectl_gitops import report
+from kubectl_gitops import report, yamlio
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
 from kubectl_gitops.notify.config import NotifyConfig
 from kubectl_gitops.notify.loading import ConfigSource, load_application, load_config
@@ -85,7 +85,7 @@ def run_template_notify(*, template: str, app_ref: str, recipients: tuple[str, .
     if not dests:
         # Nothing to send to: show the rendering (masked), as a preview.
         n = templates.render([template], variables(cfg, app, None))
-        text = report.to_json(n.document()) if output == "json" else report.to_yaml(n.document())
+        text = report.to_json(n.document()) if output == "json" else _yaml_literal(n.document())
         sys.stdout.write(mask(text, secrets))
         return EXIT_OK
     sender = Sender(secrets)
@@ -97,3 +97,18 @@ def run_template_notify(*, template: str, app_ref: str, recipients: tuple[str, .
         doc = {"deliveries": [dict(zip(("recipient", "result", "detail"), r, strict=True)) for r in rows]}
         sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
     return EXIT_OK if all(d.ok for d in results) else EXIT_CHANGED
+
+
+def _yaml_literal(doc: object) -> str:
+    """YAML with multi-line strings as literal blocks, so a rendered message reads as it will arrive."""
+    import yaml
+
+    class Dumper(yamlio.Dumper):
+        pass
+
+    def text(dumper: Any, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(doc, Dumper=Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
