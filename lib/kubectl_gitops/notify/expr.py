@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from kubectl_gitops.notify.govalues import unquote
+
 Node = tuple[Any, ...]
 
 # expr-lang's binary operators: precedence and whether they associate to the right.
@@ -27,8 +29,6 @@ _TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_$][A-Za-z0-9_$]*)
   | (?P<op>\?\?|\?\.|\.\.|==|!=|<=|>=|&&|\|\||\*\*|[-+*/%^<>!?:.,()\[\]{}\#|])
 """, re.VERBOSE)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0", "a": "\a", "b": "\b",
-            "f": "\f", "v": "\v"}
 
 
 class ExprSyntaxError(Exception):
@@ -78,24 +78,10 @@ def _number(raw: str, col: int) -> int | float:
 def _unquote(raw: str, col: int) -> str:
     if raw[0] == "`":
         return raw[1:-1]
-    out, body, i = [], raw[1:-1], 0
-    while i < len(body):
-        c = body[i]
-        if c != "\\":
-            out.append(c)
-            i += 1
-            continue
-        nxt = body[i + 1]
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
-            i += 2
-        elif nxt in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[nxt]
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
-            i += 2 + width
-        else:
-            raise ExprSyntaxError(f"invalid escape \\{nxt} in string", col + i + 1)
-    return "".join(out)
+    try:
+        return unquote(raw[1:-1])
+    except ValueError as e:
+        raise ExprSyntaxError(str(e), col) from None
 
 
 class TokenStream:

@@ -9,6 +9,8 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from kubectl_gitops.notify.govalues import unquote
+
 
 class TemplateError(Exception):
     """A parse or execution error; the message names the template and the line."""
@@ -29,8 +31,6 @@ _ACTION_TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[|(),])
 """, re.VERBOSE)
-_GO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b",
-               "f": "\f", "v": "\v"}
 
 
 @dataclass
@@ -126,11 +126,17 @@ class _Lexer:
             spaced = kind == "ws"
             pos = m.end()
 
+    def unquote(self, body: str, pos: int) -> str:
+        try:
+            return unquote(body)
+        except ValueError as e:
+            self.fail(pos, f"invalid syntax in quoted string: {e}")
+
     def value(self, kind: str, raw: str, pos: int) -> Any:
         if kind == "string":
-            return raw[1:-1] if raw[0] == "`" else _go_unquote(raw[1:-1], lambda m: self.fail(pos, m))
+            return raw[1:-1] if raw[0] == "`" else self.unquote(raw[1:-1], pos)
         if kind == "char":
-            return ord(_go_unquote(raw[1:-1], lambda m: self.fail(pos, m)))
+            return ord(self.unquote(raw[1:-1], pos))
         if kind == "number":
             s = raw.replace("_", "")
             try:
@@ -141,26 +147,6 @@ class _Lexer:
                 self.fail(pos, f"bad number syntax: {raw}")
         return raw
 
-
-def _go_unquote(body: str, fail: Any) -> str:
-    out, i = [], 0
-    while i < len(body):
-        c = body[i]
-        if c != "\\":
-            out.append(c)
-            i += 1
-            continue
-        nxt = body[i + 1] if i + 1 < len(body) else ""
-        if nxt in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[nxt])
-            i += 2
-        elif nxt in ("x", "u", "U"):
-            width = {"x": 2, "u": 4, "U": 8}[nxt]
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
-            i += 2 + width
-        else:
-            fail(f"invalid syntax in quoted string: \\{nxt}")
-    return "".join(out)
 
 
 class _Commands:

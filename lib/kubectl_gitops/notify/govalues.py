@@ -74,6 +74,32 @@ def _trim_fraction(n: int, size: int) -> str:
     return f"{whole}.{str(frac).rjust(width, '0').rstrip('0')}"
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f",
+            "v": "\v", "0": "\0"}
+
+
+def unquote(body: str) -> str:
+    """A quoted string's body with Go's escapes (\\n, \\", \\xHH, \\uHHHH, \\UHHHHHHHH) resolved;
+    ValueError names a bad escape and its 0-based offset."""
+    out, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        nxt = body[i + 1] if i + 1 < len(body) else ""
+        width = {"x": 2, "u": 4, "U": 8}.get(nxt, 0)
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+        elif width and re.fullmatch(r"[0-9a-fA-F]+", body[i + 2:i + 2 + width] or "-"):
+            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
+        else:
+            raise ValueError(f"invalid escape \\{nxt} at offset {i}")
+        i += 2 + width
+    return "".join(out)
+
+
 def parse_duration(text: str) -> Duration:
     """time.ParseDuration: "90s", "1h30m", "1.5h"."""
     m = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+", text)
