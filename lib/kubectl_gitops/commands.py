@@ -48,7 +48,7 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     for a in result.apps:
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
-    log(f"{result.requests} API requests ({result.writes} writes)")
+    log(f"{client.requests} API requests ({client.writes} writes)")
     if notifier is not None:
         notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED

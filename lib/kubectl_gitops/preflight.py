@@ -75,7 +75,7 @@ def prune_options(p: AppPlan, ctx: Context) -> list[Violation]:
         try:
             plan.propagation(t.options)
         except GitopsError as e:
-            out.append(Violation("options", f"{t.key}: {e}", e.hint or ""))
+            out.append(Violation("options", f"{t.key}: {e.message}", e.hint or ""))
     return out
 
 

@@ -169,8 +169,6 @@ class AppSyncResult:
 @dataclass
 class SyncResult:
     apps: list[AppSyncResult] = field(default_factory=list)
-    requests: int = 0
-    writes: int = 0
 
     @property
     def ok(self) -> bool:
