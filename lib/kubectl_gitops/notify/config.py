@@ -76,6 +76,13 @@ class NotifyConfig:
         return sorted((v for v in self.secrets.values() if v), key=len, reverse=True)
 
 
+def mask(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced, for anything we print or keep."""
+    for value in secrets:
+        text = text.replace(value, "******")
+    return text
+
+
 def secret_data(secret: Obj | None, source: str) -> dict[str, str]:
     """A Secret's data (base64) and stringData as text; the error never shows a value."""
     if not secret:

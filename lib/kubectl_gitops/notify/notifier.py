@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_gitops.notify.config import NotifyConfig
-from kubectl_gitops.notify.services import Delivery, DeliveryError, Sender, mask
+from kubectl_gitops.notify.config import NotifyConfig, mask
+from kubectl_gitops.notify.services import Delivery, DeliveryError, Sender
 from kubectl_gitops.notify.subscriptions import Destination, destinations
 from kubectl_gitops.notify.templates import Templates, variables
 from kubectl_gitops.notify.triggers import ConditionResult, NotifiedState, run_trigger

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from kubectl_gitops.notify import govalues as gv
-from kubectl_gitops.notify.config import Service
+from kubectl_gitops.notify.config import Service, mask
 from kubectl_gitops.notify.subscriptions import Destination
 from kubectl_gitops.notify.templates import Notification
 
@@ -36,13 +36,6 @@ class Delivery:
 
 class DeliveryError(Exception):
     pass
-
-
-def mask(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value replaced, for anything we print or keep."""
-    for value in secrets:
-        text = text.replace(value, "******")
-    return text
 
 
 class Sender:

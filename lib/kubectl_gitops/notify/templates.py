@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.notify.config import NotifyConfig
+from kubectl_gitops.notify.config import NotifyConfig, mask
 from kubectl_gitops.notify.gofuncs import template_funcs
 from kubectl_gitops.notify.gotemplate import TemplateError
 from kubectl_gitops.notify.gotmplexec import Template
@@ -81,7 +81,7 @@ class Templates:
                 try:
                     text = tmpl.execute(dict(variables))
                 except TemplateError as e:
-                    raise GitopsError(f"template {name!r} ({path}): {e}") from None
+                    raise GitopsError(mask(f"template {name!r} ({path}): {e}", self.cfg.secret_values())) from None
                 _set(n, path, text)
             slack = spec.get("slack")
             if isinstance(slack, dict):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from kubectl_gitops import report, yamlio
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
-from kubectl_gitops.notify.config import NotifyConfig
+from kubectl_gitops.notify.config import NotifyConfig, mask
 from kubectl_gitops.notify.loading import ConfigSource, load_application, load_config
 from kubectl_gitops.notify.notifier import deliver
-from kubectl_gitops.notify.services import Sender, mask
+from kubectl_gitops.notify.services import Sender
 from kubectl_gitops.notify.subscriptions import Destination
 from kubectl_gitops.notify.templates import Templates, variables
 from kubectl_gitops.notify.triggers import run_trigger
