@@ -148,3 +148,23 @@ def test_a_trigger_with_a_syntax_error_stops_the_sync_before_any_write(cluster: 
     assert code == 2 and out == ""
     assert "trigger 'on-typo' condition [0] when: syntax error" in err and "column 26" in err
     assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0
+
+
+def test_a_sync_refused_before_writing_sends_sync_failed(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    shared = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: {namespace}\n"
+              "  annotations:\n    {ann}\ndata: {{a: '{value}'}}\n")
+    cluster.kubectl("apply", "-f", "-", stdin=shared.format(
+        ann=f"argocd.argoproj.io/tracking-id: 'other:/ConfigMap:{namespace}/shared'", value="1"))
+    app = tmp_path / f"refused-{namespace}"
+    write_files(app, {"a.yaml": shared.format(ann="argocd.argoproj.io/sync-options: FailOnSharedResource=true",
+                                              value="2")})
+    subs = "  subscriptions: |\n    - recipients: [receiver]\n      triggers: [on-sync-failed]\n"
+    with http_recorder() as http:
+        cm, secret = write_settings(tmp_path, receiver=http.url, slack_api="http://127.0.0.1:9/", smtp_port=25,
+                                    extra=subs)
+        code, out, err = sync(app, namespace, "--notifications-cm", str(cm), "--notifications-secret", str(secret))
+        assert code == 2 and out == "", err
+        assert len(http.requests) == 1, err
+        message = http.requests[0].json()
+        assert message["event"] == "sync-failed" and "already managed by app 'other'" in message["message"]
+    assert cluster.get("-n", namespace, "configmap/shared")["data"] == {"a": "1"}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from kubectl_gitops import pipeline, report
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions
-from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.notify.onsync import SyncNotifier
 from kubectl_gitops.state import SyncRequest
@@ -32,15 +32,20 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     client = connect(kube)
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
+                                    req.lock_namespace, log)
+    try:
+        pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    except GitopsError as e:
+        if notifier is not None and not req.dry_run:
+            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
+        raise
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
-    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
-    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
-                                    req.lock_namespace, log)
     checker = pipeline.assess(states, settings)
     with pipeline.locked(plans, client, req.lock_namespace):
         result = pipeline.run(plans, client, checker, req, log)

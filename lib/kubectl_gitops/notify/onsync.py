@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,7 +29,7 @@ from kubectl_gitops.notify.loading import ConfigSource, get_optional, load_confi
 from kubectl_gitops.notify.notifier import notify
 from kubectl_gitops.notify.record import ConfigMapStore, NotifyRecord, RecordStore
 from kubectl_gitops.notify.templates import Templates
-from kubectl_gitops.state import AppState, AppSyncResult, SyncTask, TaskResult
+from kubectl_gitops.state import AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
 
 if TYPE_CHECKING:
     from kubectl_gitops.cluster import Client
@@ -134,6 +134,13 @@ class SyncNotifier:
                 self._after_one(result, state)
             except GitopsError as e:
                 self.log(f"warning: app {result.app}: notifications: {e}")
+
+    def refused(self, states: list[AppState], message: str) -> None:
+        """The sync stopped before its first write: each app's operation ends in phase Error."""
+        now = datetime.now(UTC)
+        self.after([AppSyncResult(app=st.app.name, source=st.source_label, revision=st.revision, started_at=now,
+                                  finished_at=now, phase=OperationPhase.ERROR, message=message) for st in states],
+                   {st.app.name: st for st in states})
 
     def _after_one(self, result: AppSyncResult, state: AppState) -> None:
         previous = self.store.load(result.app)
