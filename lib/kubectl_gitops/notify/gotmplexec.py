@@ -70,10 +70,39 @@ class Template:
         return "".join(out)
 
 
+class _Vars:
+    """$ and the variables blocks declare; a block's are dropped when it ends (reset to its mark)."""
+
+    def __init__(self, data: Any) -> None:
+        self.items: list[tuple[str, Any]] = [("$", data)]
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    def reset(self, mark: int) -> None:
+        del self.items[mark:]
+
+    def declare(self, name: str, value: Any) -> None:
+        self.items.append((name, value))
+
+    def assign(self, name: str, value: Any) -> bool:
+        for j in range(len(self.items) - 1, -1, -1):
+            if self.items[j][0] == name:
+                self.items[j] = (name, value)
+                return True
+        return False
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        for n, value in reversed(self.items):
+            if n == name:
+                return True, value
+        return False, None
+
+
 class _Run:
     def __init__(self, tmpl: Template, data: Any, out: list[str]) -> None:
         self.tmpl, self.out = tmpl, out
-        self.vars: list[tuple[str, Any]] = [("$", data)]
+        self.vars = _Vars(data)
         self.line = 0
 
     def fail(self, message: str) -> NoReturn:
@@ -96,7 +125,7 @@ class _Run:
 
     def branch(self, node: Branch, dot: Any) -> None:
         self.line = node.line
-        mark = len(self.vars)
+        mark = self.vars.mark()
         try:
             if node.kind == "range":
                 self.range(node, dot)
@@ -107,7 +136,7 @@ class _Run:
             else:
                 self.walk(node.orelse, dot)
         finally:
-            del self.vars[mark:]
+            self.vars.reset(mark)
 
     def range(self, node: Branch, dot: Any) -> None:
         value = self.pipe(Pipe([], False, node.pipe.cmds), dot)
@@ -117,13 +146,14 @@ class _Run:
         if not items:
             self.walk(node.orelse, dot)
             return
-        mark = len(self.vars)
+        mark = self.vars.mark()
         for key, elem in items:
             decl = node.pipe.decl
             if len(decl) == 1:
-                self.vars.append((decl[0], elem))
+                self.vars.declare(decl[0], elem)
             elif len(decl) == 2:
-                self.vars += [(decl[0], key), (decl[1], elem)]
+                self.vars.declare(decl[0], key)
+                self.vars.declare(decl[1], elem)
             try:
                 self.walk(node.body, elem)
             except _Break:
@@ -131,7 +161,7 @@ class _Run:
             except _Continue:
                 continue
             finally:
-                del self.vars[mark:]
+                self.vars.reset(mark)
 
     def pipe(self, pipe: Pipe, dot: Any) -> Any:
         value: Any = MISSING
@@ -140,15 +170,10 @@ class _Run:
             value = self.command(cmd, dot, final if i else MISSING, has_final=i > 0)
             final = value
         for name in pipe.decl:
-            if pipe.assign:
-                for j in range(len(self.vars) - 1, -1, -1):
-                    if self.vars[j][0] == name:
-                        self.vars[j] = (name, value)
-                        break
-                else:
-                    self.fail(f"undefined variable: {name}")
-            else:
-                self.vars.append((name, value))
+            if not pipe.assign:
+                self.vars.declare(name, value)
+            elif not self.vars.assign(name, value):
+                self.fail(f"undefined variable: {name}")
         return value
 
     def command(self, cmd: list[Any], dot: Any, final: Any, *, has_final: bool) -> Any:
@@ -170,10 +195,8 @@ class _Run:
             return fn(*args)
         try:
             return fn(*[None if a is MISSING else a for a in args])
-        except FuncError as e:
-            return self.fail(f"error calling {name}: {e}")
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
-            return self.fail(f"error calling {name}: {e}")
+        except (FuncError, TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            self.fail(f"error calling {name}: {e}")
 
     def arg(self, node: Any, dot: Any) -> Any:
         kind = node[0]
@@ -188,12 +211,11 @@ class _Run:
         if kind == "field":
             return self.fields(dot, node[1])
         if kind == "var":
-            for name, value in reversed(self.vars):
-                if name == node[1]:
-                    return self.fields(value, node[2])
-            return self.fail(f"undefined variable: {node[1]}")
+            found, value = self.vars.lookup(node[1])
+            if not found:
+                self.fail(f"undefined variable: {node[1]}")
+            return self.fields(value, node[2])
         return self.fields(self.pipe(node[1], dot), node[2])
-
 
     def fields(self, value: Any, names: list[str]) -> Any:
         """.a.b of a value: a missing key is MISSING (and stays so), a field of nil is an error."""
