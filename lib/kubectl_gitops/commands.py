@@ -12,7 +12,7 @@ from kubectl_gitops.engine import CompareOptions
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.notify.onsync import SyncNotifier
-from kubectl_gitops.state import SyncRequest
+from kubectl_gitops.state import HealthCode, SyncRequest
 
 Log = Callable[[str], None]
 
@@ -53,6 +53,8 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     for a in result.apps:
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
+        elif a.health not in (HealthCode.HEALTHY, None):
+            log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
     log(f"{client.requests} API requests ({client.writes} writes)")
     if notifier is not None:
         notifier.after(result.apps, {p.app: p.state for p in plans})

@@ -68,10 +68,11 @@ def revision_of(result: AppSyncResult, state: AppState) -> str:
 
 
 def app_health(result: AppSyncResult, state: AppState) -> str:
-    """The app's health after the sync: each object's as last observed (by the sync, else the compare)."""
-    seen = {t.key: t.health for t in result.tasks if not t.hook and not t.prune and t.health is not None}
-    statuses = [seen.get(rs.key) or (rs.health.status if rs.health else "") for rs in state.resources]
-    return str(worst(statuses))
+    """The app's health after the sync: as the sync last saw its objects, else as compare saw them
+    (a sync refused before writing)."""
+    if result.health is not None:
+        return str(result.health)
+    return str(worst(rs.health.status for rs in state.resources if rs.health))
 
 
 def facts(result: AppSyncResult, state: AppState, previous: NotifyRecord) -> tuple[AppFacts, NotifyRecord]:
