@@ -11,6 +11,8 @@ from kubectl_gitops import pipeline, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.notify.onsync import SyncNotifier
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
 from kubectl_gitops.state import HealthCode, SyncRequest
@@ -28,15 +30,25 @@ def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOpt
     return EXIT_CHANGED if changed else EXIT_OK
 
 
-def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log) -> int:
-    return _sync(connect(kube), compare, output, req, log)
+def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log,
+             notifications: ConfigSource | None = None) -> int:
+    return _sync(connect(kube), compare, output, req, log, notifications)
 
 
-def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log) -> int:
+def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
+          notifications: ConfigSource | None = None) -> int:
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
+                                    req.lock_namespace, log)
+    try:
+        pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    except GitopsError as e:
+        if notifier is not None and not req.dry_run:
+            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
+        raise
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
@@ -52,6 +64,8 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
         elif a.health not in (HealthCode.HEALTHY, None):
             log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
     log(f"{client.requests} API requests ({client.writes} writes)")
+    if notifier is not None:
+        notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 
