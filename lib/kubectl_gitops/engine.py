@@ -1,4 +1,4 @@
-"""The front door: chains the stages for one run. source → apps → render → live → compare.
+"""The front door: chains the stages for one run. source → apps → render → live → pairing.
 
 `compare_target` is what `diff` and `status` show and what `sync` plans from.
 """
@@ -31,7 +31,8 @@ class CompareOptions:
     revision: str | None = None
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
-    config_namespace: str = "argocd"  # where the cluster's argocd-cm and AppProjects live
+    config_namespace: str = "argocd"  # where the cluster's argocd-cm, AppProjects (and the app records) live
+    pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
     projects_dir: str | None = None  # --projects: AppProject files, after the repository's and the cluster's
 
 
@@ -39,6 +40,16 @@ class CompareOptions:
 
 def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
     return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
+
+
+def single_app(opts: CompareOptions) -> App:
+    """The one app TARGET names (a command that acts on exactly one, like rollback)."""
+    sources = Sources(opts.target, opts.revision)
+    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    if len(apps) != 1:
+        raise GitopsError(f"{opts.target}: names {len(apps)} apps ({', '.join(a.name for a in apps)}); "
+                          "name exactly one", hint="pass the app's name or its Application file")
+    return apps[0]
 
 
 # -- compare ----------------------------------------------------------------------------------------
@@ -53,7 +64,7 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
 
 def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
                   log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision)
+    sources = Sources(opts.target, opts.revision, dict(opts.pins))
     apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     live_cache = LiveCache(client)
     projects = policy.Projects(cluster=lambda: app_projects(client, opts.config_namespace),
@@ -107,7 +118,7 @@ def compare_app(app: App, sources: Sources, ctx: Context, log: Log) -> AppState:
     project = ctx.projects.get(app.project, f"{app.origin}: Application {app.name}")
     desired = pairing.prepare(app, manifests, client.resource_for, client.namespace)
     conditions = policy.app_conditions(app, project, ctx.config_namespace)
-    state = AppState(app=app, source_label=tree.label, revision=tree.tree_id, hooks=desired.hooks,
+    state = AppState(app=app, source_label=tree.label, revision=tree.commit, hooks=desired.hooks,
                      children=desired.children, project=project, conditions=conditions)
     verdict = policy.window_verdict(app, project, manual=True, at=ctx.now)
     state.sync_window = "" if verdict.allowed else verdict.reason
