@@ -43,7 +43,7 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
     plans = pipeline.plan_all(states, req)
     # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
     notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
-                                    req.lock_namespace, log)
+                                    req.record_namespace, log)
     try:
         pipeline.check(plans, client, req, settings)  # every app validated before the first write
     except GitopsError as e:
