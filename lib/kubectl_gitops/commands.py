@@ -46,6 +46,7 @@ PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
 def run_sync(*, compare: CompareOptions, output: str,
              kube: KubeOptions, req: SyncRequest, log: Log) -> int:
     client = connect(kube)
+    client.set_deadline(req.timeout)  # every request's timeout is the time left
     states, settings = compare_target(compare, client, log)
     # Plan and validate every app before the first write.
     plans = []

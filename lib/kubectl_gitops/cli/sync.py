@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.kubeconfig import KubeOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
 
@@ -28,7 +29,7 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @kube_options
 def sync(compare: CompareOptions, output: str, dry_run: bool,
          prune: bool, force_prune: bool, confirm_prune: bool, timeout: float, lock_namespace: str,
-         kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+         kube: KubeOptions) -> int:
     """Make the cluster match Git.
 
     Renders TARGET (as for `kubectl gitops diff`), validates every object with a server-side dry-run
@@ -40,10 +41,9 @@ def sync(compare: CompareOptions, output: str, dry_run: bool,
     Exit status: 0 synced and healthy, 1 sync or health failed, 2 bad input or error before any write.
     """
     from kubectl_gitops.apply import SyncRequest
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
 
     req = SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune, dry_run=dry_run,
                       timeout=timeout, lock_namespace=lock_namespace)
     return run_sync(compare=compare, output=output,
-                    kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
+                    kube=kube, req=req, log=progress)
