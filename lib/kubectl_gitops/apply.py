@@ -3,23 +3,16 @@ hooks and their delete policies, prune, SyncFail. Every API call goes through `c
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import getpass
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from kubectl_gitops import plan
-from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
+from kubectl_gitops.cluster import ApiResource, Client, resource_or_error, write_object
 from kubectl_gitops.compare import ABSENT, get_pointer, jq_pointers, remove_pointer, rules_for, set_pointer
-from kubectl_gitops.engine import AppState, ResourceState
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.health import DEGRADED, HEALTHY, MISSING, UNKNOWN, HealthStatus, is_health_ignored
+from kubectl_gitops.health import is_health_ignored
 from kubectl_gitops.live import parallel, parallel_results
 from kubectl_gitops.model import (
     APPLY_OUT_OF_SYNC_ONLY,
@@ -36,13 +29,15 @@ from kubectl_gitops.model import (
     owning_app,
     tracking_id,
 )
-from kubectl_gitops.plan import SyncTask
+from kubectl_gitops.state import AppState, HealthCode, HealthStatus, ResourceState, SyncTask, TaskResult
 
 Log = Callable[[str], None]
 HealthFn = Callable[[Obj], "HealthStatus | None"]  # live object -> health; None: the kind has no check
-LEASE_SECONDS = 60
 POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 10.0  # how often a health wait reports what it waits for
+# A hook's result from its health: None (no health check) counts as done.
+HOOK_RESULTS = {HealthCode.HEALTHY: TaskResult.HOOK_SUCCEEDED, None: TaskResult.HOOK_SUCCEEDED,
+                HealthCode.DEGRADED: TaskResult.HOOK_FAILED, HealthCode.UNKNOWN: TaskResult.HOOK_FAILED}
 
 
 @dataclass(frozen=True)
@@ -175,80 +170,6 @@ def prune_enabled(state: AppState, req: SyncRequest) -> bool:
     return req.prune or state.app.auto_prune
 
 
-# -- the per-app lease --------------------------------------------------------------------------------
-
-class AppLock:
-    """A coordination.k8s.io Lease per app: one sync at a time; a lease not renewed expires."""
-
-    def __init__(self, client: Client, app: str, namespace: str) -> None:
-        self.client, self.app, self.namespace = client, app, namespace
-        self.name = f"kubectl-gitops-sync-{app}"[:253]
-        self.holder = f"{getpass.getuser()}@{socket.gethostname()}/{os.getpid()}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.res: ApiResource = resource_or_error(client, ResourceKey("coordination.k8s.io", "Lease", namespace,
-                                                                      self.name), "sync lock")
-
-    def acquire(self) -> None:
-        now = _now()
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": LEASE_SECONDS,
-                         "acquireTime": now, "renewTime": now}}
-        try:
-            self.client.create(self.res, body)
-        except ApiError as e:
-            if e.status != 409:
-                raise
-            self._take_over_if_stale(body)
-        self._thread = threading.Thread(target=self._renew, daemon=True)
-        self._thread.start()
-
-    def _take_over_if_stale(self, body: Obj) -> None:
-        live = self.client.get(self.res, self.namespace, self.name) or {}
-        spec = live.get("spec") or {}
-        renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
-        age = time.time() - renewed if renewed else float("inf")
-        if age < (spec.get("leaseDurationSeconds") or LEASE_SECONDS):
-            acquired = _parse_time(spec.get("acquireTime"))
-            held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
-            raise GitopsError(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
-                              f"held by {spec.get('holderIdentity')} (for {held})",
-                              hint=f"wait for it, or delete the lease if that sync died (it expires "
-                                   f"{LEASE_SECONDS}s after its last renewal)")
-        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        try:
-            self.client.replace(self.res, body)  # optimistic: fails if someone else took it first
-        except ApiError as e:
-            if e.status == 409:
-                raise GitopsError(f"app {self.app}: another sync took the lease first") from None
-            raise
-
-    def _renew(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 4):
-            # A failed renewal is retried next time; the sync itself reports real API failures.
-            with contextlib.suppress(GitopsError):
-                self.client.merge_patch(self.res, self.namespace, self.name, {"spec": {"renewTime": _now()}})
-
-    def release(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(GitopsError):  # an unreleased lease expires by itself
-            self.client.delete(self.res, self.namespace, self.name, propagation="Background")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 # -- execution ---------------------------------------------------------------------------------------
 
 class Runner:
@@ -299,12 +220,12 @@ class Runner:
         for group in plan.kind_groups(step):
             for t in group:
                 if t.skip_apply:
-                    t.result = "unchanged"
+                    t.result = TaskResult.UNCHANGED
             todo = [t for t in group if not t.skip_apply]
             results = parallel_results(self._apply, todo)
             failed = [(t, r) for t, r in zip(todo, results, strict=True) if isinstance(r, GitopsError)]
             for t, r in failed:
-                t.result, t.message = "failed", str(r)
+                t.result, t.message = TaskResult.FAILED, str(r)
             if failed:
                 raise _SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
                                   f"{failed[0][1]}")
@@ -325,12 +246,13 @@ class Runner:
         obj = self._respect_ignored(t)
         after = write_object(self.client, res, obj, t.live, t.options, dry_run=False)
         if t.hook:
-            t.result = "hook created"
+            t.result = TaskResult.HOOK_CREATED
         elif t.live is None:
-            t.result = "created"
+            t.result = TaskResult.CREATED
         else:
             before = (t.live.get("metadata") or {}).get("resourceVersion")
-            t.result = "unchanged" if (after.get("metadata") or {}).get("resourceVersion") == before else "configured"
+            same = (after.get("metadata") or {}).get("resourceVersion") == before
+            t.result = TaskResult.UNCHANGED if same else TaskResult.CONFIGURED
 
     def _respect_ignored(self, t: SyncTask) -> Obj:
         """RespectIgnoreDifferences: keep live values at ignored JSON pointers instead of Git's."""
@@ -376,9 +298,9 @@ class Runner:
             self.client.wait_gone(res, t.key.namespace, t.key.name, max(1.0, self.deadline - time.monotonic()))
 
     def _hook_cleanup(self, t: SyncTask) -> None:
-        if t.result not in ("hook succeeded", "hook failed"):
+        if t.result not in (TaskResult.HOOK_SUCCEEDED, TaskResult.HOOK_FAILED):
             return  # still running (the sync timed out or another object failed first)
-        succeeded = t.result == "hook succeeded"
+        succeeded = t.result == TaskResult.HOOK_SUCCEEDED
         if (succeeded and plan.HOOK_SUCCEEDED in t.delete_policies) or (
                 not succeeded and plan.HOOK_FAILED in t.delete_policies):
             res = resource_or_error(self.client, t.key, t.origin)
@@ -387,7 +309,7 @@ class Runner:
     # health
 
     def _wait_healthy(self, step: list[SyncTask]) -> None:
-        pending = [t for t in step if t.result != "unchanged" or not t.hook]
+        pending = [t for t in step if t.result != TaskResult.UNCHANGED or not t.hook]
         # While nothing has been written, each object is as compare listed it moments ago: fetched again
         # only if it has to be waited for (a no-change sync lists nothing here).
         known = {t.key: t.live for t in pending if t.live is not None} if self.client.writes == 0 else {}
@@ -398,17 +320,16 @@ class Runner:
             waiting = []
             for t in pending:
                 obj = live.get(t.key)
-                h = HealthStatus(MISSING, "not found") if obj is None else self.health(obj)
-                if h is None or (obj is not None and is_health_ignored(obj)):
-                    h = HealthStatus("", "")  # no health check: never blocks a wave
-                status, message = h.status, h.message
+                h = HealthStatus(HealthCode.MISSING, "not found") if obj is None else self.health(obj)
+                if h is not None and obj is not None and is_health_ignored(obj):
+                    h = None  # no health check: never blocks a wave
+                status, message = (h.status, h.message) if h is not None else (None, "")
                 t.health, t.message = status, message
                 if t.hook:
-                    t.result = {HEALTHY: "hook succeeded", "": "hook succeeded", DEGRADED: "hook failed",
-                                UNKNOWN: "hook failed"}.get(status, "hook running")
-                if status == DEGRADED or (t.hook and status == UNKNOWN):
+                    t.result = HOOK_RESULTS.get(status, TaskResult.HOOK_RUNNING)
+                if status == HealthCode.DEGRADED or (t.hook and status == HealthCode.UNKNOWN):
                     raise _SyncFailed(f"{t.key} is {status}: {message}")
-                if status not in (HEALTHY, ""):
+                if status not in (HealthCode.HEALTHY, None):
                     waiting.append(t)
             if not waiting:
                 return
@@ -423,7 +344,8 @@ class Runner:
 
     def _wait_final(self, tasks: list[SyncTask]) -> None:
         """Exit 0 means synced and healthy: the last step's health is awaited too."""
-        self._wait_healthy([t for t in tasks if not t.hook and t.result in ("created", "configured", "unchanged")])
+        self._wait_healthy([t for t in tasks if not t.hook and t.result in (TaskResult.CREATED, TaskResult.CONFIGURED,
+                                                                     TaskResult.UNCHANGED)])
 
     def _fetch(self, tasks: list[SyncTask]) -> dict[ResourceKey, Obj]:
         """One LIST per kind and namespace, not one GET per object."""
@@ -452,14 +374,14 @@ class Runner:
             if d.allowed:
                 todo.append(t)
             else:
-                t.result, t.message = "pruneSkipped", d.reason
+                t.result, t.message = TaskResult.PRUNE_SKIPPED, d.reason
         if not todo:
             return
         self.log(f"{self.state.app.name}: pruning {len(todo)} object(s)")
         for t in plan.prune_order(todo):
             res = resource_or_error(self.client, t.key, "prune")
             self.client.delete(res, t.key.namespace, t.key.name, propagation=plan.propagation(t.options))
-            t.result = "pruned"
+            t.result = TaskResult.PRUNED
 
 
 class _SyncFailed(GitopsError):

@@ -7,14 +7,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kubectl_gitops import report
-from kubectl_gitops.apply import AppLock, Runner, SyncRequest, build_tasks, preflight, prune_enabled
+from kubectl_gitops.apply import Runner, SyncRequest, build_tasks, preflight, prune_enabled
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import KubeOptions, connect
-from kubectl_gitops.engine import AppState, CompareOptions, assess_health, compare_target
+from kubectl_gitops.engine import CompareOptions, compare_target
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
-from kubectl_gitops.health import HealthChecker, HealthStatus
+from kubectl_gitops.health import HealthChecker, assess_health
+from kubectl_gitops.lease import AppLock
 from kubectl_gitops.model import Obj
-from kubectl_gitops.plan import SyncTask, prune_decision
+from kubectl_gitops.plan import prune_decision
+from kubectl_gitops.state import AppState, HealthCode, HealthStatus, SyncTask, TaskResult
 
 Log = Callable[[str], None]
 
@@ -23,7 +25,7 @@ def run_diff(*, compare: CompareOptions, output: str,
              color: bool, kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
     states, settings = compare_target(compare, client, log)
-    assess_health(states, settings)
+    assess_health(states, settings.health)
     if output == "diff":
         text = report.render_diff_text(states, color)
     elif output == "table":
@@ -60,7 +62,7 @@ def run_sync(*, compare: CompareOptions, output: str,
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(PLAN_HEADERS, plan_rows))
-    checker = assess_health(states, settings)
+    checker = assess_health(states, settings.health)
     # An app with nothing to write needs no lock: a no-change sync sends no write at all.
     locks = [AppLock(client, st.app.name, req.lock_namespace) for st, tasks, prunes in plans
              if _has_writes(st, tasks, prunes, req)]
@@ -78,8 +80,8 @@ def run_sync(*, compare: CompareOptions, output: str,
     finally:
         for lock in held:
             lock.release()
-    rows = [[t.app, t.phase, t.wave, t.key.kind, t.key.namespace, t.key.name, t.result or "skipped", t.health,
-             t.message] for o in outcomes for t in o.tasks]
+    rows = [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, str(t.result or TaskResult.SKIPPED),
+             str(t.health or ""), t.message] for o in outcomes for t in o.tasks]
     _emit(output, SYNC_HEADERS, rows, "results")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
@@ -105,7 +107,7 @@ def _plan_rows(st: AppState, tasks: list[SyncTask], prunes: list[SyncTask], req:
         action = "unchanged" if t.skip_apply else ("create" if t.live is None else "apply")
         if t.hook:
             action = f"hook ({','.join(sorted(t.delete_policies))})"
-        rows.append([t.app, t.phase, t.wave, t.key.kind, t.key.namespace, t.key.name, action])
+        rows.append([t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, action])
     for t in prunes:
         d = prune_decision(t, prune_enabled=prune_enabled(st, req), confirmed=req.confirm_prune)
         rows.append([t.app, "Sync", t.wave, t.key.kind, t.key.namespace, t.key.name,
@@ -129,16 +131,16 @@ def run_status(*, compare: CompareOptions, output: str,
                kube: KubeOptions, log: Log) -> int:
     client = connect(kube)
     states, settings = compare_target(compare, client, log)
-    assess_health(states, settings)
+    assess_health(states, settings.health)
     if output == "table":
-        rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, rs.status, *report.health_of(rs)]
+        rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *report.health_of(rs)]
                 for st in states for rs in st.resources]
         apps = [[st.app.name, "Synced" if not any(rs.out_of_sync for rs in st.resources) else "OutOfSync",
-                 st.health] for st in states]
+                 str(st.health or "")] for st in states]
         sys.stdout.write(report.table(STATUS_HEADERS, rows) + "\n\n" + report.table(("APP", "SYNC", "HEALTH"), apps)
                          + "\n")
     else:
         doc = report.document(states, with_diff=False)
         sys.stdout.write(report.to_json(doc) if output == "json" else report.to_yaml(doc))
-    healthy = all(st.health == "Healthy" and not any(rs.out_of_sync for rs in st.resources) for st in states)
+    healthy = all(st.health == HealthCode.HEALTHY and not any(rs.out_of_sync for rs in st.resources) for st in states)
     return EXIT_OK if healthy else EXIT_CHANGED

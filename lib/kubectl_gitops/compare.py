@@ -22,7 +22,6 @@ from kubectl_gitops.model import (
     ResourceKey,
 )
 
-SYNCED, OUT_OF_SYNC, MISSING, EXTRANEOUS = "Synced", "OutOfSync", "Missing", "Extraneous"
 SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp",
                    "selfLink", "deletionGracePeriodSeconds")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import (
@@ -21,16 +21,15 @@ from kubectl_gitops.model import (
     PRUNE,
     PRUNE_PROPAGATION,
     Obj,
-    ResourceKey,
     SyncOptions,
     annotations,
     key_of,
     object_options,
 )
+from kubectl_gitops.state import Phase, SyncTask
 
-PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = "PreSync", "Sync", "PostSync", "SyncFail"
-PHASES = (PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL)
-PHASE_RANK = {p: i - 1 for i, p in enumerate(PHASES)}
+PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = Phase.PRE_SYNC, Phase.SYNC, Phase.POST_SYNC, Phase.SYNC_FAIL
+PHASES = tuple(Phase)
 HOOK_SKIP = "Skip"
 BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "BeforeHookCreation", "HookSucceeded", "HookFailed"
 HELM_HOOKS = {"pre-install": PRE_SYNC, "pre-upgrade": PRE_SYNC, "post-install": POST_SYNC,
@@ -46,31 +45,12 @@ KIND_ORDER = (
 )
 KIND_RANK = {k: i - len(KIND_ORDER) for i, k in enumerate(KIND_ORDER)}  # known kinds negative: unknown last
 
-@dataclass
-class SyncTask:
-    app: str
-    key: ResourceKey
-    phase: str
-    wave: int
-    obj: Obj | None  # what to apply (None for a prune)
-    live: Obj | None = None
-    origin: str = ""
-    hook: bool = False
-    delete_policies: frozenset[str] = frozenset()
-    options: SyncOptions = field(default_factory=SyncOptions)
-    prune: bool = False
-    skip_apply: bool = False  # ApplyOutOfSyncOnly and already in sync
-    # outcome, filled in by apply
-    result: str = ""
-    health: str = ""
-    message: str = ""
+def kind_rank(t: SyncTask) -> int:
+    return KIND_RANK.get(t.key.kind, 0)
 
-    @property
-    def kind_rank(self) -> int:
-        return KIND_RANK.get(self.key.kind, 0)
 
-    def sort_key(self) -> tuple[int, int, int, str]:
-        return (PHASE_RANK[self.phase], self.wave, self.kind_rank, self.key.name)
+def sort_key(t: SyncTask) -> tuple[int, int, int, str]:
+    return (t.phase.rank, t.wave, kind_rank(t), t.key.name)
 
 
 def phases_of(obj: Obj) -> list[str]:
@@ -107,7 +87,7 @@ def hook_tasks(app: str, obj: Obj, origin: str, app_options: SyncOptions) -> lis
     if HOOK_SKIP in phases:
         return []
     opts = app_options.merged(object_options(obj, where))
-    return [SyncTask(app=app, key=key_of(obj), phase=p, wave=wave_of(obj, where), obj=obj, origin=origin,
+    return [SyncTask(app=app, key=key_of(obj), phase=Phase(p), wave=wave_of(obj, where), obj=obj, origin=origin,
                      hook=True, delete_policies=delete_policies(obj), options=opts) for p in phases]
 
 
@@ -125,7 +105,7 @@ def with_generated_name(task: SyncTask) -> SyncTask:
 def order(tasks: list[SyncTask]) -> list[SyncTask]:
     """Sort, then pull each Namespace before the first object in it and each CRD before its first
     custom resource, whatever their waves say (taking that object's phase and wave)."""
-    ordered = sorted(tasks, key=SyncTask.sort_key)
+    ordered = sorted(tasks, key=sort_key)
     for mover, owns in ((_is_namespace, _in_namespace), (_is_crd, _is_resource_of)):
         for t in [t for t in ordered if mover(t)]:
             first = next((i for i, o in enumerate(ordered) if o is not t and owns(o, t)), None)
@@ -167,7 +147,7 @@ def steps(tasks: list[SyncTask]) -> list[list[SyncTask]]:
 def kind_groups(step: list[SyncTask]) -> list[list[SyncTask]]:
     out: list[list[SyncTask]] = []
     for t in step:
-        if out and out[-1][0].kind_rank == t.kind_rank and out[-1][0].key.kind == t.key.kind:
+        if out and kind_rank(out[-1][0]) == kind_rank(t) and out[-1][0].key.kind == t.key.kind:
             out[-1].append(t)
         else:
             out.append([t])
@@ -176,7 +156,7 @@ def kind_groups(step: list[SyncTask]) -> list[list[SyncTask]]:
 
 def prune_order(prunes: list[SyncTask]) -> list[SyncTask]:
     """Prunes run after every apply succeeded, highest wave first, dependents before Namespaces/CRDs."""
-    return sorted(prunes, key=lambda t: (-t.wave, -t.kind_rank, t.key.name))
+    return sorted(prunes, key=lambda t: (-t.wave, -kind_rank(t), t.key.name))
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ import orjson
 from kubectl_gitops import yamlio
 from kubectl_gitops.compare import mask_secrets
 from kubectl_gitops.model import Obj
+from kubectl_gitops.state import AppState, ResourceState
 
 DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
-def masked_views(rs: Any) -> tuple[Obj | None, Obj | None]:
+def masked_views(rs: ResourceState) -> tuple[Obj | None, Obj | None]:
     """Copies of (target, live) views with Secret data masked consistently across both."""
     target = copy.deepcopy(rs.target_view)
     live = copy.deepcopy(rs.live_view)
@@ -30,13 +31,13 @@ def _yaml_lines(obj: Obj | None) -> list[str]:
     return yamlio.dump(obj, sort_keys=True).splitlines(keepends=True) if obj is not None else []
 
 
-def header(rs: Any) -> str:
+def header(rs: ResourceState) -> str:
     gk = f"{rs.key.group}/{rs.key.kind}" if rs.key.group else rs.key.kind
     ns = f"{rs.key.namespace}/" if rs.key.namespace else ""
     return f"===== {rs.app}: {gk} {ns}{rs.key.name} ({rs.status}) ====="
 
 
-def unified_diff(rs: Any) -> str:
+def unified_diff(rs: ResourceState) -> str:
     target, live = masked_views(rs)
     name = f"{rs.key.kind}/{rs.key.name}"
     lines = difflib.unified_diff(_yaml_lines(live), _yaml_lines(target), fromfile=f"live/{name}",
@@ -75,21 +76,21 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join("  ".join(line).rstrip() for line in aligned)
 
 
-def health_of(rs: Any) -> tuple[str, str]:
-    h = getattr(rs, "health", None)
-    return (h.status, h.message or "") if h is not None else ("", "")
+def health_of(rs: ResourceState) -> tuple[str, str]:
+    h = rs.health
+    return (str(h.status), h.message or "") if h is not None else ("", "")
 
 
-def resource_rows(states: Iterable[Any]) -> list[list[str]]:
+def resource_rows(states: Iterable[AppState]) -> list[list[str]]:
     rows = []
     for st in states:
         for rs in st.resources:
-            status = f"{rs.status} (ignored)" if rs.ignored_extraneous else rs.status
+            status = f"{rs.status} (ignored)" if rs.ignored_extraneous else str(rs.status)
             rows.append([rs.app, rs.key.kind, rs.key.namespace, rs.key.name, status, health_of(rs)[0]])
     return rows
 
 
-def render_diff_text(states: Sequence[Any], color: bool) -> str:
+def render_diff_text(states: Sequence[AppState], color: bool) -> str:
     parts = []
     for st in states:
         for rs in st.resources:
@@ -99,20 +100,20 @@ def render_diff_text(states: Sequence[Any], color: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
-def document(states: Sequence[Any], with_diff: bool = True) -> dict[str, Any]:
+def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, Any]:
     apps = []
     for st in states:
         resources = []
         for rs in st.resources:
             health, message = health_of(rs)
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
-                    "name": rs.key.name, "status": rs.status, "health": health or None,
+                    "name": rs.key.name, "status": str(rs.status), "health": health or None,
                     "healthMessage": message or None, "ignored": rs.ignored_extraneous}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
         apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
-                     "health": getattr(st, "health", None), "resources": resources,
+                     "health": str(st.health) if st.health else None, "resources": resources,
                      "children": [c.name for c in st.children]})
     changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)
     return {"apps": apps, "summary": {"outOfSync": changed,
@@ -127,7 +128,7 @@ def to_yaml(doc: Any) -> str:
     return yamlio.dump(doc)
 
 
-def render_markdown(states: Sequence[Any]) -> str:
+def render_markdown(states: Sequence[AppState]) -> str:
     rows = resource_rows(states)
     changed = [rs for st in states for rs in st.resources if rs.out_of_sync]
     out = [f"### kubectl gitops diff: {len(changed)} of {len(rows)} resources differ\n",
