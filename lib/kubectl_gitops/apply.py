@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from kubectl_gitops import plan
 from kubectl_gitops.cluster import ApiResource, Client, resource_or_error, write_object
 from kubectl_gitops.compare import ABSENT, get_pointer, jq_pointers, remove_pointer, rules_for, set_pointer
-from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.health import is_health_ignored
 from kubectl_gitops.live import parallel, parallel_results
 from kubectl_gitops.model import (
@@ -195,6 +195,8 @@ class Runner:
             if not any(s[0].phase == plan.POST_SYNC for s in all_steps):
                 self._prune(prunes)
             self._wait_final(main)
+        except Halt:
+            raise  # stop writing now: no SyncFail hook
         except GitopsError as e:  # after the first write every failure is a failed sync
             out.ok, out.message = False, str(e)
             self.log(f"{self.state.app.name}: sync failed: {e}")
@@ -226,6 +228,12 @@ class Runner:
             failed = [(t, r) for t, r in zip(todo, results, strict=True) if isinstance(r, GitopsError)]
             for t, r in failed:
                 t.result, t.message = TaskResult.FAILED, str(r)
+            halts = [r for _, r in failed if isinstance(r, Halt)]
+            if halts:
+                for t, r in failed:  # never sent: not a failure of the object
+                    if isinstance(r, Halt):
+                        t.result, t.message = None, ""
+                raise halts[0]
             if failed:
                 raise _SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
                                   f"{failed[0][1]}")

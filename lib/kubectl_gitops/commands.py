@@ -11,7 +11,7 @@ from kubectl_gitops.apply import Runner, SyncRequest, build_tasks, preflight, pr
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, compare_target
-from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, Halt
 from kubectl_gitops.health import HealthChecker, assess_health
 from kubectl_gitops.lease import AppLock
 from kubectl_gitops.model import Obj
@@ -66,27 +66,34 @@ def run_sync(*, compare: CompareOptions, output: str,
     # An app with nothing to write needs no lock: a no-change sync sends no write at all.
     locks = [AppLock(client, st.app.name, req.lock_namespace) for st, tasks, prunes in plans
              if _has_writes(st, tasks, prunes, req)]
-    held = []
+    held: list[AppLock] = []
+    outcomes = []
+    halted: Halt | None = None
     try:
         for lock in locks:
+            held.append(lock)  # released even if a signal ends acquire() halfway
             lock.acquire()
-            held.append(lock)
-        outcomes = []
         for st, tasks, prunes in plans:
             outcome = Runner(st, client, _wave_health(checker), req, log).run(tasks, prunes)
             outcomes.append(outcome)
             if not outcome.ok:
                 break
+    except Halt as e:  # a signal or a lost lease: what was done so far is reported below
+        halted = e
     finally:
         for lock in held:
             lock.release()
+    done = [t for _, tasks, prunes in plans for t in [*tasks, *prunes] if t.result] if halted else []
     rows = [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, str(t.result or TaskResult.SKIPPED),
-             str(t.health or ""), t.message] for o in outcomes for t in o.tasks]
+             str(t.health or ""), t.message] for t in (done if halted else [t for o in outcomes for t in o.tasks])]
     _emit(output, SYNC_HEADERS, rows, "results")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         log(f"error: app {o.app}: {o.message}")
     log(f"{client.requests} API requests ({client.writes} writes)")
+    if halted:
+        log(f"error: {halted}")
+        return halted.exit_code
     return EXIT_CHANGED if failed else EXIT_OK
 
 

@@ -13,12 +13,12 @@ import signal
 import sys
 from types import FrameType
 
-from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.errors import Halt
 
 _received: list[int] = []
 
 
-class Interrupted(GitopsError):
+class Interrupted(Halt):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}; no further write was sent",
                          exit_code=128 + signum)
