@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import socket
 import ssl
 import threading
 import time
@@ -54,6 +55,9 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0  # seconds; doubled per attempt, with jitt
 PAGE_SIZE = 500  # objects per LIST page
 LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
 DISCOVERY_WORKERS = 8
+# Failures that another attempt would only repeat: an untrusted certificate, a name that does not resolve.
+PERMANENT = (ssl.SSLCertVerificationError, socket.gaierror)
+GRACE_SECONDS = 5.0  # past the deadline, for the lease's own requests (its release)
 
 
 class ApiError(GitopsError):
@@ -108,7 +112,7 @@ class Client:
         data = orjson.dumps(body) if body is not None else None
         refreshed = False
         for attempt in range(ATTEMPTS):
-            timeout = self._timeout(what)
+            timeout = self._timeout(what, grace=not fenced)
             auth, generation = self.credentials.headers()
             headers = [("Accept", accept), ("Content-Type", content_type), ("User-Agent", "kubectl-gitops"), *auth]
             with self._lock:
@@ -117,7 +121,10 @@ class Client:
             try:
                 resp = self.transport.request(method, url, data, headers, timeout=timeout, resend=safe)
             except NotSent as e:  # nothing reached the server: any request may go again
-                self._pause(attempt, None, what, e.__cause__ or e)
+                cause = e.__cause__ or e
+                if isinstance(cause, PERMANENT):
+                    raise self._unreachable(what, cause) from None
+                self._pause(attempt, None, what, cause)
                 continue
             except (OSError, http.client.HTTPException) as e:
                 if isinstance(e, TimeoutError) and self.deadline is not None and time.monotonic() >= self.deadline:
@@ -138,10 +145,11 @@ class Client:
             raise _api_error(resp, what, self)
         raise self._unreachable(what, None)
 
-    def _timeout(self, what: str) -> float | None:
+    def _timeout(self, what: str, grace: bool) -> float | None:
+        """The time this attempt may wait; `grace` (releasing a lease) gets a few seconds past the deadline."""
         if self.deadline is None:
             return self.request_timeout
-        left = self.deadline - time.monotonic()
+        left = self.deadline - time.monotonic() + (GRACE_SECONDS if grace else 0.0)
         if left <= 0:
             raise self._timed_out(what)
         return min(left, self.request_timeout) if self.request_timeout else left

@@ -109,7 +109,7 @@ def connection(opts: KubeOptions) -> Connection:
     cert, key = _pem(user, "client-certificate", user_dir), _pem(user, "client-key", user_dir)
     tls = _tls(opts, _pem(cluster, "certificate-authority", cluster_dir), bool(cluster.get("insecure-skip-tls-verify")),
                cluster.get("tls-server-name"), (cert, key) if cert and key else None)
-    fetch, max_age = _authentication(opts, user, user_dir, cfg, name)
+    fetch, max_age = _authentication(opts, user, user_dir, cfg, name, ctx.get("user"))
     return _connection(name, server, opts.namespace or ctx.get("namespace"), tls, cluster.get("proxy-url"),
                        Credentials(fetch, _impersonation(opts, user), max_age=max_age))
 
@@ -132,9 +132,9 @@ def _tls(opts: KubeOptions, ca: bytes | None, insecure: bool, server_name: str |
     return Tls(ca=ca, insecure=insecure or opts.insecure_skip_tls_verify, server_name=server_name, client=client)
 
 
-def _authentication(opts: KubeOptions, user: Doc, user_dir: Path, cfg: _Config,
-                    context: str) -> tuple[credentials.Fetch | None, float | None]:
-    where = f"kubeconfig user of context {context!r}"
+def _authentication(opts: KubeOptions, user: Doc, user_dir: Path, cfg: _Config, context: str,
+                    user_name: str | None) -> tuple[credentials.Fetch | None, float | None]:
+    where = f"kubeconfig user {user_name!r}"
     if opts.token:
         return _static(f"Bearer {opts.token}"), None
     if user.get("exec"):

@@ -158,14 +158,12 @@ def _exchange(conn: _Connection, method: str, path: str, body: bytes | None, hea
         if body is not None:
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body)
-    except _STALE as e:
+    except OSError as e:
         # A server that refuses a request while it is still being sent (413: too large) answers and
         # closes: its answer says more than "broken pipe".
-        early = _early_answer(conn)
+        early = None if isinstance(e, TimeoutError) else _early_answer(conn)
         if early is not None:
             return early, False
-        raise NotSent(str(e) or type(e).__name__) from e
-    except OSError as e:
         raise NotSent(str(e) or type(e).__name__) from e
     resp = conn.getresponse()
     data = resp.read()

@@ -38,7 +38,9 @@ def sync(compare: CompareOptions, output: str, dry_run: bool,
     sync fails. Sync options come from spec.syncPolicy.syncOptions and the argocd.argoproj.io/sync-options
     annotation. Only one sync per app runs at a time (a coordination.k8s.io Lease).
 
-    Exit status: 0 synced and healthy, 1 sync or health failed, 2 bad input or error before any write.
+    Exit status: 0 synced and healthy, 1 sync or health failed (or its lease was lost), 2 bad input or error
+    before any write, 130/143 stopped by SIGINT/SIGTERM (no further write is sent, the lease is released and
+    what was done is printed).
     """
     from kubectl_gitops.apply import SyncRequest
     from kubectl_gitops.commands import run_sync
