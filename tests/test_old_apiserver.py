@@ -52,12 +52,15 @@ def test_diff_and_sync_a_small_app(old_cluster: Cluster, tmp_path: Path) -> None
     app = tmp_path / "small"
     write_files(app, {
         "crd.yaml": CRD,
-        "widget.yaml": f"apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w, namespace: {ns}}}\nsize: 3\n",
-        "cm.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {ns}}}\ndata: {{a: '1'}}\n",
+        "widget.yaml": f"apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w, namespace: {ns}}}\n"
+                       "size: 3\n",
+        "cm.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {ns}}}\n"
+                   "data: {a: '1'}\n",
         "sa.yaml": f"apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: runner, namespace: {ns}}}\n",
         "svc.yaml": f"apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\n"
                     "spec: {ports: [{port: 80}], selector: {app: web}}\n",
-        "role.yaml": f"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: reader, namespace: {ns}}}\n"
+        "role.yaml": f"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n"
+                     f"metadata: {{name: reader, namespace: {ns}}}\n"
                      "rules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]\n",
     })
     kc = ["--kubeconfig", str(old_cluster.kubeconfig)]
