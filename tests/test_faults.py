@@ -281,12 +281,15 @@ def _restart_api_server(cluster: Cluster) -> None:
                                start_new_session=True)
     state["pids"]["kube-apiserver"] = new.pid
     state_file.write_text(json.dumps(state, indent=2))
+    log_file = cluster.kubeconfig.parent / "kube-apiserver.log"
     _wait_for(lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
-              "the API server to be ready again", 120)
+              "the API server to be ready again", 120,
+              lambda: log_file.read_text(errors="replace")[-2000:] + cluster.kubectl("get", "--raw", "/readyz",
+                                                                                     check=False).stderr)
 
 
-def _wait_for(probe, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(probe, what: str, timeout: float = 60, why=lambda: "") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not probe():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        assert time.monotonic() < deadline, f"gave up waiting for {what}: {why()}"
         time.sleep(0.1)

@@ -101,10 +101,6 @@ class Client:
         which must go out after a signal or once the lease is lost."""
         what = what or f"{method} {path}"
         write = method != "GET" and not (query or {}).get("dryRun")
-        if write and fenced:
-            interrupt.check()
-            for fence in self.fences:
-                fence()
         # Safe to send twice: reads, deletes, server-side apply, and a PUT guarded by resourceVersion.
         safe = method in ("GET", "DELETE") or (method == "PATCH" and content_type == APPLY_PATCH) or (
             method == "PUT" and bool(((body or {}).get("metadata") or {}).get("resourceVersion")))
@@ -112,6 +108,10 @@ class Client:
         data = orjson.dumps(body) if body is not None else None
         refreshed = False
         for attempt in range(ATTEMPTS):
+            if write and fenced:  # asked before every attempt: a retry may come after a signal
+                interrupt.check()
+                for fence in self.fences:
+                    fence()
             timeout = self._timeout(what, grace=not fenced)
             auth, generation = self.credentials.headers()
             headers = [("Accept", accept), ("Content-Type", content_type), ("User-Agent", "kubectl-gitops"), *auth]
