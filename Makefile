@@ -25,6 +25,7 @@ controlplane:
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: venv controlplane lint

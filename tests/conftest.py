@@ -43,6 +43,15 @@ class Cluster:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the `cluster` fixture (or the older API server's `old_cluster`), directly or
+    through another fixture, is marked `cluster`: `pytest -m "not cluster"` runs the rest with no control
+    plane and no Go toolchain."""
+    for item in items:
+        if {"cluster", "old_cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
 def _local_cluster(state: Path, **env: str) -> Iterator[Cluster]:
     env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state), **env}
     try:

@@ -1,12 +1,8 @@
 """Reading discovery documents (pure): aggregated v2/v2beta1 and legacy, preferred versions first,
-subresources skipped; and kubectl's durations for --request-timeout."""
+subresources skipped."""
 
 from __future__ import annotations
 
-import click
-import pytest
-
-from kubectl_gitops.cli.options import Duration
 from kubectl_gitops.discovery import add_aggregated, add_legacy, is_aggregated, legacy_group_versions, legacy_path
 
 
@@ -41,15 +37,3 @@ def test_legacy_documents_preferred_version_first_and_subresources_skipped() -> 
     assert found[("autoscaling", "HorizontalPodAutoscaler")].version == "v2"
     assert found[("", "Namespace")].path(name="x") == "/api/v1/namespaces/x"
     assert len(found) == 2
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400),
-                                               ("250ms", 0.25), ("0", 0), ("1.5s", 1.5)])
-def test_durations(text: str, seconds: float) -> None:
-    assert Duration().convert(text, None, None) == seconds
-
-
-@pytest.mark.parametrize("text", ["soon", "5 m", "m5", "1d", ""])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(click.BadParameter):
-        Duration().convert(text, None, None)

@@ -107,7 +107,7 @@ class AppLock:
         if self._lost is None and time.monotonic() + MARGIN_SECONDS > self._valid_until:
             self._lose("it could not be renewed before it expires")
         if self._lost is not None:
-            raise LeaseLost(f"app {self.app}: lost the sync lease {self.namespace}/{self.name} ({self._lost}); "
+            raise LeaseLost(f"lost the sync lease {self.namespace}/{self.name} ({self._lost}); "
                             "no further write was sent", exit_code=EXIT_CHANGED,
                             hint="another sync of this app may be running: let it finish, then sync again")
 

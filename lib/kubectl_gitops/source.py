@@ -8,9 +8,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.errors import GitopsError
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def fetch_remote(url: str, revision: str) -> Tree:
             repo = pygit2.init_repository(str(path), bare=True)
             repo.remotes.create("origin", url)
         repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials())
+                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
     tree_id = _resolve_remote_rev(repo, revision, url)
@@ -218,24 +222,23 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-class _Credentials:
-    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+def _credentials() -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks, built only when a fetch happens (pygit2 is imported lazily)."""
+    import pygit2
 
-    def __new__(cls) -> object:  # type: ignore[misc]
-        import pygit2
+    class Callbacks(pygit2.RemoteCallbacks):
+        def credentials(self, url: str, username_from_url: str | None,
+                        allowed: int) -> pygit2.UserPass | pygit2.Keypair:
+            user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                return pygit2.UserPass(user, secret)
+            if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                return pygit2.KeypairFromAgent(username_from_url or "git")
+            raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
+                                  "an SSH agent")
 
-        class Callbacks(pygit2.RemoteCallbacks):
-            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
-                    return pygit2.UserPass(user, secret)
-                if allowed & pygit2.enums.CredentialType.SSH_KEY:
-                    return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
-                                      "an SSH agent")
-
-        return Callbacks()
+    return Callbacks()
 
 
 # -- which tree each app renders from ------------------------------------------------------------
