@@ -95,9 +95,9 @@ class Transport:
             return conn
         return tunnelled
 
-    def request(self, method: str, path: str, body: bytes | None, headers: Headers, *, timeout: float,
+    def request(self, method: str, path: str, body: bytes | None, headers: Headers, *, timeout: float | None,
                 resend: bool) -> Response:
-        """One exchange; `timeout` bounds each wait for the network. A kept-alive connection the server
+        """One exchange; `timeout` bounds each wait for the network (None: no bound). A kept-alive connection the server
         had closed is replaced at once, and the request sent again on a new one when it provably never
         arrived, or when `resend` says the request is safe to repeat."""
         conn, reused = self._take()
@@ -143,9 +143,9 @@ class Transport:
 
 
 def _exchange(conn: _Connection, method: str, path: str, body: bytes | None, headers: Headers,
-              timeout: float) -> tuple[Response, bool]:
+              timeout: float | None) -> tuple[Response, bool]:
     if conn.sock is None:
-        conn.timeout = min(timeout, CONNECT_TIMEOUT)
+        conn.timeout = CONNECT_TIMEOUT if timeout is None else min(timeout, CONNECT_TIMEOUT)
         try:
             conn.connect()
         except (OSError, http.client.HTTPException) as e:
