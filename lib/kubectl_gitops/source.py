@@ -26,6 +26,7 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
+    commit: str | None = None  # the commit it is (a work tree: the commit checked out), for app records
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -70,7 +71,15 @@ class LocalRepo:
         return Path(local).expanduser().resolve() in {self.workdir.resolve(), Path(self.repo.path).resolve()}  # type: ignore[attr-defined]
 
     def work_tree(self) -> Tree:
-        return Tree(root=self.workdir, tree_id=None, label="work tree")
+        return Tree(root=self.workdir, tree_id=None, label="work tree", commit=self._head())
+
+    def _head(self) -> str | None:
+        import pygit2
+
+        try:
+            return str(self.repo.head.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+        except pygit2.GitError:  # an unborn HEAD
+            return None
 
     def is_checked_out(self, rev: str) -> bool:
         """Does `rev` name the commit checked out here (so the work tree, edits included, is it)?"""
@@ -93,7 +102,8 @@ class LocalRepo:
             return None
 
     def revision(self, rev: str) -> Tree:
-        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+        tree_id, commit = resolve_rev(self.repo, rev, str(self.workdir))
+        return materialize(self.repo, tree_id, label=f"rev {rev}", commit=commit)
 
 
 def open_local(start: Path) -> LocalRepo | None:
@@ -135,8 +145,8 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-def resolve_rev(repo: object, rev: str, where: str) -> str:
-    """Commit → its tree id. Accepts branches, tags, remote branches, shas, HEAD."""
+def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
     import pygit2
 
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
@@ -145,13 +155,22 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Tree).id)
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{where}: unknown revision {rev!r}")
 
 
-def materialize(repo: object, tree_id: str, label: str) -> Tree:
+def _commit_of(obj: object) -> str | None:
+    import pygit2
+
+    try:
+        return str(obj.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None  # a tree named by its own id
+
+
+def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
     """Write a git tree to a content-addressed cache dir once; reused by every later run."""
     dest = cache_dir("trees", tree_id)
     if not dest.exists():
@@ -161,7 +180,7 @@ def materialize(repo: object, tree_id: str, label: str) -> Tree:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit)
 
 
 def _write_tree(repo: object, tree: object, dest: Path) -> None:
@@ -206,17 +225,18 @@ def fetch_remote(url: str, revision: str) -> Tree:
                                       "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
-    tree_id = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}")
+    tree_id, commit = _resolve_remote_rev(repo, revision, url)
+    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}", commit=commit)
 
 
-def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 
     rev = rev or "HEAD"
     for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
         try:
-            return str(repo.revparse_single(cand).peel(pygit2.Tree).id)  # type: ignore[attr-defined]
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{url}: unknown revision {rev!r}")
@@ -246,14 +266,18 @@ def _credentials() -> pygit2.RemoteCallbacks:
 class Sources:
     """Maps each app to the tree it renders from; trees are shared across apps in one run."""
 
-    def __init__(self, target: str, revision: str | None) -> None:
+    def __init__(self, target: str, revision: str | None, pins: dict[str, str] | None = None) -> None:
         self.revision = revision
+        self.pins = pins or {}  # app name -> the commit it renders at, whatever else is asked
         self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
         self._trees: dict[tuple[str, str], Tree] = {}
         if revision and self.local is None:
             raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
 
     def tree_for(self, app: App) -> tuple[Tree, str]:
+        pinned = self.pins.get(app.name)
+        if pinned:
+            return self._pinned(app, pinned)
         if app.is_plain_dir:
             p = Path(app.source.path).resolve()
             if self.revision:
@@ -271,6 +295,20 @@ class Sources:
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
         return self._trees[(url, rev)], app.source.path
+
+    def _pinned(self, app: App, commit: str) -> tuple[Tree, str]:
+        if app.is_plain_dir or (self.local is not None and self.local.matches(app.source.repo_url)):
+            if self.local is None:
+                raise GitopsError(f"app {app.name}: {app.source.path} is not in a git repository, so it "
+                                  f"cannot be read at commit {commit}")
+            tree = self._local_rev(commit)
+            if app.is_plain_dir:
+                return tree, os.path.relpath(Path(app.source.path).resolve(), self.local.workdir)
+            return tree, app.source.path
+        key = (app.source.repo_url, commit)
+        if key not in self._trees:
+            self._trees[key] = fetch_remote(app.source.repo_url, commit)
+        return self._trees[key], app.source.path
 
     def _local_rev(self, rev: str | None = None) -> Tree:
         rev = rev or self.revision
