@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from kubectl_gitops import pipeline, policy, report
+from kubectl_gitops import pipeline, policy, report, syncing
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
 from kubectl_gitops.notify.loading import ConfigSource
-from kubectl_gitops.notify.onsync import SyncNotifier
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
 from kubectl_gitops.state import HealthCode, SyncRequest
@@ -42,23 +41,14 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
-    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
-                                    req.record_namespace, log)
-    try:
-        pipeline.check(plans, client, req, settings)  # every app validated before the first write
-    except GitopsError as e:
-        if notifier is not None and not req.dry_run:
-            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
-        raise
+    notifier = syncing.notifier(notifications or ConfigSource(namespace=compare.config_namespace), client, req, log)
+    syncing.check(plans, client, req, settings, notifier)
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
-    checker = pipeline.assess(states, settings)
-    with pipeline.locked(plans, client, req.lock_namespace):
-        result = pipeline.run(plans, client, checker, req, log)
+    result = syncing.execute(plans, states, settings, client, req, notifier, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok:
@@ -69,8 +59,6 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
     stopped = next((a.stopped for a in result.apps if a.stopped), None)
     if stopped:  # a signal or a lost lease: what was done is above
         return stopped.exit_code
-    if notifier is not None:
-        notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 

@@ -15,7 +15,7 @@ from kubectl_gitops import pairing, policy, settings
 from kubectl_gitops.apps import App, app_projects_in, resolve_target
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.live import LiveCache, app_projects, argocd_cm, dry_run, existing_namespaces, scopes
+from kubectl_gitops.live import Lister, LiveCache, app_projects, argocd_cm, dry_run, existing_namespaces, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import render
 from kubectl_gitops.settings import Settings
@@ -42,6 +42,11 @@ def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
     return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
 
 
+def new_sources(opts: CompareOptions) -> Sources:
+    """The trees of a run: remote repositories fetched as each app first asks for one."""
+    return Sources(opts.target, opts.revision, dict(opts.pins))
+
+
 def single_app(opts: CompareOptions) -> App:
     """The one app TARGET names (a command that acts on exactly one, like rollback)."""
     sources = Sources(opts.target, opts.revision)
@@ -54,19 +59,22 @@ def single_app(opts: CompareOptions) -> App:
 
 # -- compare ----------------------------------------------------------------------------------------
 
-def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
+def compare_target(opts: CompareOptions, client: Client, log: Log, lister: Lister | None = None,
+                   sources: Sources | None = None) -> tuple[list[AppState], Settings]:
+    """`lister` serves the live objects of each kind (default: a LIST; watch: its caches); `sources`
+    the trees of the apps (default: read now; watch: the trees of its last Git poll)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
         pending = pool.submit(load_settings, client, opts.argocd_cm, opts.config_namespace)
-        states = _compare_apps(opts, client, pending.result, log)
+        states = _compare_apps(opts, client, pending.result, log, lister, sources)
         return states, pending.result()
 
 
 def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
-                  log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision, dict(opts.pins))
+                  log: Log, lister: Lister | None, sources: Sources | None) -> list[AppState]:
+    sources = sources or new_sources(opts)
     apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
-    live_cache = LiveCache(client)
+    live_cache = LiveCache(client, lister)
     projects = policy.Projects(cluster=lambda: app_projects(client, opts.config_namespace),
                                files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])
     if not all(a.is_plain_dir for a in apps):  # the Application files named are part of this run's trees

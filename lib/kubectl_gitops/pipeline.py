@@ -15,20 +15,23 @@ from kubectl_gitops.engine import CompareOptions, compare_target
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import HealthChecker, assess_health
 from kubectl_gitops.lease import AppLock
+from kubectl_gitops.live import Lister
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, from_sync
 from kubectl_gitops.record_store import write_record
 from kubectl_gitops.runner import Runner
 from kubectl_gitops.settings import Settings
+from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState, AppSyncResult, HealthStatus, SyncRequest, SyncResult
 
 Log = Callable[[str], None]
 
 
-def compare(client: Client, opts: CompareOptions, log: Log) -> tuple[list[AppState], Settings]:
+def compare(client: Client, opts: CompareOptions, log: Log, lister: Lister | None = None,
+            sources: Sources | None = None) -> tuple[list[AppState], Settings]:
     """Every app of the target compared with the cluster, and the argocd-cm settings it used."""
-    return compare_target(opts, client, log)
+    return compare_target(opts, client, log, lister, sources)
 
 
 def assess(states: list[AppState], settings: Settings) -> HealthChecker:
