@@ -30,7 +30,7 @@ from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources, normalize_url
-from kubectl_gitops.state import AppState, SyncRequest
+from kubectl_gitops.state import AppState, SyncRequest, SyncStatus
 from kubectl_gitops.watch import metrics, webhook
 from kubectl_gitops.watch.decide import Action, Decision, Memory, decide, remember
 from kubectl_gitops.watch.events import EventLog
@@ -149,11 +149,14 @@ class Loop:
             self.log("reconcile failed", error=str(e))
             return
         pipeline.assess(states, settings)
-        self.metrics.reconcile_seconds.observe(time.monotonic() - started)
+        took = time.monotonic() - started
+        self.metrics.reconcile_seconds.observe(took)
         self.metrics.observe_apps(states)
         self._index(states)
+        self.log("reconciled", trigger=why, apps=len(states), seconds=round(took, 3),
+                 out_of_sync=sum(st.sync_status == SyncStatus.OUT_OF_SYNC for st in states))
         for st in states:
-            self._consider(st, states, settings, why)
+            self._consider(st, settings, why)
 
     def _index(self, states: list[AppState]) -> None:
         self.keys = {rs.key: st.app.name for st in states for rs in st.resources}
@@ -167,7 +170,7 @@ class Loop:
                 repos.setdefault(normalize_url(u), set()).add(st.app.name)
         self.repos = repos
 
-    def _consider(self, st: AppState, states: list[AppState], settings: Settings, why: str) -> None:
+    def _consider(self, st: AppState, settings: Settings, why: str, may_sync: bool = True) -> None:
         name = st.app.name
         mem = self.memory.setdefault(name, Memory())
         target = target_of(st)
@@ -178,17 +181,17 @@ class Loop:
         d = decide(st, target, mem, now=now, window=window,
                    drift_seen=self.watches.changed_since(drifted, mem.finished))
         self.due.pop(name, None)
-        if d.action == Action.WAIT:
+        if d.action == Action.WAIT or (d.action == Action.SYNC and not may_sync):
             self.due[name] = now + d.after
-        if d.action != Action.SYNC:
+        if d.action != Action.SYNC or not may_sync:
             if d.reason != self.said.get(name):
                 self.said[name] = d.reason
                 self.log(d.reason or f"{st.sync_status}", app=name, revision=st.revision, health=st.health)
             return
         self.said.pop(name, None)
-        self._sync(st, states, settings, target, mem, d, why)
+        self._sync(st, settings, target, mem, d, why)
 
-    def _sync(self, st: AppState, states: list[AppState], settings: Settings, target: str, mem: Memory,
+    def _sync(self, st: AppState, settings: Settings, target: str, mem: Memory,
               d: Decision, why: str) -> None:
         name = st.app.name
         changed = [f"{rs.key.kind}/{rs.key.name}" for rs in st.resources if rs.out_of_sync]
@@ -214,6 +217,7 @@ class Loop:
             remember(mem, target, False, time.monotonic(), d)
             self.metrics.syncs.labels(name, "Error").inc()
             self.log("sync refused", app=name, revision=st.revision, error=str(e))
+            self._consider(st, settings, why, may_sync=False)  # say what happens next: a retry, or none
             return
         finally:
             self.client.deadline = None
@@ -231,8 +235,8 @@ class Loop:
         self.metrics.sync_seconds.labels(name).observe(time.monotonic() - started)
         self.log("synced" if ok else "sync failed", app=name, revision=st.revision, phase=phase,
                  message=outcome.message if outcome else "", health=outcome.health if outcome else None)
-        if not ok and st.app.retry is not None:
-            self.due[name] = time.monotonic()  # decide() says when the retry is due
+        if not ok:
+            self._consider(st, settings, why, may_sync=False)
 
     def _quiet(self, msg: str) -> None:
         """Compare's progress lines are noise every few seconds; its warnings are events."""
