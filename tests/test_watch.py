@@ -7,6 +7,7 @@ import json
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import Cluster
@@ -48,7 +49,8 @@ def value(cluster: Cluster, ns: str, name: str = "settings") -> str | None:
     return json.loads(found.stdout)["data"]["v"] if found.returncode == 0 else None
 
 
-def test_self_heal_reverts_drift_and_records_an_automated_sync(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+def test_self_heal_reverts_drift_and_records_an_automated_sync(cluster: Cluster, namespace: str,
+                                                               tmp_path: Path) -> None:
     repo, app = app_repo(tmp_path, namespace, "automated: {selfHeal: true}")
     with start(repo, app, namespace) as w:
         w.wait_for(synced(app))
@@ -91,7 +93,7 @@ def test_drift_only_reported_without_self_heal(cluster: Cluster, namespace: str,
     assert rc == 0
 
 
-def refused(app: str):  # noqa: ANN201
+def refused(app: str) -> Callable[[dict], bool]:
     return lambda e: e.get("msg") == "sync refused" and e.get("app") == app
 
 
