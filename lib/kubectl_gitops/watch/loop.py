@@ -28,6 +28,7 @@ from kubectl_gitops.interrupt import Interrupted
 from kubectl_gitops.lease import LeaseHeld
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.record_store import read_record
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources, normalize_url
 from kubectl_gitops.state import AppState, SyncRequest, SyncStatus
@@ -174,6 +175,8 @@ class Loop:
         name = st.app.name
         mem = self.memory.setdefault(name, Memory())
         target = target_of(st)
+        if target != mem.target and st.revision:
+            self._adopt(st, target, mem)
         now = time.monotonic()
         window = "" if st.project is None else "; ".join(policy.window_violations(st, at=datetime.now(UTC),
                                                                                    manual=False))
@@ -190,6 +193,24 @@ class Loop:
             return
         self.said.pop(name, None)
         self._sync(st, settings, target, mem, d, why)
+
+    def _adopt(self, st: AppState, target: str, mem: Memory) -> None:
+        """The app record says who last synced this revision (another replica, or this loop before a
+        restart): that sync counts as ours, so drift is healed only with selfHeal and a failure not retried."""
+        try:
+            found = read_record(self.client, self.req.record_namespace, st.app.name)
+        except GitopsError as e:
+            self.log("warning: app record not read", app=st.app.name, error=str(e))
+            return
+        op = found[0].operation if found else None
+        if op is None or op.revision != st.revision or not op.finished_at:
+            return
+        try:
+            age = (datetime.now(UTC) - datetime.fromisoformat(op.finished_at.replace("Z", "+00:00"))).total_seconds()
+        except ValueError:
+            return
+        ok = op.phase == "Succeeded"
+        remember(mem, target, ok, time.monotonic() - max(0.0, age), Decision(Action.SYNC))
 
     def _sync(self, st: AppState, settings: Settings, target: str, mem: Memory,
               d: Decision, why: str) -> None:
