@@ -133,3 +133,27 @@ def test_two_watches_never_sync_one_app_at_once(cluster: Cluster, namespace: str
         b.wait_for(synced(app), start=mark)
         assert value(cluster, namespace) == "one"
         assert b.stop()[0] == 0
+
+
+def scrape(port: int, name: str) -> float:
+    _, text = get(port, "/metrics")
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_an_idle_loop_sends_no_list_and_no_write(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    repo, app = app_repo(tmp_path, namespace, "automated: {selfHeal: true}")
+    port = free_port()
+    with WatchProcess(f"apps/{app}.yaml", "--config-namespace", namespace, "--lock-namespace", namespace,
+                      "--interval", "1s", "--metrics-addr", f"127.0.0.1:{port}", cwd=repo) as w:
+        w.wait_for(lambda e: e.get("msg") == "Synced" and e.get("app") == app)
+        mark = w.mark()
+        w.wait_for(lambda e: e.get("msg") == "reconciled" and e.get("trigger") == "interval", start=mark)
+        lists, writes = scrape(port, "kubectl_gitops_list_requests"), scrape(port, "kubectl_gitops_write_requests")
+        assert lists >= 1 and writes >= 1  # the first LISTs, the first sync
+        mark = w.mark()
+        for _ in range(3):  # three more Git polls and compares, nothing changed
+            w.wait_for(lambda e: e.get("msg") == "reconciled" and e.get("trigger") == "interval", start=mark)
+            mark = w.mark()
+        assert scrape(port, "kubectl_gitops_list_requests") == lists
+        assert scrape(port, "kubectl_gitops_write_requests") == writes
+        assert w.stop()[0] == 0

@@ -137,6 +137,8 @@ class Loop:
         took = time.monotonic() - started
         self.metrics.reconcile_seconds.observe(took)
         self.metrics.observe_apps(states)
+        self.metrics.lists.set(self.watches.lists())
+        self.metrics.writes.set(self.client.writes)
         self._index(states)
         self.log("reconciled", trigger=why, apps=len(states), seconds=round(took, 3),
                  out_of_sync=sum(st.sync_status == SyncStatus.OUT_OF_SYNC for st in states))

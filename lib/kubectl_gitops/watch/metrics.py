@@ -26,6 +26,10 @@ class Metrics:
         self.git_errors = Counter("kubectl_gitops_git_fetch_errors", "Reconciles that failed reading Git.",
                                   registry=r)
         self.reconcile_errors = Counter("kubectl_gitops_reconcile_errors", "Reconciles that failed.", registry=r)
+        # Requests sent since the start, set after each reconcile: an idle loop adds no LIST and no write.
+        self.lists = Gauge("kubectl_gitops_list_requests", "LISTs the live cache sent since the start.", registry=r)
+        self.writes = Gauge("kubectl_gitops_write_requests", "Writes sent since the start (dry-runs not counted).",
+                            registry=r)
         self.healthy = True
 
     def observe_apps(self, states: list[AppState]) -> None:
