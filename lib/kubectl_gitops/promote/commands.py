@@ -41,14 +41,16 @@ class Publish:
 @dataclass(frozen=True)
 class _Checkout:
     repo: GitRepo
+    head: pygit2.Commit  # everything is computed from this commit, and committed on top of it
     tree: CommitTree
     layout: Layout
 
     @classmethod
     def open(cls, cwd: Path) -> _Checkout:
         repo = GitRepo(cwd)
-        tree = repo.tree(repo.head())
-        return cls(repo, tree, load_layout(tree))
+        head = repo.head()
+        tree = repo.tree(head)
+        return cls(repo, head, tree, load_layout(tree))
 
     def read(self, overlay: Overlay) -> OverlayImages:
         data = self.tree.read(overlay.path)
@@ -76,7 +78,7 @@ def promote(cwd: Path, env: str, *, source: str | None, services: Sequence[str],
     for s, _ in pairs:
         if co.repo.is_dirty(s.overlay.path):
             console.info(f"note: {s.overlay.path} has uncommitted changes; promoting what is committed")
-    return _publish(co.repo, edits, messages.promotion(source_env, target_env, edits), publish, console)
+    return _publish(co, edits, messages.promotion(source_env, target_env, edits), publish, console)
 
 
 def _pairs(layout: Layout, source: str, target: str, services: Sequence[str]) -> list[tuple[Overlay, Overlay]]:
@@ -114,7 +116,7 @@ def set_image(cwd: Path, specs: Sequence[str], *, env: str | None, services: Seq
     if not edits:
         console.info(f"nothing to change: {env} already has {', '.join(specs)}")
         return EXIT_CHANGED
-    return _publish(co.repo, edits, messages.set_image(env, edits), publish, console)
+    return _publish(co, edits, messages.set_image(env, edits), publish, console)
 
 
 def status(cwd: Path, *, output: str, console: Console) -> int:
@@ -163,7 +165,7 @@ def undo(cwd: Path, env: str, *, services: Sequence[str], publish: Publish, cons
     if not edits:
         console.info(f"nothing to undo: the changes of {commit.short_id} are no longer there")
         return EXIT_CHANGED
-    return _publish(co.repo, edits, messages.undo(env, str(commit.id), _subject(commit), edits),
+    return _publish(co, edits, messages.undo(env, str(commit.id), _subject(commit), edits),
                     publish, console)
 
 
@@ -186,14 +188,16 @@ def _last_promotion(repo: GitRepo, env: str, selected: set[str],
     return None
 
 
-def _publish(repo: GitRepo, edits: Sequence[FileEdit], message: str, publish: Publish,
+def _publish(co: _Checkout, edits: Sequence[FileEdit], message: str, publish: Publish,
              console: Console) -> int:
-    _preflight(repo, [e.path for e in edits], publish)
+    repo = co.repo
+    _preflight(co, [e.path for e in edits], publish)
     console.diff(edits)
     if publish.dry_run:
         console.info(f"dry run: nothing committed; would commit: {message.splitlines()[0]}")
         return EXIT_OK
-    committed = repo.commit({e.path: e.after.encode() for e in edits}, message, branch=publish.branch)
+    committed = repo.commit({e.path: e.after.encode() for e in edits}, message, base=co.head,
+                            branch=publish.branch)
     console.info(f"[{committed.branch} {committed.short_id}] {message.splitlines()[0]}")
     if publish.push:
         repo.push(publish.push, committed.branch)
@@ -201,10 +205,14 @@ def _publish(repo: GitRepo, edits: Sequence[FileEdit], message: str, publish: Pu
     return EXIT_OK
 
 
-def _preflight(repo: GitRepo, paths: Sequence[str], publish: Publish) -> None:
+def _preflight(co: _Checkout, paths: Sequence[str], publish: Publish) -> None:
     """The refusals that depend on the repository's state rather than on the overlays."""
+    repo = co.repo
+    repo.check_head(co.head)
     dirty = [p for p in paths if repo.is_dirty(p)]
     if dirty:
+        # A concurrent promotion that just committed leaves the files briefly "changed": say why.
+        repo.check_head(co.head)
         more = f" (and {len(dirty) - 1} more)" if len(dirty) > 1 else ""
         raise GitopsError(f"{dirty[0]}{more} has uncommitted changes",
                           hint="commit or stash them first: git promote edits the committed files")
