@@ -262,7 +262,7 @@ def test_set_image_digest_defaults_to_the_first_environment_and_replaces_the_tag
 def test_set_image_adds_the_entry_only_with_service(repo: Path) -> None:
     missing = promote(repo, "set-image", "registry.invalid/platform/cache=1.0.0")
     assert missing.returncode == 2
-    assert missing.stderr.startswith("error: no overlay in dev has image registry.invalid/platform/cache\n")
+    assert missing.stderr.startswith("error: no file in dev pins image registry.invalid/platform/cache\n")
     assert promote(repo, "set-image", "registry.invalid/platform/cache=1.0.0", "--service", "web").returncode == 0
     assert (repo / overlay("web", "dev")).read_text().endswith(
         '  - name: registry.invalid/platform/cache\n    newTag: "1.0.0"\nreplicas:\n  - name: web\n'
@@ -485,7 +485,7 @@ def _make_dev_api(repo: Path, replace: str, by: str) -> None:
      f"error: dev: image {API_MIGRATE} has no tag or digest in {overlay('api', 'dev')}; "
      "promoting it would not pin a version"),
     (None, ["prd"], "error: unknown environment 'prd'; known (from the layout "
-                    "services/{service}/overlays/{env}): dev, staging, prod"),
+                    "services|apps/<svc>/overlays/<env>): dev, staging, prod"),
     (None, ["prod", "--from", "qa"], "error: unknown environment 'qa'; known"),
     (None, ["prod", "--from", "prod"], "error: cannot promote prod into itself"),
     (None, ["dev"], "error: dev is the first environment; nothing is promoted into it"),

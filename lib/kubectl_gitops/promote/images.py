@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.promote.edit import Path
+from kubectl_gitops.promote.pins import Kind, Pin
 
 try:
     from yaml import CBaseLoader as BaseLoader
@@ -40,8 +43,13 @@ class ImageEntry:
     def fields(self) -> dict[str, str | None]:
         return dict(zip(FIELDS, self.pin, strict=True))
 
-    def with_pin(self, other: ImageEntry) -> ImageEntry:
-        return ImageEntry(self.name, *other.pin)
+    @property
+    def label(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def title(self) -> str:
+        return self.name
 
     @property
     def reference(self) -> str:
@@ -77,7 +85,11 @@ def read_images(text: str | bytes, source: str) -> list[ImageEntry]:
         doc = yaml.load(text, Loader=BaseLoader)
     except yaml.YAMLError as e:
         raise GitopsError(f"{source}: invalid YAML: {e}") from None
-    if doc is None:
+    return _images(doc, source)
+
+
+def _images(doc: object, source: str) -> list[ImageEntry]:
+    if doc is None or doc == "":
         return []
     if not isinstance(doc, dict):
         raise GitopsError(f"{source}: expected a Kustomization mapping")
@@ -104,6 +116,36 @@ def _entry(item: object, index: int, source: str) -> ImageEntry:
             raise GitopsError(f"{source}: images[{index}].{field} must be a string")
         values.append(value or None)
     return ImageEntry(item["name"], *values)
+
+
+class KustomizeImages:
+    """`images:` of a kustomization file: newName/newTag/digest per image name."""
+
+    kind = Kind.IMAGE
+
+    def read(self, docs: list[Any], source: str) -> tuple[Pin, ...]:
+        return tuple(_images(docs[0] if docs else None, source))
+
+    def changes(self, docs: list[Any], old: Pin | None, new: Pin) -> dict[Path, str | None]:
+        entries = docs[0].get("images") if docs and isinstance(docs[0], dict) else None
+        entries = entries if isinstance(entries, list) else []
+        at = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == new.name),
+                  None)
+        changes: dict[Path, str | None] = {}
+        if at is None:
+            at = len(entries)
+            changes[(0, "images", at, "name")] = new.name
+        for key, value in new.fields().items():
+            if value is not None or (old is not None and old.fields().get(key) is not None):
+                changes[(0, "images", at, key)] = value
+        return changes
+
+    def matches(self, pin: Pin, wanted: str) -> bool:
+        return matches(pin.name, wanted)
+
+    def pinned(self, docs: list[Any], pin: Pin, tag: str | None, digest: str | None) -> Pin:
+        assert isinstance(pin, ImageEntry)
+        return ImageEntry(pin.name, pin.new_name, tag, digest)
 
 
 def matches(name: str, wanted: str) -> bool:
