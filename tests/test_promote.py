@@ -167,6 +167,17 @@ def test_only_the_changed_values_differ_byte_for_byte(repo: Path) -> None:
                                                                          overlay("web", "prod")]
 
 
+def test_an_anchor_on_the_promoted_value_stays_with_its_comment(repo: Path) -> None:
+    path = overlay("api", "prod")
+    text = (repo / path).read_text().replace('newTag: "1.0.0"  # pinned', 'newTag: &api "1.0.0"  # pinned')
+    text = text.replace('api-migrate\n    newTag: "1.0.0"', "api-migrate\n    newTag: *api  # same as api")
+    commit_file(repo, path, text, "api-migrate follows api")
+    assert promote(repo, "prod", "--service", "api").returncode == 0
+    after = (repo / path).read_text()
+    assert after == text.replace('&api "1.0.0"', '&api "1.1.0"')  # the alias follows, nothing moves
+    assert after.count("# pinned; never latest") == 1
+
+
 def test_shows_the_diff_on_stdout_and_progress_on_stderr(repo: Path) -> None:
     result = promote(repo, "prod", "--service", "api")
     assert result.returncode == 0

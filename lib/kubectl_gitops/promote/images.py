@@ -23,6 +23,7 @@ LATEST = "latest"
 
 # OCI distribution-spec grammar for tags and digests.
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
+_LONG_DIGEST = re.compile(r"(@[a-z0-9]+:)([a-zA-Z0-9=_-]{13,})")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 
 
@@ -65,9 +66,8 @@ class ImageEntry:
     def _suffix(self, *, short: bool) -> str:
         suffix = f":{self.new_tag}" if self.new_tag else ""
         if self.digest:
-            algo, _, hexpart = self.digest.partition(":")
-            suffix += f"@{algo}:{hexpart[:12]}" if short else f"@{self.digest}"
-        return suffix
+            suffix += f"@{self.digest}"
+        return shorten_digests(suffix) if short else suffix
 
     @property
     def unpinned_reason(self) -> str | None:
@@ -77,6 +77,11 @@ class ImageEntry:
         if not self.new_tag:
             return "has no tag or digest"
         return "is tagged latest" if self.new_tag == LATEST else None
+
+
+def shorten_digests(text: str) -> str:
+    """`1.0@sha256:0123456789abcdef…` as `1.0@sha256:0123456789ab`, for tables and subjects."""
+    return _LONG_DIGEST.sub(lambda m: m[1] + m[2][:12], text)
 
 
 def read_images(text: str | bytes, source: str) -> list[ImageEntry]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.promote.edit import Path
-from kubectl_gitops.promote.images import LATEST, matches
+from kubectl_gitops.promote.images import LATEST, matches, shorten_digests
 from kubectl_gitops.promote.pins import Kind, Pin
 
 # Keys of an image block, as most charts spell them (bitnami adds registry and digest).
@@ -50,12 +50,8 @@ class ValuesImage:
         return self.image + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     def version(self, *, short: bool = True) -> str:
-        tag, _, in_tag = (self.tag or "").partition("@")  # charts often take TAG@DIGEST in tag
-        digest = self.digest or in_tag
-        if digest and short:
-            algo, _, hexpart = digest.partition(":")
-            digest = f"{algo}:{hexpart[:12]}"
-        return (tag + (f"@{digest}" if digest else "")) or "(untagged)"
+        text = (self.tag or "") + (f"@{self.digest}" if self.digest else "")  # or TAG@DIGEST in tag
+        return (shorten_digests(text) if short else text) or "(untagged)"
 
     @property
     def unpinned_reason(self) -> str | None:
