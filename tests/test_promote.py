@@ -74,16 +74,24 @@ def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "platform-config"
-    shutil.copytree(EXAMPLE, path)
+def init_repo(path: Path, message: str = "platform config") -> Path:
+    """The files at `path` committed on main, by a committer set in the repository's config."""
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Pat Promoter")
     git(path, "config", "user.email", "pat@example.test")
     git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "platform config")
+    git(path, "commit", "-q", "-m", message)
     return path
+
+
+def example_repo(path: Path) -> Path:
+    shutil.copytree(EXAMPLE, path)
+    return init_repo(path)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return example_repo(tmp_path / "platform-config")
 
 
 @pytest.fixture

@@ -4,27 +4,16 @@ wins and every other either finds nothing to do or stops with "HEAD moved, retry
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import VENV_BIN
-from test_promote import EXAMPLE, git, git_env  # noqa: F401  (git_env: autouse fixture, isolated git)
+from test_promote import example_repo, git, git_env  # noqa: F401  (git_env: autouse fixture, isolated git)
 
 ROUNDS = 8
 RACERS = 4
-
-
-def _fresh_repo(path: Path) -> Path:
-    shutil.copytree(EXAMPLE, path)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Pat Promoter")
-    git(path, "config", "user.email", "pat@example.test")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "platform config")
-    return path
 
 
 def _race(repo: Path, *args: str) -> list[tuple[int, str]]:
@@ -44,7 +33,7 @@ def _empty_commits(repo: Path) -> list[str]:
 def test_concurrent_runs_make_one_commit_and_the_others_write_nothing(tmp_path: Path,
                                                                       args: tuple[str, ...]) -> None:
     for round_ in range(ROUNDS):
-        repo = _fresh_repo(tmp_path / f"round{round_}")
+        repo = example_repo(tmp_path / f"round{round_}")
         results = _race(repo, *args)
         codes = sorted(code for code, _ in results)
         assert codes.count(0) == 1, results  # exactly one promotion...
@@ -65,7 +54,7 @@ def test_concurrent_runs_make_one_commit_and_the_others_write_nothing(tmp_path: 
 def test_a_commit_made_while_promoting_is_never_overwritten(tmp_path: Path) -> None:
     """Deterministic lost race: the promotion blocks writing its diff to a full stdout pipe, after it
     computed the change and before it commits; meanwhile someone commits to the same overlay."""
-    repo = _fresh_repo(tmp_path / "repo")
+    repo = example_repo(tmp_path / "repo")
     path = "services/api/overlays/prod/kustomization.yaml"
     text = (repo / path).read_text()
     # a long comment next to the promoted line makes the diff larger than a pipe's buffer

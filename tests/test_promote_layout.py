@@ -132,3 +132,21 @@ def test_environment_and_service_checks() -> None:
     assert layout.select_services([]) == ["api"]
     with pytest.raises(GitopsError, match="unknown service 'db'; known: api"):
         layout.select_services(["db"])
+
+
+def test_configured_environment_paths_per_service_and_shared_value_files() -> None:
+    app = ("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: shop}}\nspec:\n"
+           "  source:\n    repoURL: https://git.example/shop.git\n    path: chart\n    targetRevision: main\n"
+           "    helm:\n      valueFiles: [values.yaml, values-{env}.yaml, ../../outside.yaml]\n")
+    t = FakeTree({CONFIG_PATH: b"environments:\n  - dev\n  - name: prod\n    path: {shop: live/shop, db: live/db}\n",
+                  "envs/dev/app.yaml": app.format(env="dev").encode(), "chart/values.yaml": b"image: {}\n",
+                  "chart/values-dev.yaml": b"image: {tag: '1'}\n", "live/shop/app.yaml": app.format(env="prod").encode(),
+                  "chart/values-prod.yaml": b"image: {tag: '1'}\n", "live/db/kustomization.yaml": b"images: []\n"})
+    layout = load_layout(t)
+    assert layout.name == "envs|environments/<env>[/<svc>] and the paths in .gitops/promotion.yaml"
+    assert layout.target("", "dev") == Target("", "dev", (PinFile("envs/dev/app.yaml", Kind.REVISION),
+                                                          PinFile("chart/values-dev.yaml", Kind.VALUES)))
+    # chart/values.yaml is read by both environments: neither may change it
+    assert layout.target("shop", "prod") == Target("shop", "prod", (
+        PinFile("live/shop/app.yaml", Kind.REVISION), PinFile("chart/values-prod.yaml", Kind.VALUES)))
+    assert layout.target("db", "prod") == Target("db", "prod", (PinFile("live/db/kustomization.yaml", Kind.IMAGE),))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_promote import git, git_env  # noqa: F401  (git_env: autouse fixture, isolated git)
+from test_promote import git, git_env, init_repo  # noqa: F401  (git_env: autouse fixture, isolated git)
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 OTHER = "sha256:" + "fedcba9876543210" * 4
@@ -27,12 +27,7 @@ def make(tmp_path: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Pat Promoter")
-    git(repo, "config", "user.email", "pat@example.test")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "config")
-    return repo
+    return init_repo(repo, "config")
 
 
 def gp(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -227,6 +222,10 @@ def test_application_chart_version_and_its_value_files(tmp_path: Path) -> None:
     assert git(repo, "log", "-1", "--format=%(trailers:key=Revision,valueonly)").split() == ["shop@1.4.0"]
     assert git(repo, "log", "-1", "--format=%(trailers:key=Image,valueonly)").split() == [
         "registry.example/shop:2.0.0"]
+    status = json.loads(gp(repo, "status", "-o", "json").stdout)
+    assert status["lastChanges"]["prod"]["kind"] == "promote"
+    assert gp(repo, "undo", "prod").returncode == 0
+    assert {p: (repo / f"envs/prod/{p}").read_text() for p in before} == before
 
     result = gp(repo, "set-image", "shop=1.6.0", "--env", "dev")
     assert result.returncode == 0, result.stderr

@@ -103,11 +103,11 @@ def _in_place(text: str, source: str, changes: Changes) -> str | None:
     try:
         where = _scalars(text)
         # A scalar event starts at its anchor or tag; the scalar token itself is what we replace.
-        starts = {t.end_mark.index: t.start_mark.index for t in yaml.scan(text, Loader=yaml.SafeLoader)
+        starts = {_at(t.end_mark): _at(t.start_mark) for t in yaml.scan(text, Loader=yaml.SafeLoader)
                   if isinstance(t, yaml.ScalarToken)}
     except yaml.YAMLError:
         return None
-    anchored = {e.anchor: changes[p] for p, e in where.items()
+    anchored: dict[str | None, str | None] = {e.anchor: changes[p] for p, e in where.items()
                 if isinstance(e, yaml.ScalarEvent) and e.anchor and p in changes}
     spans: dict[tuple[int, int], str] = {}
     for path, value in changes.items():
@@ -116,10 +116,10 @@ def _in_place(text: str, source: str, changes: Changes) -> str | None:
             if anchored.get(event.anchor) == value:
                 continue  # it follows its anchor, which gets this very value
             # the alias alone gets the value; its anchor stays
-            span, style = (event.start_mark.index, event.end_mark.index), None
+            span, style = (_at(event.start_mark), _at(event.end_mark)), None
         elif isinstance(event, yaml.ScalarEvent) and event.style in (None, '"', "'"):
-            end = event.end_mark.index
-            span, style = (starts.get(end, event.start_mark.index), end), event.style
+            end = _at(event.end_mark)
+            span, style = (starts.get(end, _at(event.start_mark)), end), event.style
         else:
             return None
         rendered = _render(str(value), style)
@@ -128,6 +128,11 @@ def _in_place(text: str, source: str, changes: Changes) -> str | None:
     for (start, end), rendered in sorted(spans.items(), reverse=True):
         text = text[:start] + rendered + text[end:]
     return text
+
+
+def _at(mark: Any) -> int:
+    assert mark is not None  # the pure-Python parser marks every event and token
+    return mark.index
 
 
 def _scalars(text: str) -> dict[Path, yaml.Event]:

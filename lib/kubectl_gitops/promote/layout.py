@@ -129,10 +129,14 @@ def load_layout(tree: Tree) -> Layout:
     if config.pattern:
         name = f"{config.pattern} (from {CONFIG_PATH})"
         _collect(found, tree, [config.pattern], skip=skip)
-    elif config.paths:
-        name = f"the paths in {CONFIG_PATH}"
     else:
-        name = _detect(found, tree, skip=skip)
+        detected = _detect(found, tree, skip=skip)
+        name = detected or f"the paths in {CONFIG_PATH}"
+        if detected and config.paths:
+            name += f" and the paths in {CONFIG_PATH}"
+        elif not detected and not config.paths:
+            looked = ", ".join(layout.name for layout in (*DIRECTORY_LAYOUTS, VALUES_LAYOUT))
+            raise GitopsError(f"no environments found; looked for {looked}", hint=_how_to_configure())
     found.update(configured)
     targets = _drop_shared(list(found.values()))
     if config.environments is not None:
@@ -149,7 +153,8 @@ def load_layout(tree: Tree) -> Layout:
 Skip = tuple[set[str], set[str]]  # service names, file paths
 
 
-def _detect(found: dict[tuple[str, str], Target], tree: Tree, skip: Skip) -> str:
+def _detect(found: dict[tuple[str, str], Target], tree: Tree, skip: Skip) -> str | None:
+    """The name of the one layout the repository has (its targets added to `found`), or None."""
     matched = []
     for layout in DIRECTORY_LAYOUTS:
         mine: dict[tuple[str, str], Target] = {}
@@ -166,8 +171,7 @@ def _detect(found: dict[tuple[str, str], Target], tree: Tree, skip: Skip) -> str
         raise GitopsError(f"this repository matches {len(matched)} layouts: {seen}",
                           hint=f"say which one in {CONFIG_PATH}, e.g. `overlays: {{service}}/overlays/{{env}}`")
     if not matched:
-        looked = ", ".join(layout.name for layout in (*DIRECTORY_LAYOUTS, VALUES_LAYOUT))
-        raise GitopsError(f"no environments found; looked for {looked}", hint=_how_to_configure())
+        return None
     layout, mine = matched[0]
     found.update(mine)
     return layout.name
@@ -193,7 +197,9 @@ def _collect(found: dict[tuple[str, str], Target], tree: Tree, patterns: Iterabl
             if "service" in bindings and any(k[1] == env and k[0] == "" for k in found):
                 continue  # envs/<env> holds the app itself; its subdirectories are its parts
             target = _target(tree, svc, env, path)
-            if target is not None and not {f.path for f in target.files} & skip[1]:
+            own = {f.path for f in target.files if f.path == path or posixpath.dirname(f.path) == path} \
+                if target else set()
+            if target is not None and not own & skip[1]:
                 found[(svc, env)] = target
 
 

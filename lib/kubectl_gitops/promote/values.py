@@ -102,7 +102,7 @@ class HelmValues:
         return tuple(pins)
 
     def changes(self, docs: list[Any], old: Pin | None, new: Pin) -> dict[Path, str | None]:
-        block = (0, *new.name.split("."))
+        block: Path = (0, *new.name.split("."))
         old_fields = old.fields() if old else {}
         return {(*block, k): v for k, v in new.fields().items() if v is not None or old_fields.get(k) is not None}
 
