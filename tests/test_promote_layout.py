@@ -140,7 +140,8 @@ def test_configured_environment_paths_per_service_and_shared_value_files() -> No
            "    helm:\n      valueFiles: [values.yaml, values-{env}.yaml, ../../outside.yaml]\n")
     t = FakeTree({CONFIG_PATH: b"environments:\n  - dev\n  - name: prod\n    path: {shop: live/shop, db: live/db}\n",
                   "envs/dev/app.yaml": app.format(env="dev").encode(), "chart/values.yaml": b"image: {}\n",
-                  "chart/values-dev.yaml": b"image: {tag: '1'}\n", "live/shop/app.yaml": app.format(env="prod").encode(),
+                  "chart/values-dev.yaml": b"image: {tag: '1'}\n",
+                  "live/shop/app.yaml": app.format(env="prod").encode(),
                   "chart/values-prod.yaml": b"image: {tag: '1'}\n", "live/db/kustomization.yaml": b"images: []\n"})
     layout = load_layout(t)
     assert layout.name == "envs|environments/<env>[/<svc>] and the paths in .gitops/promotion.yaml"
