@@ -77,3 +77,18 @@ def test_a_commit_made_while_promoting_is_never_overwritten(tmp_path: Path) -> N
     assert git(repo, "rev-parse", "HEAD") == ours
     assert git(repo, "status", "--porcelain") == ""
     assert "count: 4" in (repo / path).read_text()
+
+
+def test_concurrent_runs_on_one_new_branch_keep_the_first(tmp_path: Path) -> None:
+    for round_ in range(3):
+        repo = example_repo(tmp_path / f"round{round_}")
+        results = _race(repo, "prod", "--branch", "promote/prod")
+        assert [code for code, _ in results].count(0) == 1, results
+        for code, err in results:
+            assert "Traceback" not in err, err
+            if code == 2:  # 1: started after the winner checked out its branch, so nothing to do
+                assert err.startswith(("error: branch promote/prod already exists",
+                                       "error: HEAD moved, retry")), err
+        assert git(repo, "rev-parse", "promote/prod~1") == git(repo, "rev-parse", "main")
+        assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "promote/prod"
+        assert git(repo, "status", "--porcelain") == ""

@@ -139,7 +139,11 @@ class GitRepo:
         tree = index.write_tree(self.repo)
         ref = f"refs/heads/{branch}" if branch else self.repo.head.name
         try:
-            oid = self.repo.create_commit(ref, author, committer, message, tree, [base.id])
+            if branch:  # created only if it still does not exist, or another run's branch is kept
+                oid = self.repo.create_commit(None, author, committer, message, tree, [base.id])
+                self._create_branch(ref, oid, message)
+            else:
+                oid = self.repo.create_commit(ref, author, committer, message, tree, [base.id])
         except (pygit2.GitError, OSError) as e:
             # Another commit landed first, or another process holds the ref's lock to make one.
             if "lock" in str(e) or "not the first parent" in str(e):
@@ -154,6 +158,13 @@ class GitRepo:
             raise GitopsError(f"committed {str(oid)[:7]} on {ref}, but could not update the work tree: {e}",
                               hint=f"run `git checkout HEAD -- {' '.join(files)}`") from None
         return Committed(str(oid), ref.removeprefix("refs/heads/"))
+
+    def _create_branch(self, ref: str, oid: pygit2.Oid, message: str) -> None:
+        try:
+            self.repo.create_reference_direct(ref, oid, False, message=f"commit: {message.splitlines()[0]}")
+        except (pygit2.AlreadyExistsError, ValueError):
+            raise GitopsError(f"branch {ref.removeprefix('refs/heads/')} already exists",
+                              hint="choose another --branch name") from None
 
     def check_head(self, base: pygit2.Commit) -> None:
         """Refuse when HEAD is no longer `base`: what was computed from it may be stale."""
