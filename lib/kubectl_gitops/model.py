@@ -44,6 +44,12 @@ class ResourceKey:
         return f"{self.group}/{self.kind}:{self.namespace}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Manifest:
+    obj: Obj
+    origin: str  # the file (or kustomize directory) it came from, for messages
+
+
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
@@ -58,8 +64,20 @@ def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
     )
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
+    gk = f"{key.kind}.{key.group}" if key.group else key.kind
+    hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
+            and "." in key.group else "check apiVersion and kind")
+    return GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations_of(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
 def tracking_id(app: str, key: ResourceKey) -> str:
@@ -71,7 +89,7 @@ def owning_app(obj: Obj, key: ResourceKey) -> str | None:
 
     A tracking id copied onto another object (e.g. by a controller) does not make it owned.
     """
-    value = annotations(obj).get(TRACKING_ID)
+    value = annotations_of(obj).get(TRACKING_ID)
     if not value or ":" not in value:
         return None
     app, _, rest = value.partition(":")
@@ -123,4 +141,4 @@ class SyncOptions:
 
 
 def object_options(obj: Obj, where: str) -> SyncOptions:
-    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+    return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)

@@ -25,16 +25,15 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
 from kubectl_gitops import yamlio
 from kubectl_gitops.apps import MANIFEST_SUFFIXES, Directory
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj
+from kubectl_gitops.model import Manifest, Obj
 from kubectl_gitops.source import Tree, cache_dir
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -43,12 +42,6 @@ WORKTREE_CACHE_VERSION = "1"  # bump when the parse cache's format or key change
 # A file changed this recently may change again without its stat showing it: timestamps have a
 # resolution (2 s for FAT's mtime), and a network filesystem's clock may be a little off ours.
 RACY_WINDOW_NS = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class Manifest:
-    obj: Obj
-    origin: str  # the file (or kustomize directory) it came from, for messages
 
 
 def render(tree: Tree, path: str, directory: Directory, where: str = "") -> list[Manifest]:
@@ -334,5 +327,5 @@ def _read_entries(path: Path) -> dict[str, Any]:
     return files if isinstance(files, dict) else {}
 
 
-def _is_entry(entry: Any) -> bool:
+def _is_entry(entry: Any) -> TypeGuard[list[Any]]:
     return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)

@@ -8,8 +8,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from kubectl_gitops.apps import App
 from kubectl_gitops.errors import GitopsError
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
+    commit: str | None = None  # the commit the tree was read from (None: a work tree)
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -88,7 +94,8 @@ class LocalRepo:
             return None
 
     def revision(self, rev: str) -> Tree:
-        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+        tree_id, commit = resolve_rev(self.repo, rev, str(self.workdir))
+        return materialize(self.repo, tree_id, label=f"rev {rev}", commit=commit)
 
 
 def open_local(start: Path) -> LocalRepo | None:
@@ -130,8 +137,8 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-def resolve_rev(repo: object, rev: str, where: str) -> str:
-    """Commit → its tree id. Accepts branches, tags, remote branches, shas, HEAD."""
+def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
     import pygit2
 
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
@@ -140,13 +147,22 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Tree).id)
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{where}: unknown revision {rev!r}")
 
 
-def materialize(repo: object, tree_id: str, label: str) -> Tree:
+def _commit_of(obj: object) -> str | None:
+    import pygit2
+
+    try:
+        return str(obj.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None  # a tree named by its own id
+
+
+def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
     """Write a git tree to a content-addressed cache dir once; reused by every later run."""
     dest = cache_dir("trees", tree_id)
     if not dest.exists():
@@ -156,7 +172,7 @@ def materialize(repo: object, tree_id: str, label: str) -> Tree:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit)
 
 
 def _write_tree(repo: object, tree: object, dest: Path) -> None:
@@ -198,40 +214,102 @@ def fetch_remote(url: str, revision: str) -> Tree:
             repo = pygit2.init_repository(str(path), bare=True)
             repo.remotes.create("origin", url)
         repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials())
+                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
-    tree_id = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}")
+    tree_id, commit = _resolve_remote_rev(repo, revision, url)
+    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}", commit=commit)
 
 
-def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 
     rev = rev or "HEAD"
     for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
         try:
-            return str(repo.revparse_single(cand).peel(pygit2.Tree).id)  # type: ignore[attr-defined]
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-class _Credentials:
-    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+def _credentials() -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks, built only when a fetch happens (pygit2 is imported lazily)."""
+    import pygit2
 
-    def __new__(cls) -> object:  # type: ignore[misc]
-        import pygit2
+    class Callbacks(pygit2.RemoteCallbacks):
+        def credentials(self, url: str, username_from_url: str | None,
+                        allowed: int) -> pygit2.UserPass | pygit2.Keypair:
+            user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                return pygit2.UserPass(user, secret)
+            if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                return pygit2.KeypairFromAgent(username_from_url or "git")
+            raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
+                                  "an SSH agent")
 
-        class Callbacks(pygit2.RemoteCallbacks):
-            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
-                    return pygit2.UserPass(user, secret)
-                if allowed & pygit2.enums.CredentialType.SSH_KEY:
-                    return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
-                                      "an SSH agent")
+    return Callbacks()
 
-        return Callbacks()
+
+# -- which tree each app renders from ------------------------------------------------------------
+
+class Sources:
+    """Maps each app to the tree it renders from; trees are shared across apps in one run."""
+
+    def __init__(self, target: str, revision: str | None) -> None:
+        self.revision = revision
+        self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
+        self._trees: dict[tuple[str, str], Tree] = {}
+        if revision and self.local is None:
+            raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
+
+    def tree_for(self, app: App) -> tuple[Tree, str]:
+        if app.is_plain_dir:
+            p = Path(app.source.path).resolve()
+            if self.revision:
+                return self._local_rev(), os.path.relpath(p, self._local_rev().root)
+            return Tree(root=p, tree_id=None, label="work tree"), "."
+        url = app.source.repo_url
+        if self.local is not None and self.local.matches(url):
+            # --revision wins; else the Application's targetRevision: the work tree when that is
+            # what is checked out (uncommitted edits included), otherwise read from the object database.
+            rev = self.revision or app.source.target_revision
+            if not self.revision and self.local.is_checked_out(rev):
+                return self.local.work_tree(), app.source.path
+            return self._local_rev(rev), app.source.path
+        rev = app.source.target_revision
+        if (url, rev) not in self._trees:
+            self._trees[(url, rev)] = fetch_remote(url, rev)
+        return self._trees[(url, rev)], app.source.path
+
+    def _local_rev(self, rev: str | None = None) -> Tree:
+        rev = rev or self.revision
+        assert self.local is not None and rev
+        key = ("", rev)
+        if key not in self._trees:
+            self._trees[key] = self.local.revision(rev)
+        return self._trees[key]
+
+    def target_path(self, target: str) -> str:
+        """With --revision, the target as it is in that revision (materialized in the cache)."""
+        if not self.revision or self.local is None:
+            return target
+        p = Path(target).resolve()
+        if not p.exists():  # an app name: look for it in that revision's apps/
+            return target
+        rel = os.path.relpath(p, self.local.workdir)
+        mapped = self._local_rev().root / rel
+        if not mapped.exists():
+            raise GitopsError(f"{target}: does not exist at revision {self.revision}")
+        return str(mapped)
+
+    def display(self, path: Path) -> str:
+        """Files read from --revision are named in messages by their path in the repository."""
+        return self._local_rev().display(path) if self.revision and self.local is not None else str(path)
+
+    def search_dirs(self) -> tuple[Path, ...]:
+        if self.revision and self.local is not None:
+            return (self._local_rev().root / os.path.relpath(Path.cwd() / "apps", self.local.workdir),)
+        return (Path("apps"),)
