@@ -166,3 +166,12 @@ def test_matches_full_name_or_last_segment() -> None:
     assert matches("registry.invalid/platform/api", "registry.invalid/platform/api")
     assert not matches("registry.invalid/platform/api-migrate", "api")
     assert not matches("registry.invalid/platform/api", "platform/api")
+
+
+def test_update_paths_in_any_document_and_adds_missing_keys() -> None:
+    text = "---\nkind: A\n---\n# the app\nspec:\n  source:\n    targetRevision: 1.0.0  # chart\n"
+    assert edit.update(text, "a.yaml", {(1, "spec", "source", "targetRevision"): "1.10"}) == (
+        "---\nkind: A\n---\n# the app\nspec:\n  source:\n    targetRevision: '1.10'  # chart\n")
+    assert edit.update("", "v.yaml", {(0, "image", "tag"): "yes"}) == "image:\n  tag: 'yes'\n"
+    assert edit.update("replicas: 1  # two in prod\n", "v.yaml", {(0, "api", "image", "tag"): "v2"}) == (
+        "replicas: 1  # two in prod\napi:\n  image:\n    tag: v2\n")
