@@ -12,17 +12,18 @@ from typing import Any
 
 import orjson
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import policy, yamlio
 from kubectl_gitops.compare import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
+from kubectl_gitops.record import AppRecord, application_document
 from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
 
 DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
 PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
 SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
 STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
-APP_HEADERS = ("APP", "SYNC", "HEALTH")
+APP_HEADERS = ("APP", "SYNC", "HEALTH", "DEPLOYED", "LAST SYNC", "LAST RESULT")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
@@ -107,6 +108,23 @@ def render_diff_text(states: Sequence[AppState], color: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
+def policy_lines(states: Sequence[AppState]) -> list[str]:
+    """What the apps' projects refuse, and which apps a sync window blocks now."""
+    out = []
+    for st in states:
+        out += [f"app {st.app.name}: sync status Unknown: {c}" for c in st.conditions]
+        if not st.conditions:
+            out += [f"app {st.app.name}: {rs.key}: {rs.message}" for rs in st.resources if rs.message]
+        if st.sync_window:
+            out.append(f"app {st.app.name}: sync {st.sync_window}")
+    return out
+
+
+def policy_text(states: Sequence[AppState]) -> str:
+    lines = policy_lines(states)
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, Any]:
     apps = []
     for st in states:
@@ -115,11 +133,14 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             health, message = health_of(rs)
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
-                    "healthMessage": message or None, "ignored": rs.ignored_extraneous}
+                    "healthMessage": message or None, "ignored": rs.ignored_extraneous,
+                    "message": rs.message or None}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
         apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
+                     "project": st.project.name if st.project else None, "sync": str(st.sync_status),
+                     "conditions": st.conditions, "syncWindow": st.sync_window or None,
                      "health": str(st.health) if st.health else None, "resources": resources,
                      "children": [c.name for c in st.children]})
     changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)
@@ -183,14 +204,28 @@ def _time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status_output(states: list[AppState], output: str) -> str:
+def status_output(states: list[AppState], records: dict[str, AppRecord], output: str) -> str:
+    """Every object's and app's status; for each app also its record: the revision deployed and the
+    last operation (from any machine)."""
     if output != "table":
         doc = document(states, with_diff=False)
+        for app in doc["apps"]:
+            rec = records.get(app["name"])
+            app["deployedRevision"] = rec.sync_revision if rec else None
+            app["lastOperation"] = _last_operation(rec)
         return to_json(doc) if output == "json" else to_yaml(doc)
-    rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *health_of(rs)]
-            for st in states for rs in st.resources]
-    apps = [[st.app.name, str(st.sync_status), str(st.health or "")] for st in states]
-    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, apps) + "\n"
+    rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), health_of(rs)[0],
+             rs.message or health_of(rs)[1]] for st in states for rs in st.resources]
+    return (table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, record_rows(states, records)) + "\n"
+            + policy_text(states))
+
+
+def _last_operation(rec: AppRecord | None) -> dict[str, Any] | None:
+    if rec is None or rec.operation is None:
+        return None
+    op = rec.operation
+    return {"phase": op.phase, "message": op.message, "startedAt": op.started_at, "finishedAt": op.finished_at,
+            "initiatedBy": op.initiated_by, "revision": op.revision}
 
 
 def all_healthy(states: Iterable[AppState]) -> bool:
@@ -199,13 +234,32 @@ def all_healthy(states: Iterable[AppState]) -> bool:
 
 def diff_output(states: list[AppState], output: str, color: bool) -> str:
     if output == "diff":
-        return render_diff_text(states, color)
+        return render_diff_text(states, color) + policy_text(states)
     if output == "table":
-        return table(DIFF_HEADERS, resource_rows(states)) + "\n"
+        return table(DIFF_HEADERS, resource_rows(states)) + "\n" + policy_text(states)
     if output == "markdown":
         return render_markdown(states)
     doc = document(states)
     return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+WINDOW_HEADERS = ("APP", "PROJECT", "KIND", "SCHEDULE", "DURATION", "TIMEZONE", "STATUS", "OPENS", "CLOSES",
+                  "MANUALSYNC", "SYNC")
+
+
+def windows_output(states: list[AppState], at: datetime, output: str) -> str:
+    """Every window that applies to each app at `at`, and whether a manual sync may run then."""
+    rows: list[list[object]] = []
+    for st in states:
+        if st.project is None:
+            continue
+        sync = "allowed" if policy.window_verdict(st.app, st.project, manual=True, at=at).allowed else "blocked"
+        for w in policy.windows_for(st.app, st.project):
+            span = w.span(at)
+            rows.append([st.app.name, st.project.name, w.kind, w.schedule, w.duration_text, w.time_zone,
+                         "Active" if span.active else "Inactive", _time(span.opens) if span.opens else "",
+                         _time(span.closes) if span.closes else "", "Enabled" if w.manual_sync else "Disabled", sync])
+    return rows_output(output, WINDOW_HEADERS, rows, "windows")
 
 
 def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], key: str) -> str:
@@ -217,3 +271,54 @@ def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], k
 
 def _records(headers: Sequence[str], rows: list[list[object]]) -> list[dict[str, object]]:
     return [dict(zip((h.lower() for h in headers), r, strict=True)) for r in rows]
+
+
+# -- app records: list, history ---------------------------------------------------------------------
+
+LIST_HEADERS = ("NAME", "PROJECT", "CLUSTER", "NAMESPACE", "SYNC", "HEALTH", "REVISION", "LAST SYNC", "RESULT")
+LIST_WIDE_HEADERS = (*LIST_HEADERS, "REPO", "PATH", "TARGET", "INITIATED BY")
+HISTORY_HEADERS = ("ID", "DATE", "REVISION", "INITIATED BY", "SOURCE")
+
+
+def _short(revision: str) -> str:
+    return revision[:12]
+
+
+def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> str:
+    """`kubectl gitops list`: a table like `argocd app list`, or the records as Application documents."""
+    if output in ("json", "yaml"):
+        doc = {"apiVersion": "v1", "kind": "List", "items": [application_document(r, namespace) for r in records]}
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows: list[list[object]] = []
+    for r in records:
+        op = r.operation
+        row: list[object] = [r.app, r.project, r.dest_server or "in-cluster", r.dest_namespace, r.sync_status,
+                             r.health_status, _short(r.sync_revision), op.finished_at if op else "",
+                             op.phase if op else ""]
+        if output == "wide":
+            row += [r.source.repo_url, r.source.path, r.source.target_revision, op.initiated_by if op else ""]
+        rows.append(row)
+    return table(LIST_WIDE_HEADERS if output == "wide" else LIST_HEADERS, rows) + "\n"
+
+
+def history_output(record: AppRecord, output: str) -> str:
+    """`kubectl gitops history`: like `argocd app history`, oldest first."""
+    if output in ("json", "yaml"):
+        doc = {"app": record.app, "history": application_document(record, "")["status"]["history"]}
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows = [[h.id, h.deployed_at, h.revision, h.initiated_by + (" (automated)" if h.automated else ""),
+             f"{h.source.repo_url or '.'} {h.source.path}" + (" (rollback)" if h.rollback else "")]
+            for h in record.history]
+    return table(HISTORY_HEADERS, rows) + "\n"
+
+
+def record_rows(states: Sequence[AppState], records: dict[str, AppRecord]) -> list[list[str]]:
+    """The app rows of `status`: the live comparison next to what the record says was deployed."""
+    rows = []
+    for st in states:
+        rec = records.get(st.app.name)
+        op = rec.operation if rec else None
+        rows.append([st.app.name, str(st.sync_status), str(st.health or ""),
+                     _short(rec.sync_revision) if rec else "", op.finished_at if op else "",
+                     f"{op.phase}: {op.message}" if op and op.message else (op.phase if op else "")])
+    return rows
