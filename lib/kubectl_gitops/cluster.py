@@ -51,6 +51,7 @@ LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
 DISCOVERY_WORKERS = 8
 # Failures that another attempt would only repeat: an untrusted certificate, a name that does not resolve.
 PERMANENT = (ssl.SSLCertVerificationError, socket.gaierror)
+DEADLINE_MARGIN = 2.0  # seconds requests may take past the command's --timeout
 GRACE_SECONDS = 5.0  # past the deadline, for the lease's own requests (its release)
 
 
@@ -86,7 +87,10 @@ class Client:
     # -- the request function --------------------------------------------------------------------
 
     def set_deadline(self, seconds: float) -> None:
-        self.deadline, self.budget = time.monotonic() + seconds, seconds
+        """The command's --timeout. Requests may go on a little past it, so that the command's own
+        checks (which say what it was waiting for) come first and its last bookkeeping writes (the
+        app record) still go out."""
+        self.deadline, self.budget = time.monotonic() + seconds + DEADLINE_MARGIN, seconds
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Obj | None = None, content_type: str = "application/json",
