@@ -26,11 +26,11 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clus
 
 
 def restart_apiserver(state: Path) -> None:
-    """Stop kube-apiserver by its PID and start it again with the same command line (and port)."""
+    """Kill kube-apiserver by its PID and start it again with the same command line (and port)."""
     st = json.loads((state / "state.json").read_text())
     pid = st["pids"]["kube-apiserver"]
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.killpg(pid, signal.SIGTERM)
+    os.killpg(pid, signal.SIGKILL)  # as a crashed or evicted API server: its streams just break
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]:
         assert time.monotonic() < deadline, "kube-apiserver did not stop"
