@@ -15,6 +15,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.apps import (
     App,
     IgnoreRule,
+    Source,
     is_application,
     parse_application,
     parse_ignore_rule,
@@ -50,7 +51,7 @@ from kubectl_gitops.model import (
     owning_app,
     tracking_id,
 )
-from kubectl_gitops.render import Manifest, Request, render
+from kubectl_gitops.render import DEFAULT_TIMEOUT, Manifest, Renders, Request, Target, TargetOnce
 from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
 
 Log = Callable[[str], None]
@@ -65,6 +66,7 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
+    render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
 
 
 @dataclass
@@ -120,24 +122,27 @@ class Sources:
         if revision and self.local is None:
             raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
 
-    def tree_for(self, app: App) -> tuple[Tree, str]:
+    def tree_for(self, app: App, source: Source) -> tuple[Tree | None, str]:
+        """The tree `source` renders from and its path there; no tree for a chart from a Helm repository."""
+        if source.chart:
+            return None, ""
         if app.is_plain_dir:
             p = Path(app.source.path).resolve()
             if self.revision:
                 return self._local_rev(), os.path.relpath(p, self._local_rev().root)
             return Tree(root=p, tree_id=None, label="work tree"), "."
-        url = app.source.repo_url
+        url = source.repo_url
         if self.local is not None and self.local.matches(url):
             # --revision wins; else the Application's targetRevision: the work tree when that is
             # what is checked out (uncommitted edits included), otherwise read from the object database.
-            rev = self.revision or app.source.target_revision
+            rev = self.revision or source.target_revision
             if not self.revision and self.local.is_checked_out(rev):
-                return self.local.work_tree(), app.source.path
-            return self._local_rev(rev), app.source.path
-        rev = app.source.target_revision
+                return self.local.work_tree(), source.path
+            return self._local_rev(rev), source.path
+        rev = source.target_revision
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
-        return self._trees[(url, rev)], app.source.path
+        return self._trees[(url, rev)], source.path
 
     def _local_rev(self, rev: str | None = None) -> Tree:
         rev = rev or self.revision
@@ -219,6 +224,7 @@ def _compare_apps(opts: CompareOptions, client: Client, settings: Callable[[], S
     live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()
+    target = TargetOnce(lambda: cluster_target(client))
 
     def visit(app: App, stack: tuple[str, ...]) -> None:
         if app.name in stack:
@@ -227,28 +233,58 @@ def _compare_apps(opts: CompareOptions, client: Client, settings: Callable[[], S
         if app.name in done:
             return
         done.add(app.name)
-        state = compare_app(app, sources, client, settings, live_cache, log)
+        state = compare_app(app, renders, client, settings, live_cache, log)
         states.append(state)
         if opts.recursive:
+            renders.prefetch(c for c in state.children if c.name not in done)  # siblings render in parallel
             for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
                 if child.name != app.name:  # a root that manages its own Application is not a cycle
                     visit(child, (*stack, app.name))
 
-    for app in apps:
-        visit(app, ())
+    with Renders(lambda app: render_requests(app, sources, target, opts.render_timeout, log), log) as renders:
+        renders.prefetch(apps)
+        for app in apps:
+            visit(app, ())
     if live_cache.forbidden:
         log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
             "extraneous objects of those kinds are not shown")
     return states
 
 
-def compare_app(app: App, sources: Sources, client: Client, settings: Callable[[], Settings],
+def render_requests(app: App, sources: Sources, target: Callable[[], Target], timeout: float,
+                    log: Log) -> list[Request]:
+    """One render request per source of `app`, with the trees of its `ref` sources."""
+    picked = [(s, *sources.tree_for(app, s)) for s in app.sources]
+    refs = {s.ref: tree for s, tree, _ in picked if s.ref and tree is not None}
+    where = f"{app.origin}: Application {app.name}"
+    for s, tree, path in picked:
+        if s.renders:
+            log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
+    return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
+                    refs=refs, timeout=timeout, env=_build_env(app, s, path))
+            for s, tree, path in picked]
+
+
+def _build_env(app: App, s: Source, path: str) -> dict[str, str]:
+    """Argo CD's build environment, which Kustomize's commonAnnotationsEnvsubst reads."""
+    return {"ARGOCD_APP_NAME": app.name, "ARGOCD_APP_NAMESPACE": app.dest_namespace,
+            "ARGOCD_APP_SOURCE_REPO_URL": s.repo_url, "ARGOCD_APP_SOURCE_PATH": path,
+            "ARGOCD_APP_SOURCE_TARGET_REVISION": s.target_revision}
+
+
+def cluster_target(client: Client) -> Target:
+    """The live cluster's version and API versions, as Argo CD passes them to Helm."""
+    versions: set[str] = set()
+    for r in client.resources().values():
+        gv = f"{r.group}/{r.version}" if r.group else r.version
+        versions.update((gv, f"{gv}/{r.kind}"))
+    return Target(kube_version=client.server_version(), api_versions=tuple(sorted(versions)))
+
+
+def compare_app(app: App, renders: Renders, client: Client, settings: Callable[[], Settings],
                 live_cache: LiveCache, log: Log) -> AppState:
-    tree, path = sources.tree_for(app)
-    log(f"{app.name}: rendering {path} from {tree.label}")
-    manifests = render(Request(tree, path, app.source, app_name=app.name, namespace=app.dest_namespace,
-                               where=f"{app.origin}: Application {app.name}"))
-    state = AppState(app=app, source_label=tree.label)
+    manifests = renders.get(app)
+    state = AppState(app=app, source_label=renders.label(app))
     desired = _prepare(app, manifests, client, state, log)
     keys = set(desired)
     namespaces = {k.namespace for k in keys} | ({app.dest_namespace} if app.dest_namespace else set())

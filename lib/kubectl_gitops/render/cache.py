@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any
 
 import orjson
@@ -34,7 +35,7 @@ def write(key: str, manifests: list[Manifest]) -> None:
     if not json_exact([m.obj for m in manifests]):
         return
     f = cache_dir("render", key[:2], f"{key}.json")
-    tmp = f.with_suffix(f".tmp{os.getpid()}")
+    tmp = f.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
     try:
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(orjson.dumps([[m.origin, m.obj] for m in manifests]))
