@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import schema, yamlio
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
 
@@ -70,16 +70,14 @@ def is_application(obj: Any) -> bool:
 
 
 def parse_application(obj: Obj, origin: str) -> App:
-    meta = obj.get("metadata") or {}
-    name = meta.get("name")
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
     where = f"{origin}: Application {name or '?'}"
+    schema.check_argo_document(obj, where)  # from here on, every field has its type
     if not name:
         raise GitopsError(f"{origin}: Application without metadata.name")
     spec = obj.get("spec") or {}
     src = spec.get("source")
-    if not src and spec.get("sources"):
-        raise GitopsError(f"{where}: multi-source applications (spec.sources) are not supported")
-    if not isinstance(src, dict) or "path" not in src:
+    if not src or "path" not in src:
         raise GitopsError(f"{where}: spec.source.path is required (Helm charts are not supported)")
     d = src.get("directory") or {}
     policy = spec.get("syncPolicy") or {}
@@ -87,8 +85,8 @@ def parse_application(obj: Obj, origin: str) -> App:
     return App(
         name=name,
         source=Source(
-            repo_url=src.get("repoURL", ""), path=str(src["path"]).strip("/") or ".",
-            target_revision=str(src.get("targetRevision") or "HEAD"),
+            repo_url=src.get("repoURL") or "", path=src["path"].strip("/") or ".",
+            target_revision=src.get("targetRevision") or "HEAD",
             directory=Directory(recurse=bool(d.get("recurse")), include=d.get("include") or "",
                                 exclude=d.get("exclude") or "")),
         dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
@@ -105,9 +103,11 @@ def parse_application(obj: Obj, origin: str) -> App:
     )
 
 
-def parse_ignore_rule(r: Obj, where: str) -> IgnoreRule:
-    if not isinstance(r, dict):
+def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:
+    """One ignoreDifferences entry (of an Application, or an argocd-cm key's)."""
+    if r is None or not isinstance(r, dict):
         raise GitopsError(f"{where}: ignoreDifferences entries must be mappings")
+    schema.check(r, schema.IGNORE_RULE, where)
     return IgnoreRule(
         group=r.get("group") or "", kind=r.get("kind") or "", name=r.get("name") or "",
         namespace=r.get("namespace") or "",

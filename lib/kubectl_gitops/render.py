@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import schema, yamlio
 from kubectl_gitops.apps import MANIFEST_SUFFIXES, Directory
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj
+from kubectl_gitops.model import ARGO_GROUP, Obj, group_of
 from kubectl_gitops.source import Tree, cache_dir
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -138,10 +138,7 @@ def render_directory(app_dir: Path, d: Directory, display: Callable[[Path], str]
 def _parse(f: Path, origin: str) -> list[Any]:
     data = f.read_bytes()
     if f.suffix == ".json":
-        try:
-            return [orjson.loads(data)]
-        except orjson.JSONDecodeError as e:
-            raise GitopsError(f"{origin}: invalid JSON: {e}") from None
+        return [yamlio.load_json(data, origin)]
     return list(yamlio.load_all(data, origin))
 
 
@@ -215,6 +212,10 @@ def _objects(docs: Any, origin: str) -> list[Obj]:
                     if meta.get(f) is not None and not isinstance(meta[f], str)), None)
         if bad:
             raise GitopsError(f"{what}: metadata.{bad} {meta[bad]!r} is not a string", hint="quote it in the YAML")
+        if group_of(str(doc["apiVersion"])) == ARGO_GROUP and doc["kind"] in schema.SCHEMAS:
+            schema.check_argo_document(doc, what)
+        else:
+            schema.check(meta, schema.METADATA, what, "metadata")
         out.append(doc)
     return out
 
@@ -289,7 +290,7 @@ class _ParseCache:
 
     def docs(self, f: Path, origin: str) -> list[Any]:
         if f.suffix == ".json":
-            return _parse(f, origin)  # orjson reads the file as fast as it would read the cache
+            return _parse(f, origin)  # JSON parses about as fast as the cache file would read
         st = f.stat()
         stamp: Stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         settled = max(st.st_mtime_ns, st.st_ctime_ns) < self.settled_before
