@@ -58,6 +58,11 @@ def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
     )
 
 
+def is_secret(obj: Obj) -> bool:
+    """A core Secret (apiVersion v1): the kind whose data is never shown or cached."""
+    return obj.get("kind") == "Secret" and group_of(str(obj.get("apiVersion", "v1"))) == ""
+
+
 def annotations(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 

@@ -13,6 +13,9 @@ Two caches, both under `cache_dir()`, both orjson:
   same timestamp tick would leave its stat unchanged ("racy git"). Documents JSON cannot hold exactly
   (dates, non-string keys, …) are not stored either. Kustomize output of a work tree is not cached:
   its inputs (files a kustomization refers to, remote bases, generators) have no cheap key.
+
+Neither cache ever holds a Secret: a render or file with one is rendered or parsed again on every run
+(the cost of one app's or file's render, against its data on disk); files are written 0600.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ import orjson
 from kubectl_gitops import schema, yamlio
 from kubectl_gitops.apps import MANIFEST_SUFFIXES, Directory
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, group_of
-from kubectl_gitops.source import Tree, cache_dir
+from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, is_secret
+from kubectl_gitops.source import Tree, cache_dir, private_files
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 RENDER_CACHE_VERSION = "1"
@@ -249,13 +252,23 @@ def _cache_read(key: str) -> list[Manifest] | None:
 
 
 def _cache_write(key: str, manifests: list[Manifest]) -> None:
-    if not _json_exact([m.obj for m in manifests]):
-        return  # it would read back different (or not encode at all): render it again next time
+    if not _json_exact([m.obj for m in manifests]) or _holds_secret([m.obj for m in manifests]):
+        return  # it would read back different (or not encode at all), or it holds a Secret: render again
     f = cache_dir("render", key[:2], f"{key}.json")
-    f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(orjson.dumps([[m.origin, m.obj] for m in manifests]))
+    with private_files:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(orjson.dumps([[m.origin, m.obj] for m in manifests]))
     tmp.replace(f)
+
+
+def _holds_secret(docs: list[Any]) -> bool:
+    """Is a Secret among `docs` (or the items of a `*List` among them)? A rendered Secret's data is
+    never written to the cache: its files are parsed again on every run instead."""
+    return any(isinstance(d, dict) and (is_secret(d) or (str(d.get("kind", "")).endswith("List")
+                                                         and isinstance(d.get("items"), list)
+                                                         and _holds_secret(d["items"])))
+               for d in docs)
 
 
 def _json_exact(value: Any) -> bool:
@@ -300,7 +313,7 @@ class _ParseCache:
             self.new[key] = hit
             return hit[1]
         docs = _parse(f, origin)  # raises on invalid YAML: nothing of a failed parse is stored
-        if settled and _json_exact(docs):
+        if settled and _json_exact(docs) and not _holds_secret(docs):
             self.new[key] = [stamp, docs]
             self.stored_new = True
         return docs
@@ -311,8 +324,9 @@ class _ParseCache:
             return
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(orjson.dumps({"version": WORKTREE_CACHE_VERSION, "files": self.new}))
+            with private_files:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(orjson.dumps({"version": WORKTREE_CACHE_VERSION, "files": self.new}))
             tmp.replace(self.path)  # atomic: a concurrent run reads the old file or this one, whole
         except OSError:  # a read-only or full cache directory costs speed, never the run
             tmp.unlink(missing_ok=True)
