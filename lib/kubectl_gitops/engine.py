@@ -50,7 +50,7 @@ from kubectl_gitops.model import (
     owning_app,
     tracking_id,
 )
-from kubectl_gitops.render import Manifest, render
+from kubectl_gitops.render import Manifest, Request, render
 from kubectl_gitops.source import LocalRepo, Tree, fetch_remote, open_local
 
 Log = Callable[[str], None]
@@ -246,7 +246,8 @@ def compare_app(app: App, sources: Sources, client: Client, settings: Callable[[
                 live_cache: LiveCache, log: Log) -> AppState:
     tree, path = sources.tree_for(app)
     log(f"{app.name}: rendering {path} from {tree.label}")
-    manifests = render(tree, path, app.source.directory, where=f"{app.origin}: Application {app.name}")
+    manifests = render(Request(tree, path, app.source, app_name=app.name, namespace=app.dest_namespace,
+                               where=f"{app.origin}: Application {app.name}"))
     state = AppState(app=app, source_label=tree.label)
     desired = _prepare(app, manifests, client, state, log)
     keys = set(desired)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 import threading
@@ -23,6 +24,8 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
+    # Symlinks of a git tree that point outside it, not written to disk (repository paths).
+    escapes: frozenset[str] = frozenset()
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -190,33 +193,78 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
 
 
 def materialize(repo: object, tree_id: str, label: str) -> Tree:
-    """Write a git tree to a content-addressed cache dir once; reused by every later run."""
+    """Write a git tree to a content-addressed cache dir once; reused by every later run.
+
+    A symlink whose target leaves the tree (absolute, or `..` past its root) is not created: its
+    repository path goes into `<tree_id>.escapes.json` next to the tree, and renders refuse to read
+    through it. A tree without that file was written by an older version and is written again.
+    """
     dest = cache_dir("trees", tree_id)
+    record = dest.with_name(f"{tree_id}.escapes.json")
+    if dest.exists() and not record.exists():
+        _rmtree(dest)
     if not dest.exists():
         tmp = dest.with_name(f"{tree_id}.tmp{os.getpid()}")
+        escapes: list[str] = []
+        links: list[PurePosixPath] = []
         with private_files:
-            _write_tree(repo, repo[tree_id], tmp)  # type: ignore[index]
+            _write_tree(repo, repo[tree_id], tmp, PurePosixPath(), escapes, links)  # type: ignore[index]
+            escapes += _drop_escaping_links(tmp, links)
+            tmp_record = record.with_name(f"{record.name}.tmp{os.getpid()}")
+            tmp_record.write_text(json.dumps(sorted(escapes)))
+        tmp_record.replace(record)
         try:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo,
+                escapes=frozenset(json.loads(record.read_text())))
 
 
-def _write_tree(repo: object, tree: object, dest: Path) -> None:
+def _write_tree(repo: object, tree: object, dest: Path, rel: PurePosixPath, escapes: list[str],
+                links: list[PurePosixPath]) -> None:
     import pygit2
 
     dest.mkdir(parents=True, exist_ok=True)
     for entry in tree:  # type: ignore[attr-defined]
         path = dest / entry.name
         if entry.type_str == "tree":
-            _write_tree(repo, repo[entry.id], path)  # type: ignore[index]
+            _write_tree(repo, repo[entry.id], path, rel / entry.name, escapes, links)  # type: ignore[index]
         elif entry.type_str == "blob":
             blob = repo[entry.id]  # type: ignore[index]
             if entry.filemode == pygit2.GIT_FILEMODE_LINK:
-                path.symlink_to(blob.data.decode())
+                target = blob.data.decode(errors="replace")
+                if _link_stays_inside(rel, target):
+                    path.symlink_to(target)
+                    links.append(rel / entry.name)
+                else:
+                    escapes.append(str(rel / entry.name))
             else:
                 path.write_bytes(blob.data)
+
+
+def _drop_escaping_links(root: Path, links: list[PurePosixPath]) -> list[str]:
+    """Links that leave the tree only through another link (`a -> b/..` with `b -> .`): removed."""
+    real_root = os.path.realpath(root)
+    dropped: list[str] = []
+    for rel in links:
+        real = os.path.realpath(root / rel)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            (root / rel).unlink()
+            dropped.append(str(rel))
+    return dropped
+
+
+def _link_stays_inside(link_dir: PurePosixPath, target: str) -> bool:
+    """Does a symlink in `link_dir` (relative to the tree root) with this target stay in the tree?"""
+    if target.startswith("/") or "\0" in target:
+        return False
+    depth = len(link_dir.parts)
+    for part in PurePosixPath(target).parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return False
+    return True
 
 
 def _rmtree(path: Path) -> None:
