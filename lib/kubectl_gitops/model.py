@@ -44,6 +44,12 @@ class ResourceKey:
         return f"{self.group}/{self.kind}:{self.namespace}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Manifest:
+    obj: Obj
+    origin: str  # the file (or kustomize directory) it came from, for messages
+
+
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
@@ -65,6 +71,18 @@ def is_secret(obj: Obj) -> bool:
 
 def annotations(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
+    gk = f"{key.kind}.{key.group}" if key.group else key.kind
+    hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
+            and "." in key.group else "check apiVersion and kind")
+    return GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
 def tracking_id(app: str, key: ResourceKey) -> str:

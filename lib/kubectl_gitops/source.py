@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from kubectl_gitops.apps import App
 from kubectl_gitops.errors import GitopsError
 
 
@@ -386,3 +387,65 @@ class _Credentials:
                                       "put them in the repoURL, or use an SSH agent")
 
         return Callbacks()
+
+
+# -- which tree each app renders from ------------------------------------------------------------
+
+class Sources:
+    """Maps each app to the tree it renders from; trees are shared across apps in one run."""
+
+    def __init__(self, target: str, revision: str | None) -> None:
+        self.revision = revision
+        self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
+        self._trees: dict[tuple[str, str], Tree] = {}
+        if revision and self.local is None:
+            raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
+
+    def tree_for(self, app: App) -> tuple[Tree, str]:
+        if app.is_plain_dir:
+            p = Path(app.source.path).resolve()
+            if self.revision:
+                return self._local_rev(), os.path.relpath(p, self._local_rev().root)
+            return Tree(root=p, tree_id=None, label="work tree"), "."
+        url = app.source.repo_url
+        if self.local is not None and self.local.matches(url):
+            # --revision wins; else the Application's targetRevision: the work tree when that is
+            # what is checked out (uncommitted edits included), otherwise read from the object database.
+            rev = self.revision or app.source.target_revision
+            if not self.revision and self.local.is_checked_out(rev):
+                return self.local.work_tree(), app.source.path
+            return self._local_rev(rev), app.source.path
+        rev = app.source.target_revision
+        if (url, rev) not in self._trees:
+            self._trees[(url, rev)] = fetch_remote(url, rev)
+        return self._trees[(url, rev)], app.source.path
+
+    def _local_rev(self, rev: str | None = None) -> Tree:
+        rev = rev or self.revision
+        assert self.local is not None and rev
+        key = ("", rev)
+        if key not in self._trees:
+            self._trees[key] = self.local.revision(rev)
+        return self._trees[key]
+
+    def target_path(self, target: str) -> str:
+        """With --revision, the target as it is in that revision (materialized in the cache)."""
+        if not self.revision or self.local is None:
+            return target
+        p = Path(target).resolve()
+        if not p.exists():  # an app name: look for it in that revision's apps/
+            return target
+        rel = os.path.relpath(p, self.local.workdir)
+        mapped = self._local_rev().root / rel
+        if not mapped.exists():
+            raise GitopsError(f"{target}: does not exist at revision {self.revision}")
+        return str(mapped)
+
+    def display(self, path: Path) -> str:
+        """Files read from --revision are named in messages by their path in the repository."""
+        return self._local_rev().display(path) if self.revision and self.local is not None else str(path)
+
+    def search_dirs(self) -> tuple[Path, ...]:
+        if self.revision and self.local is not None:
+            return (self._local_rev().root / os.path.relpath(Path.cwd() / "apps", self.local.workdir),)
+        return (Path("apps"),)

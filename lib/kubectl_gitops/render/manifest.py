@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kubectl_gitops import schema
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, group_of
+from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of
 
-
-@dataclass(frozen=True)
-class Manifest:
-    obj: Obj
-    origin: str  # the file (or kustomize directory, or chart) it came from, for messages
+__all__ = ["Manifest", "objects"]  # Manifest lives in model (the pipeline's data); renderers make them here
 
 
 def objects(docs: Any, origin: str) -> list[Obj]:
