@@ -22,10 +22,9 @@ from kubectl_gitops.health import (
     HealthConfig,
     HealthStatus,
     app_health,
-    config_from_data,
-    config_from_yaml,
     worst,
 )
+from kubectl_gitops.settings import config_from_data, from_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "health"
 
@@ -321,7 +320,7 @@ def test_config_from_a_local_configmap_file() -> None:
         "data": {"resource.customizations.health.certs.example.com_Certificate": SCRIPT,
                  "resource.customizations.useOpenLibs.certs.example.com_Certificate": "true"},
     })
-    config = config_from_yaml(text, source="argocd-cm.yaml")
+    config = from_yaml(text, source="argocd-cm.yaml").health
     assert config.scripts == {"certs.example.com/Certificate": SCRIPT}
     assert config.open_libs == {"certs.example.com/Certificate"}
 
@@ -335,7 +334,7 @@ def test_config_from_a_local_configmap_file() -> None:
 ])
 def test_bad_config_file(text: str, error: str) -> None:
     with pytest.raises(GitopsError) as info:
-        config_from_yaml(text, source="argocd-cm.yaml")
+        from_yaml(text, source="argocd-cm.yaml")
     assert str(info.value).startswith(error)
 
 

@@ -18,8 +18,8 @@ from kubectl_gitops.health import (
     UNKNOWN,
     HealthChecker,
     HealthStatus,
-    config_from_data,
 )
+from kubectl_gitops.settings import config_from_data
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import schema, yamlio
 from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
@@ -61,9 +61,9 @@ def is_application(obj: Any) -> bool:
 
 
 def parse_application(obj: Obj, origin: str) -> App:
-    meta = obj.get("metadata") or {}
-    name = meta.get("name")
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
     where = f"{origin}: Application {name or '?'}"
+    schema.check_argo_document(obj, where)  # from here on, every field has its type
     if not name:
         raise GitopsError(f"{origin}: Application without metadata.name")
     spec = obj.get("spec") or {}
@@ -104,9 +104,11 @@ def _sources(spec: Obj, where: str) -> tuple[Source, ...]:
     return (parse_source(spec["source"], where, "spec.source"),)
 
 
-def parse_ignore_rule(r: Obj, where: str) -> IgnoreRule:
-    if not isinstance(r, dict):
+def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:
+    """One ignoreDifferences entry (of an Application, or an argocd-cm key's)."""
+    if r is None or not isinstance(r, dict):
         raise GitopsError(f"{where}: ignoreDifferences entries must be mappings")
+    schema.check(r, schema.IGNORE_RULE, where)
     return IgnoreRule(
         group=r.get("group") or "", kind=r.get("kind") or "", name=r.get("name") or "",
         namespace=r.get("namespace") or "",

@@ -29,6 +29,7 @@ from kubectl_gitops.model import (
     Obj,
     ResourceKey,
     SyncOptions,
+    unknown_kind,
 )
 from kubectl_gitops.transport import Transport
 
@@ -266,10 +267,7 @@ def _recreate(client: Client, res: ApiResource, obj: Obj, *, dry_run: bool, vali
 def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResource:
     res = client.resource_for(key.group, key.kind)
     if res is None:
-        gk = f"{key.kind}.{key.group}" if key.group else key.kind
-        hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
-                and "." in key.group else "check apiVersion and kind")
-        raise GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+        raise unknown_kind(key, where)
     return res
 
 

@@ -9,31 +9,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from kubectl_gitops import lua
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.settings import HealthConfig
+from kubectl_gitops.state import HEALTH_ORDER, AppState, HealthCode, HealthStatus, SyncStatus
 
-HEALTHY = "Healthy"
-SUSPENDED = "Suspended"
-PROGRESSING = "Progressing"
-MISSING = "Missing"
-DEGRADED = "Degraded"
-UNKNOWN = "Unknown"
-ORDER = (HEALTHY, SUSPENDED, PROGRESSING, MISSING, DEGRADED, UNKNOWN)  # best to worst
+HEALTHY, SUSPENDED, PROGRESSING = HealthCode.HEALTHY, HealthCode.SUSPENDED, HealthCode.PROGRESSING
+MISSING, DEGRADED, UNKNOWN = HealthCode.MISSING, HealthCode.DEGRADED, HealthCode.UNKNOWN
+ORDER = HEALTH_ORDER
 
-CUSTOMIZATIONS_KEY = "resource.customizations"
 INVALID_LUA_STATUS = "Lua returned an invalid health status"  # Argo CD's wording
-
-
-@dataclass(frozen=True)
-class HealthStatus:
-    status: str
-    message: str = ""
 
 
 def worst(statuses: Iterable[str]) -> str:
@@ -61,99 +50,6 @@ def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> str
         elif health is not None and not is_health_ignored(live):
             statuses.append(health.status)
     return worst(statuses)
-
-
-# --- configuration: argocd-cm resource customizations ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    """Custom Lua health scripts by override key ("group/Kind", core kinds just "Kind"; globs allowed)."""
-
-    scripts: Mapping[str, str] = field(default_factory=dict)
-    open_libs: frozenset[str] = frozenset()  # keys whose scripts get the full Lua standard library
-
-
-def config_from_data(data: Mapping[str, str], *, source: str = "argocd-cm") -> HealthConfig:
-    """Health customizations from an argocd-cm ConfigMap's `data`.
-
-    Split keys (resource.customizations.health.<group_kind>, ...useOpenLibs.<group_kind>) are applied
-    over the combined `resource.customizations` YAML, field by field, as Argo CD does.
-    """
-    scripts: dict[str, str] = {}
-    open_libs: dict[str, bool] = {}
-    combined = data.get(CUSTOMIZATIONS_KEY)
-    if combined:
-        _merge_combined(combined, scripts, open_libs, source)
-    for name, value in data.items():
-        parts = name.split(".", 3)
-        if len(parts) < 4 or f"{parts[0]}.{parts[1]}" != CUSTOMIZATIONS_KEY:
-            continue
-        kind_of, key = parts[2], _override_key(parts[3], f"{source}: {name}")
-        if kind_of == "health":
-            scripts[key] = value
-        elif kind_of == "useOpenLibs":
-            open_libs[key] = _parse_bool(value, f"{source}: {name}")
-    return HealthConfig(scripts={k: v for k, v in scripts.items() if v},
-                        open_libs=frozenset(k for k, on in open_libs.items() if on))
-
-
-def config_from_yaml(text: str, *, source: str) -> HealthConfig:
-    """Health customizations from a local file holding an argocd-cm style ConfigMap."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise GitopsError(f"{source}: not valid YAML: {err}") from None
-    if not isinstance(doc, dict) or doc.get("kind") != "ConfigMap":
-        raise GitopsError(f"{source}: expected a ConfigMap (the shape of argocd-cm)")
-    data = doc.get("data") or {}
-    bad = sorted(k for k, v in data.items() if not isinstance(v, str))
-    if bad:
-        raise GitopsError(f"{source}: ConfigMap data values must be strings: {', '.join(bad)}",
-                          hint='quote them, e.g. "true"')
-    return config_from_data(data, source=source)
-
-
-def _merge_combined(text: str, scripts: dict[str, str], open_libs: dict[str, bool], source: str) -> None:
-    where = f"{source}: {CUSTOMIZATIONS_KEY}"
-    try:
-        overrides = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise GitopsError(f"{where}: not valid YAML: {err}") from None
-    if not isinstance(overrides, dict):
-        raise GitopsError(f"{where}: expected a mapping of group/Kind to customizations")
-    for key, override in overrides.items():
-        if not isinstance(override, dict):
-            raise GitopsError(f"{where}: {key}: expected a mapping")
-        script = override.get("health.lua")
-        if script is not None:
-            if not isinstance(script, str):
-                raise GitopsError(f"{where}: {key}: health.lua must be a string")
-            scripts[str(key)] = script
-        flag = override.get("health.lua.useOpenLibs")
-        if flag is not None:
-            if not isinstance(flag, bool):
-                raise GitopsError(f"{where}: {key}: health.lua.useOpenLibs must be true or false")
-            open_libs[str(key)] = flag
-
-
-def _override_key(group_kind: str, where: str) -> str:
-    """cert-manager.io_Certificate → cert-manager.io/Certificate; Service → Service; all → */*."""
-    parts = group_kind.split("_")
-    if len(parts) == 2:
-        return f"{parts[0]}/{parts[1]}"
-    if len(parts) == 1 and group_kind:
-        return "*/*" if group_kind == "all" else group_kind
-    raise GitopsError(f"{where}: expected resource.customizations.<type>.<group_kind> or .<kind>")
-
-
-def _parse_bool(value: str, where: str) -> bool:
-    # the spellings Go's strconv.ParseBool accepts
-    if value in ("1", "t", "T", "true", "TRUE", "True"):
-        return True
-    if value in ("0", "f", "F", "false", "FALSE", "False"):
-        return False
-    raise GitopsError(f"{where}: expected true or false, got {value!r}")
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -645,3 +541,20 @@ _BUILTIN: dict[tuple[str, str], Callable[[Obj], HealthStatus | None]] = {
     (ARGO_GROUP, "Workflow"): _workflow,
     (ARGO_GROUP, "Application"): _application,
 }
+
+
+# --- the health stage: every object and app of a compare --------------------------------------------
+
+
+def assess_health(states: list[AppState], config: HealthConfig) -> HealthChecker:
+    """Each object's and each app's health. Children first, so an App of Apps root sees the health
+    this run computed for its child Applications. Returns the checker sync keeps using."""
+    computed: dict[str, HealthStatus] = {}
+    checker = HealthChecker(config)
+    for st in reversed(states):  # states are in visiting order: parents before children
+        checker = HealthChecker(config, child_apps=computed)
+        for rs in st.resources:
+            rs.health = checker.check(rs.live) if rs.live is not None else None
+        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
+        computed[st.app.name] = HealthStatus(st.health)
+    return checker

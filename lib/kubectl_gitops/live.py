@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kubectl_gitops.cluster import ApiError, ApiResource, Client
+from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj, ResourceKey, key_of
+from kubectl_gitops.model import Obj, ResourceKey, SyncOptions, key_of, object_options
+from kubectl_gitops.settings import ARGOCD_CM
+from kubectl_gitops.state import ResourceState
 
 WORKERS = 16  # requests in flight: the API server (and etcd, batching writes) keeps up to ~16 busy
 MAX_NAMESPACED_LISTS = 3  # above this many namespaces for one kind, one cluster-wide LIST is cheaper
@@ -121,3 +123,42 @@ def parallel_results(fn: Callable[[T], R], items: list[T],
             return e
 
     return parallel(guarded, items, workers)
+
+
+def argocd_cm(client: Client, namespace: str) -> dict[str, str]:
+    """The cluster's argocd-cm data; empty when there is none or we may not read it."""
+    try:
+        res = client.resource_for("", "ConfigMap")
+        cm = client.get(res, namespace, ARGOCD_CM) if res else None
+    except ApiError as e:
+        if e.status != 403:
+            raise
+        cm = None  # no permission to read it: run without customizations
+    return dict((cm or {}).get("data") or {})
+
+
+def existing_namespaces(client: Client, names: set[str]) -> set[str]:
+    """Which of `names` exist (one GET each); all of them when the server serves no Namespace kind."""
+    res = client.resource_for("", "Namespace")
+    if res is None:
+        return set(names)
+    ordered = sorted(names)
+    return {ns for ns, obj in zip(ordered, parallel(lambda n: client.get(res, "", n), ordered), strict=True)
+            if obj is not None}
+
+
+def dry_run(client: Client, states: list[ResourceState], app_options: SyncOptions) -> list[Obj]:
+    """What the server would make of each desired object (server-side apply, dryRun=All), sent
+    concurrently. Every failure is reported together; nothing has been written."""
+    def one(rs: ResourceState) -> Obj:
+        res = resource_or_error(client, rs.key, rs.origin)
+        opts = app_options.merged(object_options(rs.desired or {}, rs.origin))
+        return write_object(client, res, rs.desired or {}, rs.live, opts, dry_run=True)
+
+    results = parallel_results(one, states)
+    failures = [f"  {rs.origin}: {rs.key}: {r}" for rs, r in zip(states, results, strict=True)
+                if isinstance(r, GitopsError)]
+    if failures:
+        raise GitopsError(f"server-side dry-run failed for {len(failures)} object(s); nothing was written:\n"
+                          + "\n".join(failures))
+    return [r for r in results if not isinstance(r, GitopsError)]

@@ -44,6 +44,12 @@ class ResourceKey:
         return f"{self.group}/{self.kind}:{self.namespace}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Manifest:
+    obj: Obj
+    origin: str  # the file (or kustomize directory) it came from, for messages
+
+
 def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
@@ -58,8 +64,25 @@ def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
     )
 
 
+def is_secret(obj: Obj) -> bool:
+    """A core Secret (apiVersion v1): the kind whose data is never shown or cached."""
+    return obj.get("kind") == "Secret" and group_of(str(obj.get("apiVersion", "v1"))) == ""
+
+
 def annotations(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
+    gk = f"{key.kind}.{key.group}" if key.group else key.kind
+    hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
+            and "." in key.group else "check apiVersion and kind")
+    return GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
 def tracking_id(app: str, key: ResourceKey) -> str:

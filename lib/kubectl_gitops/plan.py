@@ -1,4 +1,5 @@
-"""Pure sync planning: phases, waves, kind order, hooks, sync options and prune decisions.
+"""Pure sync planning: from an app's compare result to the tasks a runner executes, in order, with
+every decision taken here: phases, waves, kind order, hooks, what to skip, what to prune.
 
 Ordering follows gitops-engine: phase, wave, kind rank, name; then each Namespace moves before the
 first object in it and each CRD before its first custom resource.
@@ -6,10 +7,12 @@ first object in it and each CRD before its first custom resource.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import string
 from dataclasses import dataclass, field, replace
 
+from kubectl_gitops.compare import respect_ignored, rules_for
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import (
     ANN_HELM_HOOK,
@@ -17,20 +20,24 @@ from kubectl_gitops.model import (
     ANN_HOOK,
     ANN_HOOK_DELETE_POLICY,
     ANN_SYNC_WAVE,
+    APPLY_OUT_OF_SYNC_ONLY,
     DELETE,
     PRUNE,
     PRUNE_PROPAGATION,
+    RESPECT_IGNORE_DIFFERENCES,
+    TRACKING_ID,
     Obj,
-    ResourceKey,
     SyncOptions,
     annotations,
     key_of,
     object_options,
+    owning_app,
+    tracking_id,
 )
+from kubectl_gitops.state import AppState, Phase, ResourceState, SyncRequest, SyncTask
 
-PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = "PreSync", "Sync", "PostSync", "SyncFail"
-PHASES = (PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL)
-PHASE_RANK = {p: i - 1 for i, p in enumerate(PHASES)}
+PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = Phase.PRE_SYNC, Phase.SYNC, Phase.POST_SYNC, Phase.SYNC_FAIL
+PHASES = tuple(Phase)
 HOOK_SKIP = "Skip"
 BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "BeforeHookCreation", "HookSucceeded", "HookFailed"
 HELM_HOOKS = {"pre-install": PRE_SYNC, "pre-upgrade": PRE_SYNC, "post-install": POST_SYNC,
@@ -47,30 +54,104 @@ KIND_ORDER = (
 KIND_RANK = {k: i - len(KIND_ORDER) for i, k in enumerate(KIND_ORDER)}  # known kinds negative: unknown last
 
 @dataclass
-class SyncTask:
-    app: str
-    key: ResourceKey
-    phase: str
-    wave: int
-    obj: Obj | None  # what to apply (None for a prune)
-    live: Obj | None = None
-    origin: str = ""
-    hook: bool = False
-    delete_policies: frozenset[str] = frozenset()
-    options: SyncOptions = field(default_factory=SyncOptions)
-    prune: bool = False
-    skip_apply: bool = False  # ApplyOutOfSyncOnly and already in sync
-    # outcome, filled in by apply
-    result: str = ""
-    health: str = ""
-    message: str = ""
+class AppPlan:
+    """One app's sync, decided: apply and hook tasks in order, prune candidates (each with its
+    decision), and whether health is awaited between steps."""
+
+    state: AppState
+    tasks: list[SyncTask] = field(default_factory=list)
+    prunes: list[SyncTask] = field(default_factory=list)
 
     @property
-    def kind_rank(self) -> int:
-        return KIND_RANK.get(self.key.kind, 0)
+    def app(self) -> str:
+        return self.state.app.name
 
-    def sort_key(self) -> tuple[int, int, int, str]:
-        return (PHASE_RANK[self.phase], self.wave, self.kind_rank, self.key.name)
+    @property
+    def main(self) -> list[SyncTask]:
+        return [t for t in self.tasks if t.phase != Phase.SYNC_FAIL]
+
+    @property
+    def fail_hooks(self) -> list[SyncTask]:
+        return [t for t in self.tasks if t.phase == Phase.SYNC_FAIL]
+
+    @property
+    def to_prune(self) -> list[SyncTask]:
+        return [t for t in self.prunes if not t.prune_skipped]
+
+    @property
+    def multi_step(self) -> bool:
+        """More than one phase or wave: each step's objects are awaited before the next (gitops-engine)."""
+        return len(steps(self.main)) > 1
+
+    @property
+    def has_writes(self) -> bool:
+        return any(not t.skip_apply for t in self.tasks) or bool(self.to_prune)
+
+
+def build(state: AppState, req: SyncRequest) -> AppPlan:
+    """The plan for one app: what compare found, turned into ordered tasks."""
+    app = state.app
+    app_opts = SyncOptions.parse(app.sync_options, f"{app.origin}: Application {app.name}")
+    prune_enabled = req.prune or app.auto_prune
+    out = AppPlan(state)
+    for rs in state.resources:
+        where = f"{rs.origin or 'live'}: {rs.key}"
+        if rs.desired is not None:
+            opts = app_opts.merged(object_options(rs.desired, where))
+            out.tasks.append(SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.desired, where),
+                                      obj=_to_apply(rs, opts, state), live=rs.live, origin=rs.origin,
+                                      options=opts, skip_apply=_skip_apply(rs, opts)))
+        elif rs.live is not None and not rs.ignored_extraneous:
+            opts = app_opts.merged(object_options(rs.live, where))
+            t = SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.live, where), obj=None,
+                         live=rs.live, options=opts, prune=True)
+            t.prune_skipped = prune_decision(t, prune_enabled=prune_enabled, confirmed=req.confirm_prune).reason
+            out.prunes.append(t)
+    for m in state.hooks:
+        for t in hook_tasks(app.name, m.obj, m.origin, app_opts):
+            t = with_generated_name(t)
+            t.obj = _tracked(t.obj or {}, app.name)
+            out.tasks.append(t)
+    out.tasks = order(out.tasks)
+    return out
+
+
+def action(t: SyncTask) -> str:
+    """What the plan will do with a task, as `sync --dry-run` shows it."""
+    if t.prune:
+        return f"pruneSkipped: {t.prune_skipped}" if t.prune_skipped else "prune"
+    if t.hook:
+        return f"hook ({','.join(sorted(t.delete_policies))})"
+    return "unchanged" if t.skip_apply else ("create" if t.live is None else "apply")
+
+
+def _skip_apply(rs: ResourceState, opts: SyncOptions) -> bool:
+    """An object already exactly in sync is not re-applied (the apply would be a no-op write);
+    with ApplyOutOfSyncOnly, neither is one that differs only in ignored fields."""
+    if rs.live is None or owning_app(rs.live, rs.key) != rs.app:
+        return False
+    return rs.exact or (opts.is_true(APPLY_OUT_OF_SYNC_ONLY) and not rs.out_of_sync)
+
+
+def _to_apply(rs: ResourceState, opts: SyncOptions, state: AppState) -> Obj | None:
+    """RespectIgnoreDifferences: live values at the app's ignored paths are kept instead of Git's."""
+    if rs.live is None or rs.desired is None or not opts.is_true(RESPECT_IGNORE_DIFFERENCES):
+        return rs.desired
+    return respect_ignored(rs.desired, rs.live, rules_for(rs.key, state.app.ignore_differences))
+
+
+def _tracked(obj: Obj, app: str) -> Obj:
+    obj = copy.deepcopy(obj)
+    obj.setdefault("metadata", {}).setdefault("annotations", {})[TRACKING_ID] = tracking_id(app, key_of(obj))
+    return obj
+
+
+def kind_rank(t: SyncTask) -> int:
+    return KIND_RANK.get(t.key.kind, 0)
+
+
+def sort_key(t: SyncTask) -> tuple[int, int, int, str]:
+    return (t.phase.rank, t.wave, kind_rank(t), t.key.name)
 
 
 def phases_of(obj: Obj) -> list[str]:
@@ -107,7 +188,7 @@ def hook_tasks(app: str, obj: Obj, origin: str, app_options: SyncOptions) -> lis
     if HOOK_SKIP in phases:
         return []
     opts = app_options.merged(object_options(obj, where))
-    return [SyncTask(app=app, key=key_of(obj), phase=p, wave=wave_of(obj, where), obj=obj, origin=origin,
+    return [SyncTask(app=app, key=key_of(obj), phase=Phase(p), wave=wave_of(obj, where), obj=obj, origin=origin,
                      hook=True, delete_policies=delete_policies(obj), options=opts) for p in phases]
 
 
@@ -125,7 +206,7 @@ def with_generated_name(task: SyncTask) -> SyncTask:
 def order(tasks: list[SyncTask]) -> list[SyncTask]:
     """Sort, then pull each Namespace before the first object in it and each CRD before its first
     custom resource, whatever their waves say (taking that object's phase and wave)."""
-    ordered = sorted(tasks, key=SyncTask.sort_key)
+    ordered = sorted(tasks, key=sort_key)
     for mover, owns in ((_is_namespace, _in_namespace), (_is_crd, _is_resource_of)):
         for t in [t for t in ordered if mover(t)]:
             first = next((i for i, o in enumerate(ordered) if o is not t and owns(o, t)), None)
@@ -167,7 +248,7 @@ def steps(tasks: list[SyncTask]) -> list[list[SyncTask]]:
 def kind_groups(step: list[SyncTask]) -> list[list[SyncTask]]:
     out: list[list[SyncTask]] = []
     for t in step:
-        if out and out[-1][0].kind_rank == t.kind_rank and out[-1][0].key.kind == t.key.kind:
+        if out and kind_rank(out[-1][0]) == kind_rank(t) and out[-1][0].key.kind == t.key.kind:
             out[-1].append(t)
         else:
             out.append([t])
@@ -176,7 +257,7 @@ def kind_groups(step: list[SyncTask]) -> list[list[SyncTask]]:
 
 def prune_order(prunes: list[SyncTask]) -> list[SyncTask]:
     """Prunes run after every apply succeeded, highest wave first, dependents before Namespaces/CRDs."""
-    return sorted(prunes, key=lambda t: (-t.wave, -t.kind_rank, t.key.name))
+    return sorted(prunes, key=lambda t: (-t.wave, -kind_rank(t), t.key.name))
 
 
 @dataclass(frozen=True)

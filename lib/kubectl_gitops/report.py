@@ -1,4 +1,5 @@
-"""What the user sees: colored unified diffs, summary tables, and json/yaml/markdown documents.
+"""What the user sees: colored unified diffs, every table (diff, plan, sync, status), and
+json/yaml/markdown documents.
 Secret values never leave this module unmasked: every view of a Secret is masked here first."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -13,12 +15,18 @@ import orjson
 from kubectl_gitops import yamlio
 from kubectl_gitops.compare import mask_secrets
 from kubectl_gitops.model import Obj
+from kubectl_gitops.plan import AppPlan, action
+from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
 
 DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
+PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
+SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
+STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
+APP_HEADERS = ("APP", "SYNC", "HEALTH")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
-def masked_views(rs: Any) -> tuple[Obj | None, Obj | None]:
+def masked_views(rs: ResourceState) -> tuple[Obj | None, Obj | None]:
     """Copies of (target, live) views with Secret data masked consistently across both."""
     target = copy.deepcopy(rs.target_view)
     live = copy.deepcopy(rs.live_view)
@@ -30,13 +38,13 @@ def _yaml_lines(obj: Obj | None) -> list[str]:
     return yamlio.dump(obj, sort_keys=True).splitlines(keepends=True) if obj is not None else []
 
 
-def header(rs: Any) -> str:
+def header(rs: ResourceState) -> str:
     gk = f"{rs.key.group}/{rs.key.kind}" if rs.key.group else rs.key.kind
     ns = f"{rs.key.namespace}/" if rs.key.namespace else ""
     return f"===== {rs.app}: {gk} {ns}{rs.key.name} ({rs.status}) ====="
 
 
-def unified_diff(rs: Any) -> str:
+def unified_diff(rs: ResourceState) -> str:
     target, live = masked_views(rs)
     name = f"{rs.key.kind}/{rs.key.name}"
     lines = difflib.unified_diff(_yaml_lines(live), _yaml_lines(target), fromfile=f"live/{name}",
@@ -75,21 +83,21 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join("  ".join(line).rstrip() for line in aligned)
 
 
-def health_of(rs: Any) -> tuple[str, str]:
-    h = getattr(rs, "health", None)
-    return (h.status, h.message or "") if h is not None else ("", "")
+def health_of(rs: ResourceState) -> tuple[str, str]:
+    h = rs.health
+    return (str(h.status), h.message or "") if h is not None else ("", "")
 
 
-def resource_rows(states: Iterable[Any]) -> list[list[str]]:
+def resource_rows(states: Iterable[AppState]) -> list[list[str]]:
     rows = []
     for st in states:
         for rs in st.resources:
-            status = f"{rs.status} (ignored)" if rs.ignored_extraneous else rs.status
+            status = f"{rs.status} (ignored)" if rs.ignored_extraneous else str(rs.status)
             rows.append([rs.app, rs.key.kind, rs.key.namespace, rs.key.name, status, health_of(rs)[0]])
     return rows
 
 
-def render_diff_text(states: Sequence[Any], color: bool) -> str:
+def render_diff_text(states: Sequence[AppState], color: bool) -> str:
     parts = []
     for st in states:
         for rs in st.resources:
@@ -99,20 +107,20 @@ def render_diff_text(states: Sequence[Any], color: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
-def document(states: Sequence[Any], with_diff: bool = True) -> dict[str, Any]:
+def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, Any]:
     apps = []
     for st in states:
         resources = []
         for rs in st.resources:
             health, message = health_of(rs)
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
-                    "name": rs.key.name, "status": rs.status, "health": health or None,
+                    "name": rs.key.name, "status": str(rs.status), "health": health or None,
                     "healthMessage": message or None, "ignored": rs.ignored_extraneous}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
         apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
-                     "health": getattr(st, "health", None), "resources": resources,
+                     "health": str(st.health) if st.health else None, "resources": resources,
                      "children": [c.name for c in st.children]})
     changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)
     return {"apps": apps, "summary": {"outOfSync": changed,
@@ -127,7 +135,7 @@ def to_yaml(doc: Any) -> str:
     return yamlio.dump(doc)
 
 
-def render_markdown(states: Sequence[Any]) -> str:
+def render_markdown(states: Sequence[AppState]) -> str:
     rows = resource_rows(states)
     changed = [rs for st in states for rs in st.resources if rs.out_of_sync]
     out = [f"### kubectl gitops diff: {len(changed)} of {len(rows)} resources differ\n",
@@ -138,3 +146,74 @@ def render_markdown(states: Sequence[Any]) -> str:
         out += ["", f"<details><summary>{rs.app}: {rs.key.kind} {ns}{rs.key.name} ({rs.status})</summary>",
                 "", "```diff", unified_diff(rs).rstrip("\n"), "```", "</details>"]
     return "\n".join(out) + "\n"
+
+
+# -- sync and status --------------------------------------------------------------------------------
+
+def plan_rows(plans: Iterable[AppPlan]) -> list[list[object]]:
+    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, action(t)]
+            for p in plans for t in (*p.tasks, *p.prunes)]
+
+
+def sync_rows(result: SyncResult) -> list[list[object]]:
+    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name,
+             str(t.result or TaskResult.SKIPPED), str(t.health or ""), t.message]
+            for a in result.apps for t in a.tasks]
+
+
+def plan_output(plans: list[AppPlan], output: str) -> str:
+    return rows_output(output, PLAN_HEADERS, plan_rows(plans), "plan")
+
+
+def sync_output(result: SyncResult, output: str) -> str:
+    rows = sync_rows(result)
+    if output == "table":
+        return table(SYNC_HEADERS, rows) + "\n"
+    doc = {"results": _records(SYNC_HEADERS, rows), "apps": [_app_result(a) for a in result.apps]}
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def _app_result(a: AppSyncResult) -> dict[str, Any]:
+    return {"name": a.app, "source": a.source, "revision": a.revision, "phase": str(a.phase),
+            "startedAt": _time(a.started_at), "finishedAt": _time(a.finished_at) if a.finished_at else None,
+            "health": str(a.health) if a.health else None, "message": a.message}
+
+
+def _time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_output(states: list[AppState], output: str) -> str:
+    if output != "table":
+        doc = document(states, with_diff=False)
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *health_of(rs)]
+            for st in states for rs in st.resources]
+    apps = [[st.app.name, str(st.sync_status), str(st.health or "")] for st in states]
+    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, apps) + "\n"
+
+
+def all_healthy(states: Iterable[AppState]) -> bool:
+    return all(st.health == HealthCode.HEALTHY and not any(rs.out_of_sync for rs in st.resources) for st in states)
+
+
+def diff_output(states: list[AppState], output: str, color: bool) -> str:
+    if output == "diff":
+        return render_diff_text(states, color)
+    if output == "table":
+        return table(DIFF_HEADERS, resource_rows(states)) + "\n"
+    if output == "markdown":
+        return render_markdown(states)
+    doc = document(states)
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], key: str) -> str:
+    if output == "table":
+        return table(headers, rows) + "\n"
+    doc = {key: _records(headers, rows)}
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def _records(headers: Sequence[str], rows: list[list[object]]) -> list[dict[str, object]]:
+    return [dict(zip((h.lower() for h in headers), r, strict=True)) for r in rows]

@@ -3,13 +3,17 @@ from the object database, or a remote repository fetched into a per-user cache. 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from kubectl_gitops.apps import App
+from kubectl_gitops.appsource import Source
 from kubectl_gitops.errors import GitopsError
 
 
@@ -45,8 +49,49 @@ class Tree:
 
 
 def cache_dir(*parts: str) -> Path:
+    """A path in the per-user cache. The cache holds repository content (Secrets in Git too), so
+    its root is made the user's only (0700), an older, wider one tightened."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kubectl-gitops"
+    _make_private(str(base))
     return base.joinpath(*parts)
+
+
+@functools.cache
+def _make_private(base: str) -> None:
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        if os.stat(base).st_mode & 0o077:
+            os.chmod(base, 0o700)
+    except OSError:  # a read-only or foreign cache costs speed, never the run; writes will say so
+        pass
+
+
+class _PrivateFiles:
+    """While held, files and directories created (by us or libgit2) are 0600/0700.
+
+    umask is per process: holders are counted so that overlapping holders in threads restore the
+    user's umask only when the last one leaves (anything created meanwhile is private, never wider).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._user_umask = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._user_umask = os.umask(0o077)
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                os.umask(self._user_umask)
+
+
+private_files = _PrivateFiles()
 
 
 @dataclass(frozen=True)
@@ -164,10 +209,11 @@ def materialize(repo: object, tree_id: str, label: str) -> Tree:
         tmp = dest.with_name(f"{tree_id}.tmp{os.getpid()}")
         escapes: list[str] = []
         links: list[PurePosixPath] = []
-        _write_tree(repo, repo[tree_id], tmp, PurePosixPath(), escapes, links)  # type: ignore[index]
-        escapes += _drop_escaping_links(tmp, links)
-        tmp_record = record.with_name(f"{record.name}.tmp{os.getpid()}")
-        tmp_record.write_text(json.dumps(sorted(escapes)))
+        with private_files:
+            _write_tree(repo, repo[tree_id], tmp, PurePosixPath(), escapes, links)  # type: ignore[index]
+            escapes += _drop_escaping_links(tmp, links)
+            tmp_record = record.with_name(f"{record.name}.tmp{os.getpid()}")
+            tmp_record.write_text(json.dumps(sorted(escapes)))
         tmp_record.replace(record)
         try:
             tmp.rename(dest)
@@ -229,28 +275,80 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class RepoURL:
+    """A repository URL apart from the credentials it may carry.
+
+    `shown` (no user, no password) is what messages print; `fetch` is what libgit2 is given (an
+    ssh user kept: ssh needs one); `username`/`password` reach libgit2 only through the credentials
+    callback of one fetch, so they are never written to the cached repository's config.
+    """
+
+    shown: str
+    fetch: str
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> RepoURL:
+        from urllib.parse import unquote, urlsplit
+
+        m = re.match(r"^([\w.-]+)@([\w.-]+):(.*)$", url)  # scp-like user@host:path: ssh, no password
+        if m and "://" not in url:
+            return cls(shown=url, fetch=url, username=m.group(1))
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return cls(shown=url, fetch=url)
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, has_password, password = userinfo.partition(":")
+        # An ssh user name is no secret and ssh needs it; over https the user is often a token.
+        keep_user = f"{user}@" if parts.scheme.startswith("ssh") and user else ""
+        clean = parts._replace(netloc=keep_user + hostport).geturl()
+        return cls(shown=clean, fetch=clean, username=unquote(user) or None,
+                   password=unquote(password) if has_password else None)
+
+    def cache_key(self) -> str:
+        """Repositories that differ in scheme or credentials never share a cached clone: a fetch
+        with one user's credentials must not serve an Application that names none or others'."""
+        scheme = self.shown.partition("://")[0] if "://" in self.shown else "scp"
+        ident = "\0".join(["2", scheme, normalize_url(self.shown), self.username or "", self.password or ""])
+        return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def show_url(url: str) -> str:
+    """`url` without the credentials it may carry, for messages and labels."""
+    return RepoURL.parse(url).shown
+
+
 def fetch_remote(url: str, revision: str) -> Tree:
-    """A bare clone per URL in the cache, fetched on every use, then `revision` resolved in it.
+    """A bare clone per URL (and credentials) in the cache, fetched on every use, then `revision`
+    resolved in it.
 
     Credentials: the URL's own, GIT_USERNAME/GIT_PASSWORD (or GIT_TOKEN) from the environment, or the
-    SSH agent for ssh URLs.
+    SSH agent for ssh URLs; given to this fetch only, never stored.
     """
     import pygit2
 
-    key = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:24]
-    path = cache_dir("repos", f"{key}.git")
+    repo_url = RepoURL.parse(url)
+    path = cache_dir("repos", f"{repo_url.cache_key()}.git")
     try:
-        if path.exists():
-            repo = pygit2.Repository(str(path))
-        else:
-            repo = pygit2.init_repository(str(path), bare=True)
-            repo.remotes.create("origin", url)
-        repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials())
+        with private_files:
+            repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
+            # An anonymous remote: the URL is not written to the repository's config.
+            repo.remotes.create_anonymous(repo_url.fetch).fetch(
+                ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
+                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials(repo_url))
     except pygit2.GitError as e:
-        raise GitopsError(f"cannot fetch {url}: {e}") from None
-    tree_id = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}")
+        raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
+    tree_id = _resolve_remote_rev(repo, revision, repo_url.shown)
+    return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}")
+
+
+def _without_secrets(message: str, url: RepoURL) -> str:
+    for secret in (url.password, os.environ.get("GIT_PASSWORD"), os.environ.get("GIT_TOKEN")):
+        if secret:
+            message = message.replace(secret, "***")
+    return message
 
 
 def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
@@ -268,18 +366,90 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
 class _Credentials:
     """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
 
-    def __new__(cls) -> object:  # type: ignore[misc]
+    def __new__(cls, repo_url: RepoURL) -> object:  # type: ignore[misc]
         import pygit2
 
         class Callbacks(pygit2.RemoteCallbacks):
+            tried = False
+
             def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
+                    raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
+                self.tried = True
+                user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
+                secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+                if secret is None and repo_url.username:
+                    secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
+                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
                     return pygit2.UserPass(user, secret)
                 if allowed & pygit2.enums.CredentialType.SSH_KEY:
                     return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
-                                      "an SSH agent")
+                raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
+                                      "put them in the repoURL, or use an SSH agent")
 
         return Callbacks()
+
+
+# -- which tree each app renders from ------------------------------------------------------------
+
+class Sources:
+    """Maps each app to the tree it renders from; trees are shared across apps in one run."""
+
+    def __init__(self, target: str, revision: str | None) -> None:
+        self.revision = revision
+        self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
+        self._trees: dict[tuple[str, str], Tree] = {}
+        if revision and self.local is None:
+            raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
+
+    def tree_for(self, app: App, source: Source) -> tuple[Tree | None, str]:
+        """The tree `source` renders from and its path there; no tree for a chart from a Helm repository."""
+        if source.chart:
+            return None, ""
+        if app.is_plain_dir:
+            p = Path(source.path).resolve()
+            if self.revision:
+                return self._local_rev(), os.path.relpath(p, self._local_rev().root)
+            return Tree(root=p, tree_id=None, label="work tree"), "."
+        url = source.repo_url
+        if self.local is not None and self.local.matches(url):
+            # --revision wins; else the Application's targetRevision: the work tree when that is
+            # what is checked out (uncommitted edits included), otherwise read from the object database.
+            rev = self.revision or source.target_revision
+            if not self.revision and self.local.is_checked_out(rev):
+                return self.local.work_tree(), source.path
+            return self._local_rev(rev), source.path
+        rev = source.target_revision
+        if (url, rev) not in self._trees:
+            self._trees[(url, rev)] = fetch_remote(url, rev)
+        return self._trees[(url, rev)], source.path
+
+    def _local_rev(self, rev: str | None = None) -> Tree:
+        rev = rev or self.revision
+        assert self.local is not None and rev
+        key = ("", rev)
+        if key not in self._trees:
+            self._trees[key] = self.local.revision(rev)
+        return self._trees[key]
+
+    def target_path(self, target: str) -> str:
+        """With --revision, the target as it is in that revision (materialized in the cache)."""
+        if not self.revision or self.local is None:
+            return target
+        p = Path(target).resolve()
+        if not p.exists():  # an app name: look for it in that revision's apps/
+            return target
+        rel = os.path.relpath(p, self.local.workdir)
+        mapped = self._local_rev().root / rel
+        if not mapped.exists():
+            raise GitopsError(f"{target}: does not exist at revision {self.revision}")
+        return str(mapped)
+
+    def display(self, path: Path) -> str:
+        """Files read from --revision are named in messages by their path in the repository."""
+        return self._local_rev().display(path) if self.revision and self.local is not None else str(path)
+
+    def search_dirs(self) -> tuple[Path, ...]:
+        if self.revision and self.local is not None:
+            return (self._local_rev().root / os.path.relpath(Path.cwd() / "apps", self.local.workdir),)
+        return (Path("apps"),)

@@ -39,9 +39,9 @@ def sync(compare: CompareOptions, output: str, dry_run: bool,
 
     Exit status: 0 synced and healthy, 1 sync or health failed, 2 bad input or error before any write.
     """
-    from kubectl_gitops.apply import SyncRequest
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
+    from kubectl_gitops.state import SyncRequest
 
     req = SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune, dry_run=dry_run,
                       timeout=timeout, lock_namespace=lock_namespace)

@@ -162,7 +162,7 @@ class Renders:
         self._warn = warn
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
         self._futures: dict[str, Future[list[Manifest]]] = {}
-        self._labels: dict[str, str] = {}
+        self._sources: dict[str, tuple[str, str | None]] = {}
 
     def prefetch(self, apps: Iterable[App]) -> None:
         for app in apps:
@@ -175,13 +175,14 @@ class Renders:
                     self._futures[app.name] = failed
                     continue
                 self._futures[app.name] = self._pool.submit(render_sources, reqs, self._warn)
-                self._labels[app.name] = ", ".join(dict.fromkeys(
-                    r.tree.label if r.tree else f"{r.source.repo_url} {r.source.chart}" for r in reqs
-                    if r.source.renders))
+                label = ", ".join(dict.fromkeys(r.tree.label if r.tree else f"{r.source.repo_url} {r.source.chart}"
+                                                for r in reqs if r.source.renders))
+                self._sources[app.name] = (label, reqs[0].tree.tree_id if reqs[0].tree else None)
 
-    def label(self, app: App) -> str:
-        """Where `app` was rendered from, for reports ("work tree", "rev abc1234", a chart repository)."""
-        return self._labels.get(app.name, "")
+    def source_of(self, app: App) -> tuple[str, str | None]:
+        """Where `app` was rendered from, for reports ("work tree", "rev abc1234", a chart repository),
+        and the git tree id of its first source (None for a work tree or a chart repository)."""
+        return self._sources.get(app.name, ("", None))
 
     def get(self, app: App) -> list[Manifest]:
         self.prefetch([app])

@@ -8,7 +8,8 @@ mtime, ctime, inode, device); ctime because `touch -d` or tar can set mtime back
 listing is made afresh and validation runs on every run. A file whose mtime or ctime is within
 RACY_WINDOW_NS of the run's start is parsed and not stored: a second edit in the same timestamp tick
 would leave its stat unchanged ("racy git"). Documents JSON cannot hold exactly (dates, non-string keys,
-…) are not stored either.
+…) are not stored either, nor a file holding a Secret (its data never goes to disk): those are parsed
+again on every run.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from kubectl_gitops.apps import MANIFEST_SUFFIXES
 from kubectl_gitops.appsource import Directory
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import jsonnet, paths
-from kubectl_gitops.render.cache import json_exact
+from kubectl_gitops.render.cache import holds_secret, json_exact
 from kubectl_gitops.render.manifest import Manifest, objects
-from kubectl_gitops.source import Tree, cache_dir
+from kubectl_gitops.source import Tree, cache_dir, private_files
 
 if TYPE_CHECKING:
     from kubectl_gitops.render import Request
@@ -110,10 +111,7 @@ def _render_files(app_dir: Path, files: list[Path], d: Directory, display: Calla
 def _parse(f: Path, origin: str) -> list[Any]:
     data = f.read_bytes()
     if f.suffix == ".json":
-        try:
-            return [orjson.loads(data)]
-        except orjson.JSONDecodeError as e:
-            raise GitopsError(f"{origin}: invalid JSON: {e}") from None
+        return [yamlio.load_json(data, origin)]
     return list(yamlio.load_all(data, origin))
 
 
@@ -186,7 +184,7 @@ class _ParseCache:
 
     def docs(self, f: Path, origin: str) -> list[Any]:
         if f.suffix == ".json":
-            return _parse(f, origin)  # orjson reads the file as fast as it would read the cache
+            return _parse(f, origin)  # JSON parses about as fast as the cache file would read
         st = f.stat()
         stamp: Stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         settled = max(st.st_mtime_ns, st.st_ctime_ns) < self.settled_before
@@ -196,7 +194,7 @@ class _ParseCache:
             self.new[key] = hit
             return hit[1]
         docs = _parse(f, origin)  # raises on invalid YAML: nothing of a failed parse is stored
-        if settled and json_exact(docs):
+        if settled and json_exact(docs) and not holds_secret(docs):
             self.new[key] = [stamp, docs]
             self.stored_new = True
         return docs
@@ -207,8 +205,9 @@ class _ParseCache:
             return
         tmp = self.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(orjson.dumps({"version": WORKTREE_CACHE_VERSION, "files": self.new}))
+            with private_files:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(orjson.dumps({"version": WORKTREE_CACHE_VERSION, "files": self.new}))
             tmp.replace(self.path)  # atomic: a concurrent run reads the old file or this one, whole
         except OSError:  # a read-only or full cache directory costs speed, never the run
             tmp.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import paths
 from kubectl_gitops.render.run import run
-from kubectl_gitops.source import Tree, cache_dir
+from kubectl_gitops.source import Tree, cache_dir, private_files
 
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -134,9 +134,10 @@ def _store(src: Path, dest: Path, name: str) -> Path:
     """Move `src` into the cache as `dest/name`, atomically; a concurrent run's identical copy wins."""
     if not (dest / name).exists():
         tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}.{threading.get_ident()}")
-        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), tmp / name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        with private_files:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), tmp / name)
+            dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             tmp.rename(dest)
         except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +77,14 @@ def _render_wrapped(req: Request, k: Kustomize, kubectl: str, app_dir: Path, ori
     tree = req.tree
     kfile = kustomization_file(app_dir)
     own = (yamlio.load(kfile.read_bytes(), origin) or {}) if kfile else {}
+    components = []
     for c in k.components:
+        if not (app_dir / c).exists() and k.ignore_missing_components:
+            continue
         check_refs(tree, paths.confine(tree, app_dir / c, "source.kustomize.components entry", req.label),
                    req.label, set())
+        components.append(c)
+    k = replace(k, components=tuple(components))
 
     def read_patch(p: str) -> str:
         return paths.confine(tree, app_dir / p, "source.kustomize.patches path", req.label).read_text()

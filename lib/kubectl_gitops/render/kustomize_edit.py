@@ -46,7 +46,8 @@ def wrapper(k: Kustomize, own: Mapping[str, Any], to_app: str, rel_to: Callable[
         _no_conflict(own, "commonLabels", k.common_labels, k.force_common_labels, where, "forceCommonLabels")
         labels = dict(k.common_labels)
         if k.label_without_selector:
-            doc["labels"] = [{"pairs": labels, "includeSelectors": False}]
+            doc["labels"] = [{"pairs": labels, "includeSelectors": False,
+                              **({"includeTemplates": True} if k.label_include_templates else {})}]
         else:
             doc["commonLabels"] = labels
     if k.common_annotations:
@@ -57,7 +58,7 @@ def wrapper(k: Kustomize, own: Mapping[str, Any], to_app: str, rel_to: Callable[
     if k.replicas:
         doc["replicas"] = [{"name": n, "count": c} for n, c in k.replicas]
     if k.components:
-        doc["components"] = [rel_to(c) for c in k.components]
+        doc["components"] = [rel_to(c) for c in k.components]  # absent ones dropped by the caller
     if k.patches:
         doc["patches"] = [_patch(p, read_patch) for p in orjson.loads(k.patches)]
     return doc

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from kubectl_gitops import schema
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj
+from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of
 
-
-@dataclass(frozen=True)
-class Manifest:
-    obj: Obj
-    origin: str  # the file (or kustomize directory, or chart) it came from, for messages
+__all__ = ["Manifest", "objects"]  # Manifest lives in model (the pipeline's data); renderers make them here
 
 
 def objects(docs: Any, origin: str) -> list[Obj]:
@@ -37,5 +33,9 @@ def objects(docs: Any, origin: str) -> list[Obj]:
                     if meta.get(f) is not None and not isinstance(meta[f], str)), None)
         if bad:
             raise GitopsError(f"{what}: metadata.{bad} {meta[bad]!r} is not a string", hint="quote it in the YAML")
+        if group_of(str(doc["apiVersion"])) == ARGO_GROUP and doc["kind"] in schema.SCHEMAS:
+            schema.check_argo_document(doc, what)
+        else:
+            schema.check(meta, schema.METADATA, what, "metadata")
         out.append(doc)
     return out

@@ -1,0 +1,177 @@
+"""Leaf module: the pipeline's data. What compare found (ResourceState, AppState), what sync plans
+(SyncTask) and what a sync returns (SyncResult). Statuses are enums; no I/O, no decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from kubectl_gitops.apps import App
+from kubectl_gitops.model import Manifest, Obj, ResourceKey, SyncOptions
+
+
+class SyncStatus(StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    MISSING = "Missing"
+    EXTRANEOUS = "Extraneous"
+    UNKNOWN = "Unknown"  # not compared (e.g. a policy check did not let it be)
+
+
+class HealthCode(StrEnum):
+    HEALTHY = "Healthy"
+    SUSPENDED = "Suspended"
+    PROGRESSING = "Progressing"
+    MISSING = "Missing"
+    DEGRADED = "Degraded"
+    UNKNOWN = "Unknown"
+
+
+HEALTH_ORDER = tuple(HealthCode)  # best to worst
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    status: HealthCode
+    message: str = ""
+
+
+class Phase(StrEnum):
+    PRE_SYNC = "PreSync"
+    SYNC = "Sync"
+    POST_SYNC = "PostSync"
+    SYNC_FAIL = "SyncFail"
+
+    @property
+    def rank(self) -> int:
+        return tuple(Phase).index(self) - 1
+
+
+class TaskResult(StrEnum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    PRUNED = "pruned"
+    PRUNE_SKIPPED = "pruneSkipped"
+    HOOK_CREATED = "hook created"
+    HOOK_RUNNING = "hook running"
+    HOOK_SUCCEEDED = "hook succeeded"
+    HOOK_FAILED = "hook failed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not reached: an earlier step failed
+
+
+class OperationPhase(StrEnum):
+    """A sync's phase, as Argo CD's operationState.phase."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"  # it wrote, then an apply, a health check or a hook failed
+    ERROR = "Error"  # it stopped before writing: bad input, a refused pre-flight check, a held lock
+
+
+# -- compare ----------------------------------------------------------------------------------------
+
+@dataclass
+class ResourceState:
+    app: str
+    key: ResourceKey
+    status: SyncStatus
+    origin: str = ""
+    desired: Obj | None = None  # what sync would apply: namespace set, tracking id added
+    live: Obj | None = None
+    # Normalized, ignoreDifferences applied: what is compared and shown. None when the fast path
+    # found the object synced (there is no diff to show).
+    target_view: Obj | None = None
+    live_view: Obj | None = None
+    ignored_extraneous: bool = False
+    pending_crd: bool = False  # its CRD comes in the same app, so the server cannot check it yet
+    health: HealthStatus | None = None  # of the live object; None: no live object or no check
+    exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
+    validated: bool = False  # passed the server-side dry-run sync's pre-flight check would send
+
+    @property
+    def out_of_sync(self) -> bool:
+        return self.status != SyncStatus.SYNCED and not self.ignored_extraneous
+
+
+@dataclass
+class AppState:
+    app: App
+    source_label: str
+    revision: str | None = None  # the commit rendered, when read from git (None: a work tree)
+    resources: list[ResourceState] = field(default_factory=list)
+    hooks: list[Manifest] = field(default_factory=list)
+    children: list[App] = field(default_factory=list)
+    health: HealthCode | None = None
+
+    @property
+    def sync_status(self) -> SyncStatus:
+        return SyncStatus.OUT_OF_SYNC if any(rs.out_of_sync for rs in self.resources) else SyncStatus.SYNCED
+
+
+# -- plan and run -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What the user asked of a sync (the CLI flags), as plain data a watch loop can build too."""
+
+    prune: bool = False
+    force_prune: bool = False
+    confirm_prune: bool = False
+    dry_run: bool = False
+    wait: bool = False  # wait until every object is Healthy, even in a single-step sync
+    timeout: float = 300.0
+    lock_namespace: str = "default"
+
+
+@dataclass
+class SyncTask:
+    app: str
+    key: ResourceKey
+    phase: Phase
+    wave: int
+    obj: Obj | None  # what to apply (None for a prune)
+    live: Obj | None = None
+    origin: str = ""
+    hook: bool = False
+    delete_policies: frozenset[str] = frozenset()
+    options: SyncOptions = field(default_factory=SyncOptions)
+    prune: bool = False
+    skip_apply: bool = False  # already in sync: nothing to write
+    prune_skipped: str = ""  # a prune candidate left alone: why (Prune=false, pruning disabled...)
+    # outcome, filled in by the runner
+    result: TaskResult | None = None
+    health: HealthCode | None = None
+    message: str = ""
+
+
+@dataclass
+class AppSyncResult:
+    """One app's sync: what notifications, history and a watch loop read."""
+
+    app: str
+    source: str  # where it was rendered from ("work tree", "rev abc1234", a repository URL)
+    revision: str | None
+    started_at: datetime
+    finished_at: datetime | None = None
+    phase: OperationPhase = OperationPhase.RUNNING
+    tasks: list[SyncTask] = field(default_factory=list)
+    health: HealthCode | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.phase == OperationPhase.SUCCEEDED
+
+
+@dataclass
+class SyncResult:
+    apps: list[AppSyncResult] = field(default_factory=list)
+    requests: int = 0
+    writes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(a.ok for a in self.apps)
