@@ -110,7 +110,7 @@ def parse_source(m: Obj, where: str, field_name: str) -> Source:
     if m.get("plugin") is not None:
         raise GitopsError(f"{where}: {field_name}.plugin: config management plugins are not supported",
                           hint="render the manifests into Git, or use a directory, Kustomize or Helm source")
-    types = [k for k in ("directory", "helm", "kustomize") if m.get(k) is not None]
+    types = [k for k in ("directory", "helm", "kustomize") if m.get(k)]  # `{}` sets nothing
     if len(types) > 1:
         raise GitopsError(f"{where}: {field_name} sets {' and '.join(types)}: a source has one type")
     chart, ref = m.get("chart") or "", m.get("ref") or ""
@@ -123,9 +123,8 @@ def parse_source(m: Obj, where: str, field_name: str) -> Source:
         target_revision=m.get("targetRevision") or ("" if chart else "HEAD"),
         directory=_directory(m.get("directory") or {}, where, f"{field_name}.directory"),
         chart=chart, ref=ref, name=m.get("name") or "",
-        helm=_helm(m["helm"], where, f"{field_name}.helm") if m.get("helm") is not None else None,
-        kustomize=(_kustomize(m["kustomize"], where, f"{field_name}.kustomize")
-                   if m.get("kustomize") is not None else None),
+        helm=_helm(m["helm"], where, f"{field_name}.helm") if m.get("helm") else None,
+        kustomize=_kustomize(m["kustomize"], where, f"{field_name}.kustomize") if m.get("kustomize") else None,
     )
 
 

@@ -410,7 +410,10 @@ class Sources:
             p = Path(source.path).resolve()
             if self.revision:
                 return self._local_rev(), os.path.relpath(p, self._local_rev().root)
-            return Tree(root=p, tree_id=None, label="work tree"), "."
+            if self.local is not None and self.local.workdir in (p, *p.parents):
+                return self.local.work_tree(), os.path.relpath(p, self.local.workdir)
+            # Not in a repository: a directory the user named on disk, with nothing around it to stay in.
+            return Tree(root=Path(p.anchor), tree_id=None, label="work tree"), str(p.relative_to(p.anchor))
         url = source.repo_url
         if self.local is not None and self.local.matches(url):
             # --revision wins; else the Application's targetRevision: the work tree when that is
