@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("helm_helpers",)  # the helm and chart_repo fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"
 VENV_BIN = Path(sys.executable).parent
@@ -39,6 +41,14 @@ class Cluster:
 
     def get(self, *args: str) -> dict:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the `cluster` fixture, directly or through another fixture, is marked
+    `cluster`: `pytest -m "not cluster"` runs the rest with no control plane and no Go toolchain."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")

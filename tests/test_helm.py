@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Cluster, run_cli
 from diff_helpers import ORIGIN_URL, Repo, application, diff, error_of
-from helm_helpers import ChartRepo, chart_repo, helm, write_chart  # noqa: F401 (fixtures)
+from helm_helpers import ChartRepo, write_chart
 
 
 @pytest.fixture(autouse=True)
@@ -235,7 +235,7 @@ def test_bad_helm_input_exits_2_with_nothing_written(cluster: Cluster, namespace
     repo.commit()
     args = ("apps/web.yaml", "--render-timeout", "1s")
     assert message in error_of(diff(*args, cwd=repo.root))
-    code, out, err = sync(repo.root, *args)
+    code, _, err = sync(repo.root, *args)
     assert code == 2 and message in err, err
     assert [c["metadata"]["name"] for c in cluster.get("configmaps", "-n", namespace)["items"]
             if c["metadata"]["name"].startswith("web")] == []

@@ -69,7 +69,7 @@ def is_secret(obj: Obj) -> bool:
     return obj.get("kind") == "Secret" and group_of(str(obj.get("apiVersion", "v1"))) == ""
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
@@ -81,7 +81,7 @@ def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
 
 
 def is_hook(obj: Obj) -> bool:
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
@@ -94,7 +94,7 @@ def owning_app(obj: Obj, key: ResourceKey) -> str | None:
 
     A tracking id copied onto another object (e.g. by a controller) does not make it owned.
     """
-    value = annotations(obj).get(TRACKING_ID)
+    value = annotations_of(obj).get(TRACKING_ID)
     if not value or ":" not in value:
         return None
     app, _, rest = value.partition(":")
@@ -146,4 +146,4 @@ class SyncOptions:
 
 
 def object_options(obj: Obj, where: str) -> SyncOptions:
-    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+    return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)

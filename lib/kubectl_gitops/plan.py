@@ -28,7 +28,7 @@ from kubectl_gitops.model import (
     TRACKING_ID,
     Obj,
     SyncOptions,
-    annotations,
+    annotations_of,
     key_of,
     object_options,
     owning_app,
@@ -156,7 +156,7 @@ def sort_key(t: SyncTask) -> tuple[int, int, int, str]:
 
 def phases_of(obj: Obj) -> list[str]:
     """Hook phases of an object: [] for a non-hook, ["Skip"] never applied."""
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     if ANN_HOOK in ann:
         return [p.strip() for p in ann[ANN_HOOK].split(",") if p.strip()]
     if ANN_HELM_HOOK in ann:
@@ -165,7 +165,7 @@ def phases_of(obj: Obj) -> list[str]:
 
 
 def wave_of(obj: Obj, where: str) -> int:
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
     try:
         return int(str(raw).strip())
@@ -174,7 +174,7 @@ def wave_of(obj: Obj, where: str) -> int:
 
 
 def delete_policies(obj: Obj) -> frozenset[str]:
-    raw = annotations(obj).get(ANN_HOOK_DELETE_POLICY, "")
+    raw = annotations_of(obj).get(ANN_HOOK_DELETE_POLICY, "")
     found = frozenset(p.strip() for p in raw.split(",") if p.strip())
     return found or frozenset({BEFORE_HOOK_CREATION})
 

@@ -11,10 +11,14 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.errors import GitopsError
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
@@ -230,5 +230,5 @@ def _read_entries(path: Path) -> dict[str, Any]:
     return files if isinstance(files, dict) else {}
 
 
-def _is_entry(entry: Any) -> bool:
+def _is_entry(entry: Any) -> TypeGuard[list[Any]]:
     return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)

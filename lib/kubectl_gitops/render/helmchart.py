@@ -197,8 +197,8 @@ def built_dependencies(home: HelmHome, tree: Tree | None, chart_dir: Path, deps:
     with tempfile.TemporaryDirectory(prefix="kubectl-gitops-deps-") as tmp:
         # The chart and its file:// dependencies keep their places relative to each other.
         root = (tree.root if tree else chart_dir).resolve()
-        for d in (chart_dir.resolve(), *local_dependency_dirs(tree, chart_dir, deps, home.where)):
-            shutil.copytree(d, Path(tmp) / "ws" / d.relative_to(root), symlinks=False, dirs_exist_ok=True)
+        for src in (chart_dir.resolve(), *local_dependency_dirs(tree, chart_dir, deps, home.where)):
+            shutil.copytree(src, Path(tmp) / "ws" / src.relative_to(root), symlinks=False, dirs_exist_ok=True)
         work = Path(tmp) / "ws" / chart_dir.resolve().relative_to(root)
         for d in deps:
             if d.repository.startswith(("http://", "https://", "oci://")):

@@ -43,16 +43,17 @@ class KustomizeRenderer:
         return kustomization_file(req.app_dir) is not None
 
     def cache_key(self, req: Request) -> list[str] | None:
-        app_id = req.tree.subtree_id(req.path)
-        if app_id is None:
+        tree = req.tree
+        app_id = tree.subtree_id(req.path) if tree else None
+        if tree is None or app_id is None:
             return None
         k = req.source.kustomize
-        extra = [repr(k), *sorted(req.env.items())] if k else []
+        extra = [repr(k), *(f"{n}={v}" for n, v in sorted(req.env.items()))] if k else []
         for c in k.components if k else ():
             rel = os.path.normpath(PurePosixPath(req.path) / c)
-            extra.append(f"{rel}={req.tree.subtree_id(rel)}")
-            extra.extend(_deps(req.tree, PurePosixPath(rel), set()))
-        return [app_id, identity("kubectl"), *_deps(req.tree, PurePosixPath(req.path), set()), *extra]
+            extra.append(f"{rel}={tree.subtree_id(rel)}")
+            extra.extend(_deps(tree, PurePosixPath(rel), set()))
+        return [app_id, identity("kubectl"), *_deps(tree, PurePosixPath(req.path), set()), *extra]
 
     def render(self, req: Request) -> list[Manifest]:
         assert req.tree is not None
