@@ -16,13 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
-
-def helm_bin_dir() -> Path:
-    out = subprocess.run([str(ROOT / "scripts" / "build-helm"), "bin-dir"], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    return Path(out)
+from conftest import helm_bin_dir
 
 
 @pytest.fixture(scope="session")

@@ -206,10 +206,10 @@ def test_app_of_apps_whose_root_is_a_helm_chart(cluster: Cluster, namespace: str
 SLOW = "{{- range $i := until 10000 }}{{- range $j := until 10000 }}{{- end }}{{- end }}\n"
 BAD = [
     ("valueFiles: [nope.yaml]\n", {}, "value file 'nope.yaml' does not exist"),
-    ("valueFiles: [../../../outside.yaml]\n", {}, "'../../../outside.yaml' is outside the repository"),
+    ("valueFiles: [../../../../outside.yaml]\n", {}, "'../../../../outside.yaml' is outside the repository"),
     ("valueFiles: [$values/x.yaml]\n", {}, "no source has ref 'values'"),
     ("valueFiles: [https://example.com/v.yaml]\n", {}, "only files in the repository are read, not URLs"),
-    ("fileParameters: [{name: a, path: ../../../outside.yaml}]\n", {}, "is outside the repository"),
+    ("fileParameters: [{name: a, path: ../../../../outside.yaml}]\n", {}, "is outside the repository"),
     ("version: v2\n", {}, "only Helm 3 (v3) is supported"),
     ("releaseName: shop\n", {"templates/broken.yaml": "{{ .Values.nope.deeper }}\n"},
      "helm template failed: Error: "),

@@ -60,7 +60,7 @@ def test_a_manifest_symlink_outside_is_refused(cluster: Cluster, namespace: str,
     repo.write("apps/x.yaml", application("x", "app", namespace))
     repo.commit()
     err = refused(cluster, namespace, repo.root, "apps/x.yaml")
-    assert "manifest 'app/link.yaml' is outside the repository" in err
+    assert "symlink" in err and "app/link.yaml' points outside the repository" in err
 
 
 def test_a_symlink_inside_the_repository_is_followed(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_a_symlink_outside_in_a_remote_repository(cluster: Cluster, namespace: s
                                            revision="main"))
     local.commit()
     err = refused(cluster, namespace, local.root, "apps/x.yaml")
-    assert "'app/link.yaml'" in err and "outside the repository" in err
+    assert "symlink 'app/link.yaml' points outside the repository" in err
 
 
 def test_a_kustomization_resource_outside_is_refused(cluster: Cluster, namespace: str, tmp_path: Path) -> None:

@@ -121,9 +121,10 @@ def renderer_for(req: Request) -> Renderer:
 
 def render(req: Request) -> list[Manifest]:
     if req.tree is not None:
-        app_dir = paths.confine(req.tree, req.app_dir, "path", req.label)
+        app_dir = paths.confine(req.tree, req.app_dir, "path", req.label, shown=req.path)
         if not app_dir.is_dir():
             raise GitopsError(f"{req.label}: path {req.path!r} does not exist in {req.tree.label}")
+        paths.confine_tree(req.tree, app_dir, req.label)
     renderer = renderer_for(req)
     parts = renderer.cache_key(req)
     key = cache.key(renderer.name, parts) if parts is not None else None

@@ -103,8 +103,7 @@ def _chart(req: Request, home: HelmHome) -> tuple[Path, str]:
                               "(https://, http:// or oci://)")
         return pulled_chart(home, repo, s.chart, s.target_revision), f"{repo.url} {s.chart}@{s.target_revision}"
     assert req.tree is not None
-    chart_dir = req.app_dir.resolve()
-    paths.confine_tree(req.tree, chart_dir, req.label)
+    chart_dir = req.app_dir.resolve()  # confined by render(), symlinks below it too
     return chart_dir, req.tree.display(chart_dir)
 
 
@@ -188,6 +187,8 @@ def _resolve(req: Request, chart_dir: Path | None, raw: str, what: str, ignore_m
         base = chart_dir
     else:
         raise GitopsError(f"{req.label}: {what} {raw!r} needs the chart, which is not pulled yet")
+    if tree is not None:  # before looking for it: a path outside is refused even if nothing is there
+        paths.confine(tree, base / raw, what, req.label, shown=raw)
     candidates = sorted(base.glob(raw)) if GLOB.search(raw) else [base / raw]
     found = [p for p in candidates if p.is_file()]
     if not found:

@@ -30,11 +30,17 @@ def evaluate(tree: Tree, f: Path, j: Jsonnet, where: str) -> list[Any]:
     libs = [paths.inside(tree, lib, "directory.jsonnet.libs entry", where) for lib in j.libs]
     root = str(tree.root.resolve())
 
+    refused: list[GitopsError] = []  # rjsonnet turns a callback's exception into text: keep ours whole
+
     def load(base: str, rel: str) -> tuple[str, str]:
-        for d in (Path(base), *libs) if not Path(rel).is_absolute() else (Path("/"),):
+        for d in (Path(base), *libs):
             p = d / rel
-            if p.is_file():
-                real = paths.confine(tree, p, "Jsonnet import", where)
+            try:
+                real = paths.confine(tree, p, "Jsonnet import", where, shown=rel)
+            except GitopsError as e:
+                refused.append(e)
+                raise RuntimeError(str(e)) from None
+            if real.is_file():
                 return str(real), real.read_text()
         raise RuntimeError(f"couldn't open import {rel!r}: no match locally or in the libs")
 
@@ -45,9 +51,9 @@ def evaluate(tree: Tree, f: Path, j: Jsonnet, where: str) -> list[Any]:
             ext_codes={v.name: v.value for v in j.ext_vars if v.code},
             tla_vars={v.name: v.value for v in j.tlas if not v.code},
             tla_codes={v.name: v.value for v in j.tlas if v.code})
-    except GitopsError:
-        raise
     except RuntimeError as e:
+        if refused:
+            raise refused[0] from None
         # Messages name files by their path in the cache for a revision: show the repository's path.
         msg = re.sub(re.escape(root) + "/?", "", str(e)).strip()
         raise GitopsError(f"{tree.display(f)}: Jsonnet: {msg}") from None

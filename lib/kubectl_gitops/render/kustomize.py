@@ -80,8 +80,11 @@ def _render_wrapped(req: Request, k: Kustomize, kubectl: str, app_dir: Path, ori
     own = (yamlio.load(kfile.read_bytes(), origin) or {}) if kfile else {}
     components = []
     for c in k.components:
-        if not (app_dir / c).exists() and k.ignore_missing_components:
-            continue
+        if not (app_dir / c).exists():
+            if k.ignore_missing_components:
+                continue
+            raise GitopsError(f"{req.label}: source.kustomize.components entry {c!r} does not exist",
+                              hint="set source.kustomize.ignoreMissingComponents: true to skip it")
         check_refs(tree, paths.confine(tree, app_dir / c, "source.kustomize.components entry", req.label),
                    req.label, set())
         components.append(c)
@@ -143,8 +146,9 @@ def check_refs(tree: Tree, kdir: Path, where: str, seen: set[Path]) -> None:
     if kfile is None:
         return
     paths.confine(tree, kfile, "kustomization", where)
+    paths.confine_tree(tree, kdir, where)
     for ref in local_refs(yamlio.load(kfile.read_bytes(), tree.display(kfile)) or {}):
-        target = paths.confine(tree, kdir / ref, f"{tree.display(kfile)} entry", where)
+        target = paths.confine(tree, kdir / ref, f"{tree.display(kfile)} entry", where, shown=ref)
         if target.is_dir():
             check_refs(tree, target, where, seen)
 
