@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cluster, run_cli
-from diff_helpers import ORIGIN_URL, Repo, application, diff, error_of
+from conftest import Cluster
+from diff_helpers import ORIGIN_URL, Repo, application, diff, error_of, sync
 from helm_helpers import ChartRepo, write_chart
 
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-def sync(cwd: Path, *args: str) -> tuple[int, str, str]:
-    res = run_cli("kubectl-gitops", "sync", *args, "--timeout", "90s", cwd=cwd)
-    assert "Traceback" not in res.stderr, res.stderr
-    return res.returncode, res.stdout, res.stderr
 
 
 def helm_app(name: str, path: str, ns: str, helm_spec: str) -> str:

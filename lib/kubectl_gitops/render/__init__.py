@@ -138,12 +138,11 @@ def render(req: Request) -> list[Manifest]:
 
 def render_sources(reqs: list[Request], warn: Callable[[str], None]) -> list[Manifest]:
     """Each source rendered on its own, concatenated; an object two sources define: the last wins."""
-    if len(reqs) == 1:
-        return render(reqs[0])
+    rendering = [r for r in reqs if r.source.renders]
+    if len(rendering) == 1:
+        return render(rendering[0])
     out: dict[object, Manifest] = {}
-    for req in reqs:
-        if not req.source.renders:
-            continue
+    for req in rendering:
         for m in render(req):
             k = key_of(m.obj)
             if k in out:
