@@ -143,7 +143,9 @@ def render_sources(reqs: list[Request], warn: Callable[[str], None]) -> list[Man
         return render(rendering[0])
     out: dict[object, Manifest] = {}
     for req in rendering:
+        index = reqs.index(req)
         for m in render(req):
+            m = Manifest(m.obj, f"{m.origin} (spec.sources[{index}])")  # which source, in messages and -o json
             k = key_of(m.obj)
             if k in out:
                 warn(f"{req.label}: {k} comes from more than one source; the last one "
