@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.appsource import Source
@@ -37,6 +37,7 @@ __all__ = [
     "renderer_for",
 ]
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 90.0  # seconds, like Argo CD's exec timeout
 
 
@@ -48,19 +49,20 @@ class Target:
     api_versions: tuple[str, ...] = ()
 
 
-class TargetOnce:
-    """The destination's Target, asked for once by whichever render needs it first (thread-safe)."""
+class Once(Generic[T]):
+    """A value from the cluster (its versions, repository Secrets), asked for once by whichever render
+    needs it first; renders run in threads."""
 
-    def __init__(self, ask: Callable[[], Target]) -> None:
+    def __init__(self, ask: Callable[[], T]) -> None:
         self._ask = ask
         self._lock = threading.Lock()
-        self._value: Target | None = None
+        self._value: list[T] = []
 
-    def __call__(self) -> Target:
+    def __call__(self) -> T:
         with self._lock:
-            if self._value is None:
-                self._value = self._ask()
-            return self._value
+            if not self._value:
+                self._value.append(self._ask())
+            return self._value[0]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Request:
     refs: Mapping[str, Tree] = field(default_factory=dict)  # multi-source `ref` name → its tree
     timeout: float = DEFAULT_TIMEOUT
     env: Mapping[str, str] = field(default_factory=dict)  # ARGOCD_APP_* build environment
+    # Argo CD repository Secrets readable in the cluster: (url, username, password, is_prefix) each.
+    repo_secrets: Callable[[], list[tuple[str, str, str, bool]]] = list
 
     @property
     def app_dir(self) -> Path:
