@@ -106,21 +106,25 @@ class Renderer(Protocol):
 
 
 def _registry() -> tuple[Renderer, ...]:
+    """In Argo CD's order of detection: a kustomization wins over a Chart.yaml beside it."""
     from kubectl_gitops.render.directory import DirectoryRenderer
     from kubectl_gitops.render.helm import HelmRenderer
     from kubectl_gitops.render.kustomize import KustomizeRenderer
 
-    return (HelmRenderer(), KustomizeRenderer(), DirectoryRenderer())
+    return (KustomizeRenderer(), HelmRenderer(), DirectoryRenderer())
 
 
 def renderer_for(req: Request) -> Renderer:
-    """The first renderer that claims the source; an explicit `helm:`/`kustomize:` must match it."""
-    renderer = next(r for r in _registry() if r.claims(req))
+    """The renderer of the type the source names (`helm:`/`kustomize:`), else the first that claims it."""
+    claiming = [r for r in _registry() if r.claims(req)]
     for name, given in (("helm", req.source.helm), ("kustomize", req.source.kustomize)):
-        if given is not None and renderer.name != name:
-            raise GitopsError(f"{req.label}: source.{name} is set, but {req.path!r} is a {renderer.name} "
-                              f"source, not {name}")
-    return renderer
+        if given is not None:
+            named = next((r for r in claiming if r.name == name), None)
+            if named is None:
+                raise GitopsError(f"{req.label}: source.{name} is set, but {req.path!r} is a {claiming[0].name} "
+                                  f"source, not {name}")
+            return named
+    return claiming[0]
 
 
 def render(req: Request) -> list[Manifest]:
