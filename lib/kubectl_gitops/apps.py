@@ -9,7 +9,7 @@ from typing import Any
 
 from kubectl_gitops import schema, yamlio
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, sync_wave
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -97,7 +97,7 @@ def parse_application(obj: Obj, origin: str) -> App:
         self_heal=bool((auto or {}).get("selfHeal")),
         ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
         managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
-        wave=_int(annotations(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
+        wave=sync_wave(obj, where),
         origin=origin,
         manifest=obj,
     )
@@ -120,13 +120,6 @@ def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:
 def plain_dir_app(path: Path, name: str) -> App:
     """A directory of manifests (or a kustomization) with no Application: an app named after it."""
     return App(name=name, source=Source(repo_url="", path=str(path)), origin=str(path))
-
-
-def _int(value: str, where: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise GitopsError(f"{where}: sync-wave {value!r} is not an integer") from None
 
 
 def applications_in_file(path: Path, display: Display = str) -> list[App]:
