@@ -126,7 +126,8 @@ def applications_in_file(path: Path, display: Display = str) -> list[App]:
     if path.suffix not in MANIFEST_SUFFIXES:
         return []
     where = display(path)
-    return [parse_application(d, where) for d in yamlio.load_all(path.read_bytes(), where) if is_application(d)]
+    docs = yamlio.load_documents(path.read_bytes(), where, is_json=path.suffix == ".json")
+    return [parse_application(d, where) for d in docs if is_application(d)]
 
 
 def applications_in_dir(path: Path, display: Display = str) -> list[App]:
@@ -172,7 +173,7 @@ def _has_plain_manifests(p: Path, display: Display) -> bool:
         return True
     for f in p.iterdir():
         if f.is_file() and f.suffix in MANIFEST_SUFFIXES:
-            for d in yamlio.load_all(f.read_bytes(), display(f)):
+            for d in yamlio.load_documents(f.read_bytes(), display(f), is_json=f.suffix == ".json"):
                 if isinstance(d, dict) and not is_application(d) and d.get("kind") != "AppProject":
                     return True
     return False

@@ -80,6 +80,11 @@ def load(text: str | bytes, source: str) -> Any:
     return docs[0]
 
 
+def load_documents(data: bytes, source: str, *, is_json: bool) -> list[Any]:
+    """The documents of a manifest file: a JSON file's one, or a YAML stream's."""
+    return [load_json(data, source)] if is_json else list(load_all(data, source))
+
+
 def load_json(data: bytes, source: str) -> Any:
     """One JSON document, a key given twice refused like in YAML (JSON is YAML: it finds the line)."""
     try:
