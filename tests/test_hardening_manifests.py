@@ -98,7 +98,9 @@ def test_wrongly_typed_application(cluster: Cluster, namespace: str, tmp_path: P
                                    message: str) -> None:
     from kubectl_gitops import yamlio
 
-    doc = _merge(yamlio.load(application("web", "app", namespace), "a"), yamlio.load(patch, "p"))
+    no_repo = f"file://{tmp_path}/no-repo"  # never fetched: the check comes first
+    doc = _merge(yamlio.load(application("web", "app", namespace, repo_url=no_repo), "a"),
+                 yamlio.load(patch, "p"))
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "cm.yaml").write_text(CM.format(meta=""))
     f = tmp_path / "web.yaml"
@@ -112,7 +114,8 @@ def test_child_application_in_a_rendered_app_is_checked_too(cluster: Cluster, na
                                                              tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    child = application("child", "app", namespace) + "  syncPolicy: {automated: true}\n"
+    child = application("child", "app", namespace, repo_url=f"file://{tmp_path}/no-repo")
+    child += "  syncPolicy: {automated: true}\n"
     (root / "child.yaml").write_text(child)
     (root / "cm.yaml").write_text(textwrap.dedent(CM.format(meta="")))
     msg = error_of(run_cli("kubectl-gitops-diff", "-n", namespace, str(root)))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Cluster, run_cli
-from kubectl_gitops.masking import MASK, mask_message
+
+MASK = "++++++++"  # what Argo CD shows for a Secret's value
 
 SECRETS = """\
     apiVersion: v1
@@ -68,10 +69,14 @@ SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
      "Secret \"s\" is invalid: data[bad key]: a valid config key must consist of alphanumerics"),
 ])
 def test_mask_message(message: str, masked: str) -> None:
-    assert mask_message(message, SECRET) == masked
+    from kubectl_gitops import masking
+
+    assert masking.mask_message(message, SECRET) == masked
 
 
 def test_messages_about_other_kinds_are_unchanged() -> None:
+    from kubectl_gitops import masking
+
     cm = {**SECRET, "kind": "ConfigMap"}
-    assert mask_message("got 987 (500)", cm) == "got 987 (500)"
-    assert mask_message("got 987 (500)", {**SECRET, "apiVersion": "example.com/v1"}) == "got 987 (500)"
+    assert masking.mask_message("got 987 (500)", cm) == "got 987 (500)"
+    assert masking.mask_message("got 987 (500)", {**SECRET, "apiVersion": "example.com/v1"}) == "got 987 (500)"
