@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from kubectl_gitops.model import LAST_APPLIED, Obj, is_secret
+from kubectl_gitops.model import ARGO_GROUP, LAST_APPLIED, Obj, group_of, is_secret
+from kubectl_gitops.repourl import RepoURL
 
 MASK = "+" * 8
 _QUOTED = re.compile(r"(\bgot )(.+?)(?=(?: \(\d{3}\))?$)", re.MULTILINE)  # up to the " (500)" we append
@@ -23,9 +24,12 @@ _QUOTED = re.compile(r"(\bgot )(.+?)(?=(?: \(\d{3}\))?$)", re.MULTILINE)  # up t
 
 def mask_secrets(*objs: Obj | None) -> None:
     """Replace Secret data values in place, consistently across `objs` (target first, then live):
-    per key, the first distinct value becomes 8 '+', each further distinct value 4 more."""
+    per key, the first distinct value becomes 8 '+', each further distinct value 4 more. An
+    Application's repoURLs lose the credentials they carry."""
     masks: dict[str, dict[str, str]] = {}
     for obj in objs:
+        if obj and obj.get("kind") == "Application" and group_of(str(obj.get("apiVersion", ""))) == ARGO_GROUP:
+            _strip_repo_credentials(obj)
         if not obj or obj.get("kind") != "Secret":
             continue
         data = obj.get("data") or {}
@@ -37,6 +41,16 @@ def mask_secrets(*objs: Obj | None) -> None:
         ann = (obj.get("metadata") or {}).get("annotations") or {}
         if LAST_APPLIED in ann:
             ann[LAST_APPLIED] = MASK
+
+
+def _strip_repo_credentials(app: Obj) -> None:
+    spec = app.get("spec")
+    if not isinstance(spec, dict):
+        return
+    sources = [spec.get("source"), *(spec.get("sources") or [])]
+    for src in sources:
+        if isinstance(src, dict) and isinstance(src.get("repoURL"), str):
+            src["repoURL"] = RepoURL.parse(src["repoURL"]).shown
 
 
 def mask_message(message: str, obj: Obj) -> str:

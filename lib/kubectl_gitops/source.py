@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.repourl import RepoURL
 
 
 @dataclass(frozen=True)
@@ -274,49 +275,12 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class RepoURL:
-    """A repository URL apart from the credentials it may carry.
-
-    `shown` (no user, no password) is what messages print; `fetch` is what libgit2 is given (an
-    ssh user kept: ssh needs one); `username`/`password` reach libgit2 only through the credentials
-    callback of one fetch, so they are never written to the cached repository's config.
-    """
-
-    shown: str
-    fetch: str
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> RepoURL:
-        from urllib.parse import unquote, urlsplit
-
-        m = re.match(r"^([\w.-]+)@([\w.-]+):(.*)$", url)  # scp-like user@host:path: ssh, no password
-        if m and "://" not in url:
-            return cls(shown=url, fetch=url, username=m.group(1))
-        parts = urlsplit(url)
-        if "@" not in parts.netloc:
-            return cls(shown=url, fetch=url)
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user, has_password, password = userinfo.partition(":")
-        # An ssh user name is no secret and ssh needs it; over https the user is often a token.
-        keep_user = f"{user}@" if parts.scheme.startswith("ssh") and user else ""
-        clean = parts._replace(netloc=keep_user + hostport).geturl()
-        return cls(shown=clean, fetch=clean, username=unquote(user) or None,
-                   password=unquote(password) if has_password else None)
-
-    def cache_key(self) -> str:
-        """Repositories that differ in scheme or credentials never share a cached clone: a fetch
-        with one user's credentials must not serve an Application that names none or others'."""
-        scheme = self.shown.partition("://")[0] if "://" in self.shown else "scp"
-        ident = "\0".join(["2", scheme, normalize_url(self.shown), self.username or "", self.password or ""])
-        return hashlib.sha256(ident.encode()).hexdigest()[:32]
-
-
-def show_url(url: str) -> str:
-    """`url` without the credentials it may carry, for messages and labels."""
-    return RepoURL.parse(url).shown
+def clone_key(url: RepoURL) -> str:
+    """Repositories that differ in scheme or credentials never share a cached clone: a fetch with one
+    user's credentials must not serve an Application that names none, or another's."""
+    scheme = url.shown.partition("://")[0] if "://" in url.shown else "scp"
+    ident = "\0".join(["2", scheme, normalize_url(url.shown), url.username or "", url.password or ""])
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 
 def fetch_remote(url: str, revision: str) -> Tree:
@@ -329,7 +293,7 @@ def fetch_remote(url: str, revision: str) -> Tree:
     import pygit2
 
     repo_url = RepoURL.parse(url)
-    path = cache_dir("repos", f"{repo_url.cache_key()}.git")
+    path = cache_dir("repos", f"{clone_key(repo_url)}.git")
     try:
         with private_files:
             repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
