@@ -170,3 +170,11 @@ def test_child_application_diff_shows_its_repo_url_without_credentials(
         assert PASSWORD not in r.stdout + r.stderr and "alice" not in r.stdout + r.stderr
     assert "repoURL: https://git.example.com/team/child.git" in diff("--no-recursive", "-n", namespace,
                                                                      str(root)).stdout
+
+
+def test_clones_of_earlier_builds_holding_passwords_are_removed(server: GitServer) -> None:
+    legacy = cache_dir("repos", "0123456789abcdef01234567.git")
+    legacy.mkdir(parents=True)
+    (legacy / "config").write_text(f'[remote "origin"]\n\turl = {server.url("team.git", "alice:" + PASSWORD)}\n')
+    fetch_remote(server.url("team.git", f"alice:{PASSWORD}"), "main")
+    assert not legacy.exists()

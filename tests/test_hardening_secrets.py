@@ -3,12 +3,16 @@ real control plane, every command and output format shows the field and the caus
 
 from __future__ import annotations
 
+import base64
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import Cluster, run_cli
+from diff_helpers import Repo
 
 MASK = "++++++++"  # what Argo CD shows for a Secret's value
 
@@ -80,3 +84,27 @@ def test_messages_about_other_kinds_are_unchanged() -> None:
     cm = {**SECRET, "kind": "ConfigMap"}
     assert masking.mask_message("got 987 (500)", cm) == "got 987 (500)"
     assert masking.mask_message("got 987 (500)", {**SECRET, "apiVersion": "example.com/v1"}) == "got 987 (500)"
+
+
+def test_rendered_secrets_never_reach_the_cache(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """The work-tree parse cache and the git-tree render cache alike store an app without a Secret and
+    never one with it (that app is rendered again on every run). What is cached besides is Git's own
+    content (repos/, trees/): the repository, which holds the Secret's file anyway."""
+    repo = Repo(tmp_path / "config")
+    secret = "cache-me-not-4711"
+    repo.write("app/secret.yaml", f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: {namespace}}}\n"
+                                  f"stringData: {{password: {secret}}}\n")
+    repo.write("app/cm.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: {namespace}}}\n")
+    repo.write("plain/cm.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: p, namespace: {namespace}}}\n")
+    repo.commit()
+    for f in ("app/secret.yaml", "app/cm.yaml", "plain/cm.yaml"):
+        os.utime(repo.root / f, (946684800, 946684800))  # 2000: out of the parse cache's racy window
+    time.sleep(2.1)  # ctime cannot be set back: let it age out of the window too
+    for argv in (("app",), ("plain",), ("--revision", "HEAD", "app"), ("--revision", "HEAD", "plain")):
+        r = run_cli("kubectl-gitops-diff", *argv, cwd=repo.root)
+        assert r.returncode == 1, r.stderr
+    cache = tmp_path / "cache" / "kubectl-gitops"
+    written = [p for sub in ("render", "worktree") for p in (cache / sub).rglob("*.json")]
+    assert {p.relative_to(cache).parts[0] for p in written} == {"render", "worktree"}
+    encoded = base64.b64encode(secret.encode())
+    assert [p for p in written if secret.encode() in p.read_bytes() or encoded in p.read_bytes()] == []

@@ -293,6 +293,7 @@ def fetch_remote(url: str, revision: str) -> Tree:
     import pygit2
 
     repo_url = RepoURL.parse(url)
+    _drop_legacy_clones(str(cache_dir("repos")))
     path = cache_dir("repos", f"{clone_key(repo_url)}.git")
     try:
         with private_files:
@@ -305,6 +306,15 @@ def fetch_remote(url: str, revision: str) -> Tree:
         raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
     tree_id = _resolve_remote_rev(repo, revision, repo_url.shown)
     return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}")
+
+
+@functools.cache
+def _drop_legacy_clones(repos: str) -> None:
+    """Clones cached by earlier builds kept a repoURL's password in their config: remove them (their
+    names are 24 hex digits; today's are 32)."""
+    for old in Path(repos).glob("?" * 24 + ".git"):
+        if re.fullmatch(r"[0-9a-f]{24}\.git", old.name):
+            _rmtree(old)
 
 
 def _without_secrets(message: str, url: RepoURL) -> str:
