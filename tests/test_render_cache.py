@@ -21,7 +21,7 @@ import pytest
 
 from gitrepo import git, make_repo
 from kubectl_gitops import yamlio
-from kubectl_gitops.apps import Directory, Source
+from kubectl_gitops.appsource import Directory, Source
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import Manifest, Request
 from kubectl_gitops.render import directory as render_mod
@@ -308,7 +308,7 @@ def test_a_plain_directory_outside_git_does_not_import_pygit2(tmp_path: Path) ->
     script = textwrap.dedent(f"""\
         import sys
         from pathlib import Path
-        from kubectl_gitops.apps import Directory, Source
+        from kubectl_gitops.appsource import Directory, Source
         from kubectl_gitops.render import Request, render
         from kubectl_gitops.source import Tree, open_local
         app = Path({str(app)!r})

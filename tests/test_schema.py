@@ -116,15 +116,7 @@ def test_unknown_field_is_named(path: str, value: Any, message: str) -> None:
 
 
 NOT_HONOURED = [
-    ("spec.sources", [{"repoURL": "x", "path": "y"}]),
-    ("spec.source.helm.valueFiles", ["values.yaml"]),
-    ("spec.source.helm.valuesObject", {"a": 1}),
-    ("spec.source.kustomize.images", ["nginx:1.25"]),
-    ("spec.source.kustomize.namePrefix", "p-"),
-    ("spec.source.directory.jsonnet.tlas", [{"name": "a", "value": "b"}]),
     ("spec.source.plugin.name", "cmp"),
-    ("spec.source.chart", "nginx"),
-    ("spec.source.ref", "values"),
     ("spec.syncPolicy.retry", {"limit": 5}),
     ("spec.syncPolicy.automated.allowEmpty", True),
     ("spec.info", [{"name": "url", "value": "https://x"}]),

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubectl_gitops import schema, yamlio
+from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, sync_wave
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
-
-
-@dataclass(frozen=True)
-class Directory:
-    recurse: bool = False
-    include: str = ""
-    exclude: str = ""
-
-
-@dataclass(frozen=True)
-class Source:
-    repo_url: str
-    path: str
-    target_revision: str = "HEAD"
-    directory: Directory = field(default_factory=Directory)
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,7 @@ class App:
     """One Application: where its manifests come from and where they go."""
 
     name: str
-    source: Source
+    source: Source  # the first of `sources`
     dest_namespace: str = ""
     project: str = "default"
     sync_options: tuple[str, ...] = ()
@@ -58,6 +44,11 @@ class App:
     wave: int = 0
     origin: str = ""  # file the Application came from, for messages
     manifest: Obj | None = None  # the Application object itself (None for a plain directory)
+    extra_sources: tuple[Source, ...] = ()  # spec.sources after the first
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source, *self.extra_sources)
 
     @property
     def is_plain_dir(self) -> bool:
@@ -76,19 +67,12 @@ def parse_application(obj: Obj, origin: str) -> App:
     if not name:
         raise GitopsError(f"{origin}: Application without metadata.name")
     spec = obj.get("spec") or {}
-    src = spec.get("source")
-    if not src or "path" not in src:
-        raise GitopsError(f"{where}: spec.source.path is required (Helm charts are not supported)")
-    d = src.get("directory") or {}
+    sources = _sources(spec, where)
     policy = spec.get("syncPolicy") or {}
     auto = policy.get("automated")
     return App(
         name=name,
-        source=Source(
-            repo_url=src.get("repoURL") or "", path=src["path"].strip("/") or ".",
-            target_revision=src.get("targetRevision") or "HEAD",
-            directory=Directory(recurse=bool(d.get("recurse")), include=d.get("include") or "",
-                                exclude=d.get("exclude") or "")),
+        source=sources[0], extra_sources=sources[1:],
         dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
         project=spec.get("project") or "default",
         sync_options=tuple(policy.get("syncOptions") or ()),
@@ -101,6 +85,23 @@ def parse_application(obj: Obj, origin: str) -> App:
         origin=origin,
         manifest=obj,
     )
+
+
+def _sources(spec: Obj, where: str) -> tuple[Source, ...]:
+    """spec.sources wins over spec.source, as in Argo CD."""
+    many = spec.get("sources")
+    if many:
+        if not isinstance(many, list):
+            raise GitopsError(f"{where}: spec.sources must be a list")
+        out = tuple(parse_source(s, where, f"spec.sources[{i}]") for i, s in enumerate(many))
+        refs = [s.ref for s in out if s.ref]
+        if len(refs) != len(set(refs)):
+            raise GitopsError(f"{where}: spec.sources: ref {next(r for r in refs if refs.count(r) > 1)!r} "
+                              "is used twice")
+        return out
+    if spec.get("source") is None:
+        raise GitopsError(f"{where}: spec.source is required")
+    return (parse_source(spec["source"], where, "spec.source"),)
 
 
 def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:

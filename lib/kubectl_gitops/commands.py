@@ -29,14 +29,15 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     client = connect(kube)
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    pipeline.check(plans, client, req)  # every app validated before the first write
+    pipeline.check(plans, client, req, settings)  # every app validated before the first write
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
     checker = pipeline.assess(states, settings)
-    result = pipeline.run(plans, client, checker, req, log)
+    with pipeline.locked(plans, client, req.lock_namespace):
+        result = pipeline.run(plans, client, checker, req, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok:

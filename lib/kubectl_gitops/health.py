@@ -14,7 +14,7 @@ from typing import Any
 
 from kubectl_gitops import lua
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations_of, group_of
 from kubectl_gitops.settings import HealthConfig
 from kubectl_gitops.state import HEALTH_ORDER, AppState, HealthCode, HealthStatus, SyncStatus
 
@@ -25,7 +25,7 @@ ORDER = HEALTH_ORDER
 INVALID_LUA_STATUS = "Lua returned an invalid health status"  # Argo CD's wording
 
 
-def worst(statuses: Iterable[str]) -> str:
+def worst(statuses: Iterable[str]) -> HealthCode:
     """The worst status by ORDER; Healthy when there is none.
 
     Anything outside ORDER (such as "" for "no status") ranks as Healthy, as in Argo CD's IsWorse.
@@ -34,10 +34,10 @@ def worst(statuses: Iterable[str]) -> str:
 
 
 def is_health_ignored(obj: Obj) -> bool:
-    return annotations(obj).get(ANN_IGNORE_HEALTHCHECK) == "true"
+    return annotations_of(obj).get(ANN_IGNORE_HEALTHCHECK) == "true"
 
 
-def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> str:
+def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> HealthCode:
     """An app's health: the worst of its resources' (live object, health) pairs.
 
     A missing live object counts as Missing; objects without health or with the ignore-healthcheck
@@ -196,7 +196,7 @@ def _lua_health(result: Any, name: str) -> HealthStatus | None:
         fields[wanted] = value
     if fields["status"] not in ORDER:
         return HealthStatus(UNKNOWN, INVALID_LUA_STATUS)
-    return HealthStatus(fields["status"], fields["message"])
+    return HealthStatus(HealthCode(fields["status"]), fields["message"])
 
 
 def _json_type(value: Any) -> str:
@@ -204,7 +204,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 # --- built-in checks: one function per kind -------------------------------------------------------
@@ -413,7 +414,7 @@ def _pvc(obj: Obj) -> HealthStatus:
         # A provisioner annotation means a volume is being made; without one the claim waits for a pod
         # (WaitForFirstConsumer), which must not block the wave that creates that pod. Argo CD looks at
         # the beta annotation only; current Kubernetes also sets the GA one.
-        if _PROVISIONER_ANNOTATIONS & annotations(obj).keys():
+        if _PROVISIONER_ANNOTATIONS & annotations_of(obj).keys():
             return HealthStatus(PROGRESSING, "Provisioning volume")
         return HealthStatus(HEALTHY, "Waiting for consumer")
     return HealthStatus(UNKNOWN)
@@ -451,7 +452,7 @@ _HPA_DEGRADED_REASONS = {
 def _hpa(obj: Obj) -> HealthStatus:
     if obj.get("apiVersion") == "autoscaling/v1":
         # v1 keeps the conditions as JSON in an annotation
-        raw = annotations(obj).get("autoscaling.alpha.kubernetes.io/conditions")
+        raw = annotations_of(obj).get("autoscaling.alpha.kubernetes.io/conditions")
         if raw is None:
             return _HPA_WAITING
         try:
@@ -555,6 +556,6 @@ def assess_health(states: list[AppState], config: HealthConfig) -> HealthChecker
         checker = HealthChecker(config, child_apps=computed)
         for rs in st.resources:
             rs.health = checker.check(rs.live) if rs.live is not None else None
-        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
-        computed[st.app.name] = HealthStatus(st.health)
+        health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
+        st.health, computed[st.app.name] = health, HealthStatus(health)
     return checker

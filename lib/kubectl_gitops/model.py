@@ -69,7 +69,7 @@ def is_secret(obj: Obj) -> bool:
     return obj.get("kind") == "Secret" and group_of(str(obj.get("apiVersion", "v1"))) == ""
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
@@ -89,7 +89,7 @@ def owning_app(obj: Obj, key: ResourceKey) -> str | None:
 
     A tracking id copied onto another object (e.g. by a controller) does not make it owned.
     """
-    value = annotations(obj).get(TRACKING_ID)
+    value = annotations_of(obj).get(TRACKING_ID)
     if not value or ":" not in value:
         return None
     app, _, rest = value.partition(":")
@@ -141,7 +141,7 @@ class SyncOptions:
 
 
 def object_options(obj: Obj, where: str) -> SyncOptions:
-    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+    return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
 
 
 # -- what an object's Argo CD annotations say, checked once for diff and sync alike ----------------
@@ -155,13 +155,13 @@ DELETE_POLICIES = (BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED)
 
 
 def is_hook(obj: Obj) -> bool:
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
 def sync_wave(obj: Obj, where: str) -> int:
     """`argocd.argoproj.io/sync-wave`, else `helm.sh/hook-weight`, else 0."""
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
     try:
         return int(str(raw).strip())
@@ -172,7 +172,7 @@ def sync_wave(obj: Obj, where: str) -> int:
 
 def hook_types(obj: Obj, where: str) -> tuple[str, ...]:
     """Hook types of an object: () for a non-hook, ("Skip", …) for one never applied."""
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     if ANN_HOOK in ann:
         found = tuple(p.strip() for p in ann[ANN_HOOK].split(",") if p.strip())
         unknown = [p for p in found if p not in HOOK_TYPES and p != HOOK_SKIP]
@@ -187,7 +187,7 @@ def hook_types(obj: Obj, where: str) -> tuple[str, ...]:
 
 
 def hook_delete_policies(obj: Obj, where: str) -> frozenset[str]:
-    raw = annotations(obj).get(ANN_HOOK_DELETE_POLICY, "")
+    raw = annotations_of(obj).get(ANN_HOOK_DELETE_POLICY, "")
     found = frozenset(p.strip() for p in raw.split(",") if p.strip())
     unknown = sorted(found - set(DELETE_POLICIES))
     if unknown:

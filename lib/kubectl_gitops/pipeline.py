@@ -35,9 +35,9 @@ def plan_all(states: list[AppState], req: SyncRequest) -> list[AppPlan]:
     return [plan.build(st, req) for st in states]
 
 
-def check(plans: list[AppPlan], client: Client, req: SyncRequest) -> None:
+def check(plans: list[AppPlan], client: Client, req: SyncRequest, settings: Settings) -> None:
     """Every pre-flight check of every app; raises one error naming all violations."""
-    preflight.check_all(plans, preflight.Context(client, req))
+    preflight.check_all(plans, preflight.Context(client, req, settings))
 
 
 @contextlib.contextmanager
@@ -58,15 +58,14 @@ def locked(plans: list[AppPlan], client: Client, namespace: str) -> Iterator[Non
 
 
 def run(plans: list[AppPlan], client: Client, checker: HealthChecker, req: SyncRequest, log: Log) -> SyncResult:
-    """Execute the plans in order under their locks; stops after the first app that fails."""
+    """Execute the plans in order (under `locked`); stops after the first app that fails."""
     runner = Runner(client, _wave_health(checker), req, log)
     result = SyncResult()
-    with locked(plans, client, req.lock_namespace):
-        for p in plans:
-            outcome = runner.run(p)
-            result.apps.append(outcome)
-            if not outcome.ok:
-                break
+    for p in plans:
+        outcome = runner.run(p)
+        result.apps.append(outcome)
+        if not outcome.ok:
+            break
     result.requests, result.writes = client.requests, client.writes
     return result
 

@@ -17,6 +17,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import FAIL_ON_SHARED_RESOURCE, SKIP_DRY_RUN_ON_MISSING, ResourceKey, owning_app
 from kubectl_gitops.plan import AppPlan
+from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import SyncRequest, SyncTask
 
 
@@ -29,10 +30,11 @@ class Violation:
 
 @dataclass
 class Context:
-    """What checks may read: the cluster (read-only, dry-runs) and the request."""
+    """What checks may read: the cluster (read-only, dry-runs), the request and argocd-cm."""
 
     client: Client
     request: SyncRequest
+    settings: Settings
 
     def live_namespaces(self) -> set[str]:
         res = self.client.resource_for("", "Namespace")

@@ -31,7 +31,7 @@ class Runner:
                             started_at=datetime.now(UTC))
         self.deadline = Deadline(self.req.timeout)
         self.waits = HealthWait(self.client, self.health, self.deadline, self.log, p.app)
-        self._create_namespace(p.state.app)
+        create_namespace(self.client, p.state.app, self.log)
         all_steps = plan.steps(p.main)
         try:
             for step in all_steps:
@@ -108,23 +108,6 @@ class Runner:
                 "resourceVersion")
             t.result = TaskResult.UNCHANGED if same else TaskResult.CONFIGURED
 
-    def _create_namespace(self, app: App) -> None:
-        opts = SyncOptions.parse(app.sync_options, app.origin)
-        if not opts.is_true(CREATE_NAMESPACE) or not app.dest_namespace:
-            return
-        res = resource_or_error(self.client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
-        meta: Obj = {"name": app.dest_namespace}
-        mnm = app.managed_namespace_metadata or {}
-        if mnm.get("labels"):
-            meta["labels"] = mnm["labels"]
-        if mnm.get("annotations"):
-            meta["annotations"] = mnm["annotations"]
-        exists = self.client.get(res, "", app.dest_namespace) is not None
-        if exists and len(meta) == 1:
-            return
-        self.client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, dry_run=False)
-        self.log(f"{app.name}: namespace {app.dest_namespace} {'updated' if exists else 'created'}")
-
     def _delete_and_wait(self, t: SyncTask) -> None:
         res = resource_or_error(self.client, t.key, t.origin)
         if self.client.delete(res, t.key.namespace, t.key.name, propagation="Foreground"):
@@ -151,3 +134,21 @@ class Runner:
             self.client.delete(res, t.key.namespace, t.key.name, propagation=plan.propagation(t.options))
             t.result = TaskResult.PRUNED
 
+
+def create_namespace(client: Client, app: App, log: Log) -> None:
+    """CreateNamespace=true: the destination namespace, with managedNamespaceMetadata."""
+    opts = SyncOptions.parse(app.sync_options, app.origin)
+    if not opts.is_true(CREATE_NAMESPACE) or not app.dest_namespace:
+        return
+    res = resource_or_error(client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
+    meta: Obj = {"name": app.dest_namespace}
+    mnm = app.managed_namespace_metadata or {}
+    if mnm.get("labels"):
+        meta["labels"] = mnm["labels"]
+    if mnm.get("annotations"):
+        meta["annotations"] = mnm["annotations"]
+    exists = client.get(res, "", app.dest_namespace) is not None
+    if exists and len(meta) == 1:
+        return
+    client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, dry_run=False)
+    log(f"{app.name}: namespace {app.dest_namespace} {'updated' if exists else 'created'}")

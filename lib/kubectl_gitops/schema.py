@@ -69,26 +69,26 @@ _JSONNET_VAR = obj(name=STR, value=STR, code=BOOL)
 _GROUP_KIND = obj(group=STR, kind=STR)
 
 HELM = obj(
-    valueFiles=later(STR_LIST), parameters=later(lst(obj(name=STR, value=STR, forceString=BOOL))),
-    releaseName=later(STR), values=later(STR), fileParameters=later(lst(obj(name=STR, path=STR))),
-    version=later(STR), passCredentials=later(BOOL), ignoreMissingValueFiles=later(BOOL),
-    skipCrds=later(BOOL), valuesObject=later(ANY), namespace=later(STR), kubeVersion=later(STR),
-    apiVersions=later(STR_LIST), skipTests=later(BOOL), skipSchemaValidation=later(BOOL),
+    valueFiles=STR_LIST, parameters=lst(obj(name=STR, value=STR, forceString=BOOL)),
+    releaseName=STR, values=STR, fileParameters=lst(obj(name=STR, path=STR)),
+    version=STR, passCredentials=BOOL, ignoreMissingValueFiles=BOOL,
+    skipCrds=BOOL, valuesObject=ANY, namespace=STR, kubeVersion=STR,
+    apiVersions=STR_LIST, skipTests=BOOL, skipSchemaValidation=BOOL,
 )
 KUSTOMIZE = obj(
-    namePrefix=later(STR), nameSuffix=later(STR), images=later(STR_LIST), commonLabels=later(STR_MAP),
-    version=later(STR), commonAnnotations=later(STR_MAP), forceCommonLabels=later(BOOL),
-    forceCommonAnnotations=later(BOOL), namespace=later(STR), commonAnnotationsEnvsubst=later(BOOL),
-    replicas=later(lst(obj(name=STR, count=INT_OR_STR))),
-    patches=later(lst(obj(path=STR, patch=STR, options=Spec("object", values=BOOL), target=obj(
+    namePrefix=STR, nameSuffix=STR, images=STR_LIST, commonLabels=STR_MAP,
+    version=STR, commonAnnotations=STR_MAP, forceCommonLabels=BOOL,
+    forceCommonAnnotations=BOOL, namespace=STR, commonAnnotationsEnvsubst=BOOL,
+    replicas=lst(obj(name=STR, count=INT_OR_STR)),
+    patches=lst(obj(path=STR, patch=STR, options=Spec("object", values=BOOL), target=obj(
         group=STR, version=STR, kind=STR, name=STR, namespace=STR, labelSelector=STR,
-        annotationSelector=STR)))),
-    components=later(STR_LIST), ignoreMissingComponents=later(BOOL), labelWithoutSelector=later(BOOL),
-    labelIncludeTemplates=later(BOOL), kubeVersion=later(STR), apiVersions=later(STR_LIST),
+        annotationSelector=STR))),
+    components=STR_LIST, ignoreMissingComponents=BOOL, labelWithoutSelector=BOOL,
+    labelIncludeTemplates=BOOL, kubeVersion=STR, apiVersions=STR_LIST,
 )
 DIRECTORY = obj(
     recurse=BOOL, include=STR, exclude=STR,
-    jsonnet=obj(extVars=later(lst(_JSONNET_VAR)), tlas=later(lst(_JSONNET_VAR)), libs=later(STR_LIST)),
+    jsonnet=obj(extVars=lst(_JSONNET_VAR), tlas=lst(_JSONNET_VAR), libs=STR_LIST),
 )
 PLUGIN = obj(
     name=later(STR), env=later(lst(_NAME_VALUE)),
@@ -96,7 +96,7 @@ PLUGIN = obj(
 )
 SOURCE = obj(
     repoURL=STR, path=STR, targetRevision=STR, helm=HELM, kustomize=KUSTOMIZE, directory=DIRECTORY,
-    plugin=PLUGIN, chart=later(STR), ref=later(STR), name=later(STR),
+    plugin=PLUGIN, chart=STR, ref=STR, name=STR,
 )
 IGNORE_RULE = obj(group=STR, kind=STR, name=STR, namespace=STR, jsonPointers=STR_LIST,
                   jqPathExpressions=STR_LIST, managedFieldsManagers=STR_LIST)
@@ -108,7 +108,7 @@ SYNC_POLICY = obj(
 )
 APPLICATION_SPEC = obj(
     source=SOURCE,
-    sources=later(lst(SOURCE)),
+    sources=lst(SOURCE),
     sourceHydrator=later(obj(drySource=obj(repoURL=STR, targetRevision=STR, path=STR),
                              syncSource=obj(targetBranch=STR, path=STR), hydrateTo=obj(targetBranch=STR))),
     # The kubeconfig context is the cluster; only the in-cluster destination means it.
@@ -201,7 +201,7 @@ def _describe(value: Any) -> str:
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
         return f"a number ({value!r})"
-    names = {str: "a string", list: "a list", dict: "a mapping"}
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "a mapping"}
     return names.get(type(value), f"a YAML {type(value).__name__}")
 
 

@@ -11,10 +11,15 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from kubectl_gitops.apps import App
+from kubectl_gitops.appsource import Source
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.repourl import RepoURL
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -301,7 +306,7 @@ def fetch_remote(url: str, revision: str) -> Tree:
             # An anonymous remote: the URL is not written to the repository's config.
             repo.remotes.create_anonymous(repo_url.fetch).fetch(
                 ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials(repo_url))
+                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials(repo_url))
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
     tree_id = _resolve_remote_rev(repo, revision, repo_url.shown)
@@ -336,31 +341,30 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-class _Credentials:
-    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+def _credentials(repo_url: RepoURL) -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks for one fetch, built lazily (pygit2 is imported only when one happens)."""
+    import pygit2
 
-    def __new__(cls, repo_url: RepoURL) -> object:  # type: ignore[misc]
-        import pygit2
+    class Callbacks(pygit2.RemoteCallbacks):
+        tried = False
 
-        class Callbacks(pygit2.RemoteCallbacks):
-            tried = False
+        def credentials(self, url: str, username_from_url: str | None,
+                        allowed: pygit2.enums.CredentialType) -> pygit2.UserPass | pygit2.Keypair:
+            if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
+                raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
+            self.tried = True
+            user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if secret is None and repo_url.username:
+                secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
+                return pygit2.UserPass(user, secret)
+            if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                return pygit2.KeypairFromAgent(username_from_url or "git")
+            raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
+                                  "put them in the repoURL, or use an SSH agent")
 
-            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
-                    raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
-                self.tried = True
-                user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if secret is None and repo_url.username:
-                    secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
-                    return pygit2.UserPass(user, secret)
-                if allowed & pygit2.enums.CredentialType.SSH_KEY:
-                    return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
-                                      "put them in the repoURL, or use an SSH agent")
-
-        return Callbacks()
+    return Callbacks()
 
 
 # -- which tree each app renders from ------------------------------------------------------------
@@ -375,24 +379,30 @@ class Sources:
         if revision and self.local is None:
             raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
 
-    def tree_for(self, app: App) -> tuple[Tree, str]:
+    def tree_for(self, app: App, source: Source) -> tuple[Tree | None, str]:
+        """The tree `source` renders from and its path there; no tree for a chart from a Helm repository."""
+        if source.chart:
+            return None, ""
         if app.is_plain_dir:
-            p = Path(app.source.path).resolve()
+            p = Path(source.path).resolve()
             if self.revision:
                 return self._local_rev(), os.path.relpath(p, self._local_rev().root)
-            return Tree(root=p, tree_id=None, label="work tree"), "."
-        url = app.source.repo_url
+            if self.local is not None and self.local.workdir in (p, *p.parents):
+                return self.local.work_tree(), os.path.relpath(p, self.local.workdir)
+            # Not in a repository: a directory the user named on disk, with nothing around it to stay in.
+            return Tree(root=Path(p.anchor), tree_id=None, label="work tree"), str(p.relative_to(p.anchor))
+        url = source.repo_url
         if self.local is not None and self.local.matches(url):
             # --revision wins; else the Application's targetRevision: the work tree when that is
             # what is checked out (uncommitted edits included), otherwise read from the object database.
-            rev = self.revision or app.source.target_revision
+            rev = self.revision or source.target_revision
             if not self.revision and self.local.is_checked_out(rev):
-                return self.local.work_tree(), app.source.path
-            return self._local_rev(rev), app.source.path
-        rev = app.source.target_revision
+                return self.local.work_tree(), source.path
+            return self._local_rev(rev), source.path
+        rev = source.target_revision
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
-        return self._trees[(url, rev)], app.source.path
+        return self._trees[(url, rev)], source.path
 
     def _local_rev(self, rev: str | None = None) -> Tree:
         rev = rev or self.revision

@@ -27,10 +27,9 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 # What aliases may add to a document, counted as one per node plus each scalar's length (about the
 # bytes it takes as JSON). The API server refuses objects over 3 MB, so no honest manifest comes close.
 ALIAS_EXPANSION_LIMIT = 10_000_000
-MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class Loader(_BaseLoader):
     """libyaml's safe loader, refusing duplicate keys."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -57,8 +56,7 @@ def load_all(text: str | bytes, source: str) -> Iterator[Any]:
     aliased = _may_alias(text)
     loader = Loader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
+        while (node := loader.get_node()) is not None:
             if aliased:
                 _check_expansion(node, source)
             doc = loader.construct_document(node)

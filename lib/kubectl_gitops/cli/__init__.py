@@ -89,6 +89,8 @@ def subcommand(name: str) -> Callable[[], Any]:
     """Entry point for `kubectl-gitops-<name>`, which kubectl prefers for `kubectl gitops <name>`."""
 
     def entry() -> None:
-        run(main.get_command(click.Context(main), name), prog_name=f"kubectl gitops {name}")
+        command = main.get_command(click.Context(main), name)
+        assert command is not None, name
+        run(command, prog_name=f"kubectl gitops {name}")
 
     return entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,9 @@ def kube_options(f: F) -> F:
 def source_options(f: F) -> F:
     """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
     f = _to_compare_options(f)
+    f = click.option("--render-timeout", type=Duration(minimum=0.001), default="90s", show_default=True,
+                     help="How long each renderer run (helm, kubectl kustomize) may take, like Argo CD's "
+                     "exec timeout; a duration such as 30s or 2m.")(f)
     f = click.option("--config-namespace", default="argocd", show_default=True,
                      help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences).")(f)
     f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
@@ -41,10 +45,11 @@ def source_options(f: F) -> F:
 def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
-                config_namespace: str, **kwargs: Any) -> Any:
+                config_namespace: str, render_timeout: float, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
-        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace), **kwargs)
+        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace, render_timeout),
+                 **kwargs)
 
     return wrapper
 
@@ -70,3 +75,41 @@ def use_color(choice: str, stream: Any = None) -> bool:
 def progress(msg: str) -> None:
     """Progress and log lines go to stderr, so stdout stays the diff/report."""
     click.echo(msg, err=True)
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a kubectl (Go) duration: 90s, 5m, 1h30m, 1.5h, 250ms; a bare number is seconds."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m; a bare number is seconds)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+class Duration(click.ParamType):
+    """A --timeout style option: kubectl durations, converted to seconds (at least `minimum`)."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(str(value))
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        if seconds < self.minimum:
+            self.fail(f"{value!r} is shorter than {self.minimum:g}s", param, ctx)
+        return seconds

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any
 
 import orjson
@@ -36,7 +37,7 @@ def write(key: str, manifests: list[Manifest]) -> None:
     if not json_exact([m.obj for m in manifests]) or holds_secret([m.obj for m in manifests]):
         return
     f = cache_dir("render", key[:2], f"{key}.json")
-    tmp = f.with_suffix(f".tmp{os.getpid()}")
+    tmp = f.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
     try:
         with private_files:
             f.parent.mkdir(parents=True, exist_ok=True)

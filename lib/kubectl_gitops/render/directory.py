@@ -18,23 +18,28 @@ import fnmatch
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
 from kubectl_gitops import yamlio
-from kubectl_gitops.apps import MANIFEST_SUFFIXES, Directory
-from kubectl_gitops.render import paths
+from kubectl_gitops.apps import MANIFEST_SUFFIXES
+from kubectl_gitops.appsource import Directory
+from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.render import jsonnet, paths
 from kubectl_gitops.render.cache import holds_secret, json_exact
 from kubectl_gitops.render.manifest import Manifest, objects
-from kubectl_gitops.source import cache_dir, private_files
+from kubectl_gitops.source import Tree, cache_dir, private_files
 
 if TYPE_CHECKING:
     from kubectl_gitops.render import Request
 
+RENDERED_SUFFIXES = (*MANIFEST_SUFFIXES, jsonnet.SUFFIX)
+READ_SUFFIXES = (*RENDERED_SUFFIXES, ".libsonnet")  # libsonnet files are read when imported
 WORKTREE_CACHE_VERSION = "1"  # bump when the parse cache's format or key changes
 # A file changed this recently may change again without its stat showing it: timestamps have a
 # resolution (2 s for FAT's mtime), and a network filesystem's clock may be a little off ours.
@@ -48,33 +53,55 @@ class DirectoryRenderer:
         return True  # the fallback: Argo CD's default source type
 
     def cache_key(self, req: Request) -> list[str] | None:
+        assert req.tree is not None
         app_id = req.tree.subtree_id(req.path)
         if app_id is None:
             return None  # a work tree: files may have local edits (its parse cache is used instead)
+        if any(f.suffix == jsonnet.SUFFIX for f in _manifest_files(req.app_dir.resolve(), req.source.directory)):
+            # Jsonnet may import any file of the repository: the whole tree is the input.
+            return [app_id, repr(req.source.directory), req.tree.tree_id or ""]
         return [app_id, repr(req.source.directory)]
 
     def render(self, req: Request) -> list[Manifest]:
+        assert req.tree is not None
+        tree, d = req.tree, req.source.directory
         app_dir = req.app_dir.resolve()
-        files = _manifest_files(app_dir, req.source.directory)
+        files = _manifest_files(app_dir, d)
         for f in files:
-            paths.confine(req.tree, f, "manifest", req.label)
-        return _render_files(app_dir, files, req.source.directory, req.tree.display,
-                             parse_cache=req.tree.tree_id is None)
+            paths.confine(tree, f, "manifest", req.label)
+        out = _render_files(app_dir, files, d, tree.display, parse_cache=tree.tree_id is None,
+                            evaluate=lambda f: jsonnet.evaluate(tree, f, d.jsonnet, req.label))
+        if not out:
+            unread = [rel for rel, _ in _files(app_dir, d.recurse)
+                      if not rel.endswith(READ_SUFFIXES) and not any(p.startswith(".") for p in rel.split("/"))]
+            if unread:
+                raise GitopsError(f"{req.label}: {tree.display(app_dir)} renders nothing, and no renderer reads "
+                                  f"its files ({', '.join(unread[:3])}{', …' if len(unread) > 3 else ''})",
+                                  hint="a directory app reads *.yaml, *.yml, *.json and *.jsonnet; a Helm chart "
+                                       "needs Chart.yaml, Kustomize a kustomization.yaml")
+        return out
 
 
 def render_directory(app_dir: Path, d: Directory, display: Callable[[Path], str] = str,
                      parse_cache: bool = False) -> list[Manifest]:
     """`parse_cache`: reuse the documents parsed by an earlier run from files that did not change."""
-    return _render_files(app_dir, _manifest_files(app_dir, d), d, display, parse_cache)
+    tree = Tree(root=app_dir, tree_id=None, label=str(app_dir))
+    return _render_files(app_dir, _manifest_files(app_dir, d), d, display, parse_cache,
+                         evaluate=lambda f: jsonnet.evaluate(tree, f, d.jsonnet, str(app_dir)))
 
 
 def _render_files(app_dir: Path, files: list[Path], d: Directory, display: Callable[[Path], str],
-                  parse_cache: bool) -> list[Manifest]:
+                  parse_cache: bool, evaluate: Callable[[Path], list[Any]]) -> list[Manifest]:
     cache = _ParseCache.open(app_dir, d) if parse_cache else None
     out: list[Manifest] = []
     for f in files:
         origin = display(f)
-        docs = cache.docs(f, origin) if cache else _parse(f, origin)
+        if f.suffix == jsonnet.SUFFIX:  # evaluated every time: imports have no cheap key in a work tree
+            docs = evaluate(f)
+        elif cache:
+            docs = cache.docs(f, origin)
+        else:
+            docs = _parse(f, origin)
         out.extend(Manifest(o, origin) for o in objects(docs, origin))
     if cache:
         cache.save()  # only after every file parsed and validated: a failed run leaves the old cache
@@ -89,7 +116,7 @@ def _manifest_files(app_dir: Path, d: Directory) -> list[Path]:
     picked = []
     for rel, f in _files(app_dir, d.recurse):
         # endswith is Path.suffix here: a name that is all suffix starts with a dot, skipped anyway
-        if not rel.endswith(MANIFEST_SUFFIXES) or any(part.startswith(".") for part in rel.split("/")):
+        if not rel.endswith(RENDERED_SUFFIXES) or any(part.startswith(".") for part in rel.split("/")):
             continue
         if d.include and not _glob_match(d.include, rel):
             continue
@@ -173,7 +200,7 @@ class _ParseCache:
         """Rewrite the cache file if an entry was added, replaced or dropped."""
         if not self.stored_new and self.new.keys() == self.old.keys():
             return
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
         try:
             with private_files:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,5 +227,5 @@ def _read_entries(path: Path) -> dict[str, Any]:
     return files if isinstance(files, dict) else {}
 
 
-def _is_entry(entry: Any) -> bool:
+def _is_entry(entry: Any) -> TypeGuard[list[Any]]:
     return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)

@@ -14,11 +14,11 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.source import Tree
 
 
-def confine(tree: Tree, path: Path, what: str, where: str) -> Path:
-    """`path` resolved; exit 2 naming it unless it stays inside `tree`."""
+def confine(tree: Tree, path: Path, what: str, where: str, shown: str = "") -> Path:
+    """`path` resolved; exit 2 naming it (as `shown`, else relative to the root) unless it stays inside."""
     root = tree.root.resolve()
     real = path.resolve()
-    shown = Path(os.path.relpath(path, tree.root)).as_posix() if path.is_absolute() else str(path)
+    shown = shown or (Path(os.path.relpath(path, tree.root)).as_posix() if path.is_absolute() else str(path))
     if real != root and root not in real.parents:
         raise GitopsError(f"{where}: {what} {shown!r} is outside the repository",
                           hint="Argo CD reads only files inside the application's repository")
@@ -31,17 +31,23 @@ def confine(tree: Tree, path: Path, what: str, where: str) -> Path:
 
 
 def confine_tree(tree: Tree, top: Path, where: str) -> None:
-    """Every file and directory below `top` (which a tool such as helm reads whole) stays inside."""
+    """No symlink below `top` (the app's directory, a chart, a kustomization) points outside the
+    repository, as Argo CD checks an app path for out-of-bounds symlinks before rendering it."""
+    root = tree.root.resolve()
     for dirpath, dirnames, filenames in os.walk(top):
         for name in (*dirnames, *filenames):
             p = Path(dirpath, name)
             if p.is_symlink():
-                confine(tree, p, "file", where)
+                real = p.resolve()
+                if real != root and root not in real.parents:
+                    raise GitopsError(f"{where}: symlink {tree.display(p)!r} points outside the repository",
+                                      hint="Argo CD reads only files inside the application's repository")
     if tree.escapes:
-        rel = top.resolve().relative_to(tree.root.resolve()).as_posix()
-        for link in tree.escapes:
-            if rel in (".", "") or link.startswith(f"{rel}/"):
-                raise GitopsError(f"{where}: the symlink {link!r} points outside the repository")
+        rel = top.resolve().relative_to(root).as_posix()
+        for link in sorted(tree.escapes):
+            if rel == "." or link == rel or link.startswith(f"{rel}/"):
+                raise GitopsError(f"{where}: symlink {link!r} points outside the repository",
+                                  hint="Argo CD reads only files inside the application's repository")
 
 
 def inside(tree: Tree, rel: str, what: str, where: str) -> Path:
