@@ -56,7 +56,10 @@ def load_all(text: str | bytes, source: str) -> Iterator[Any]:
     aliased = _may_alias(text)
     loader = Loader(text)
     try:
-        while (node := loader.get_node()) is not None:
+        while loader.check_node():  # CParser.get_node must follow check_node
+            node = loader.get_node()
+            if node is None:
+                break
             if aliased:
                 _check_expansion(node, source)
             doc = loader.construct_document(node)
