@@ -18,7 +18,9 @@ import pytest
 from conftest import Cluster
 from diff_helpers import application, bare_remote, diff
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.source import RepoURL, cache_dir, fetch_remote
+from kubectl_gitops.repourl import RepoURL
+from kubectl_gitops.source import cache_dir, clone_key, fetch_remote
+from test_diff_apps import application_crd  # noqa: F401  (a fixture)
 
 PASSWORD = "s3cret-Pa55"
 
@@ -100,12 +102,12 @@ def test_error_for_a_missing_repository_shows_the_url_without_credentials(server
     ("https://git.example.com/team/config.git", "ssh://git@git.example.com/team/config.git"),
 ])
 def test_cache_keys_keep_scheme_and_credentials_apart(a: str, b: str) -> None:
-    assert RepoURL.parse(a).cache_key() != RepoURL.parse(b).cache_key()
+    assert clone_key(RepoURL.parse(a)) != clone_key(RepoURL.parse(b))
 
 
 def test_cache_keys_join_spellings_of_one_repository() -> None:
-    assert RepoURL.parse("https://Git.Example.com/team/config.git/").cache_key() == \
-        RepoURL.parse("https://git.example.com/team/config").cache_key()
+    assert clone_key(RepoURL.parse("https://Git.Example.com/team/config.git/")) == \
+        clone_key(RepoURL.parse("https://git.example.com/team/config"))
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -144,3 +146,35 @@ def test_diff_prints_no_credentials(cluster: Cluster, namespace: str, server: Gi
     r = diff(str(bad), cwd=tmp_path)
     assert r.returncode == 2 and PASSWORD not in r.stdout + r.stderr
     assert f"cannot fetch {server.url('none.git')}" in r.stderr
+
+
+@pytest.fixture
+def application_kind(cluster: Cluster, request: pytest.FixtureRequest) -> None:
+    """The CRD is Established before its storage serves (429 "storage is (re)initializing" after an
+    earlier test deleted it); kubectl retries that for us, so list once with it."""
+    request.getfixturevalue("application_crd")
+    cluster.kubectl("get", "applications.argoproj.io", "-A")
+
+
+def test_child_application_diff_shows_its_repo_url_without_credentials(
+        cluster: Cluster, namespace: str, tmp_path: Path, application_kind: None) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    url = f"https://alice:{PASSWORD}@git.example.com/team/child.git"
+    child = application("child", "app", namespace, repo_url=url, app_namespace=namespace)
+    (root / "child.yaml").write_text(child)
+    (root / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    for output in ("diff", "json", "yaml", "markdown"):
+        r = diff("--no-recursive", "-n", namespace, str(root), "-o", output)
+        assert r.returncode == 1, r.stderr
+        assert PASSWORD not in r.stdout + r.stderr and "alice" not in r.stdout + r.stderr
+    assert "repoURL: https://git.example.com/team/child.git" in diff("--no-recursive", "-n", namespace,
+                                                                     str(root)).stdout
+
+
+def test_clones_of_earlier_builds_holding_passwords_are_removed(server: GitServer) -> None:
+    legacy = cache_dir("repos", "0123456789abcdef01234567.git")
+    legacy.mkdir(parents=True)
+    (legacy / "config").write_text(f'[remote "origin"]\n\turl = {server.url("team.git", "alice:" + PASSWORD)}\n')
+    fetch_remote(server.url("team.git", f"alice:{PASSWORD}"), "main")
+    assert not legacy.exists()

@@ -10,7 +10,7 @@ from typing import Any
 from kubectl_gitops import schema, yamlio
 from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, annotations_of, group_of
+from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, sync_wave
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -81,7 +81,7 @@ def parse_application(obj: Obj, origin: str) -> App:
         self_heal=bool((auto or {}).get("selfHeal")),
         ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
         managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
-        wave=_int(annotations_of(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
+        wave=sync_wave(obj, where),
         origin=origin,
         manifest=obj,
     )
@@ -123,18 +123,12 @@ def plain_dir_app(path: Path, name: str) -> App:
     return App(name=name, source=Source(repo_url="", path=str(path)), origin=str(path))
 
 
-def _int(value: str, where: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise GitopsError(f"{where}: sync-wave {value!r} is not an integer") from None
-
-
 def applications_in_file(path: Path, display: Display = str) -> list[App]:
     if path.suffix not in MANIFEST_SUFFIXES:
         return []
     where = display(path)
-    return [parse_application(d, where) for d in yamlio.load_all(path.read_bytes(), where) if is_application(d)]
+    docs = yamlio.load_documents(path.read_bytes(), where, is_json=path.suffix == ".json")
+    return [parse_application(d, where) for d in docs if is_application(d)]
 
 
 def applications_in_dir(path: Path, display: Display = str) -> list[App]:
@@ -180,7 +174,7 @@ def _has_plain_manifests(p: Path, display: Display) -> bool:
         return True
     for f in p.iterdir():
         if f.is_file() and f.suffix in MANIFEST_SUFFIXES:
-            for d in yamlio.load_all(f.read_bytes(), display(f)):
+            for d in yamlio.load_documents(f.read_bytes(), display(f), is_json=f.suffix == ".json"):
                 if isinstance(d, dict) and not is_application(d) and d.get("kind") != "AppProject":
                     return True
     return False

@@ -201,7 +201,7 @@ def _describe(value: Any) -> str:
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
         return f"a number ({value!r})"
-    names = {str: "a string", list: "a list", dict: "a mapping"}
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "a mapping"}
     return names.get(type(value), f"a YAML {type(value).__name__}")
 
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from kubectl_gitops.apps import App
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.repourl import RepoURL
 
 if TYPE_CHECKING:
-    pass
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -279,49 +280,12 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class RepoURL:
-    """A repository URL apart from the credentials it may carry.
-
-    `shown` (no user, no password) is what messages print; `fetch` is what libgit2 is given (an
-    ssh user kept: ssh needs one); `username`/`password` reach libgit2 only through the credentials
-    callback of one fetch, so they are never written to the cached repository's config.
-    """
-
-    shown: str
-    fetch: str
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> RepoURL:
-        from urllib.parse import unquote, urlsplit
-
-        m = re.match(r"^([\w.-]+)@([\w.-]+):(.*)$", url)  # scp-like user@host:path: ssh, no password
-        if m and "://" not in url:
-            return cls(shown=url, fetch=url, username=m.group(1))
-        parts = urlsplit(url)
-        if "@" not in parts.netloc:
-            return cls(shown=url, fetch=url)
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user, has_password, password = userinfo.partition(":")
-        # An ssh user name is no secret and ssh needs it; over https the user is often a token.
-        keep_user = f"{user}@" if parts.scheme.startswith("ssh") and user else ""
-        clean = parts._replace(netloc=keep_user + hostport).geturl()
-        return cls(shown=clean, fetch=clean, username=unquote(user) or None,
-                   password=unquote(password) if has_password else None)
-
-    def cache_key(self) -> str:
-        """Repositories that differ in scheme or credentials never share a cached clone: a fetch
-        with one user's credentials must not serve an Application that names none or others'."""
-        scheme = self.shown.partition("://")[0] if "://" in self.shown else "scp"
-        ident = "\0".join(["2", scheme, normalize_url(self.shown), self.username or "", self.password or ""])
-        return hashlib.sha256(ident.encode()).hexdigest()[:32]
-
-
-def show_url(url: str) -> str:
-    """`url` without the credentials it may carry, for messages and labels."""
-    return RepoURL.parse(url).shown
+def clone_key(url: RepoURL) -> str:
+    """Repositories that differ in scheme or credentials never share a cached clone: a fetch with one
+    user's credentials must not serve an Application that names none, or another's."""
+    scheme = url.shown.partition("://")[0] if "://" in url.shown else "scp"
+    ident = "\0".join(["2", scheme, normalize_url(url.shown), url.username or "", url.password or ""])
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 
 def fetch_remote(url: str, revision: str) -> Tree:
@@ -334,18 +298,28 @@ def fetch_remote(url: str, revision: str) -> Tree:
     import pygit2
 
     repo_url = RepoURL.parse(url)
-    path = cache_dir("repos", f"{repo_url.cache_key()}.git")
+    _drop_legacy_clones(str(cache_dir("repos")))
+    path = cache_dir("repos", f"{clone_key(repo_url)}.git")
     try:
         with private_files:
             repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
             # An anonymous remote: the URL is not written to the repository's config.
             repo.remotes.create_anonymous(repo_url.fetch).fetch(
                 ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials(repo_url))
+                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials(repo_url))
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
     tree_id = _resolve_remote_rev(repo, revision, repo_url.shown)
     return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}")
+
+
+@functools.cache
+def _drop_legacy_clones(repos: str) -> None:
+    """Clones cached by earlier builds kept a repoURL's password in their config: remove them (their
+    names are 24 hex digits; today's are 32)."""
+    for old in Path(repos).glob("?" * 24 + ".git"):
+        if re.fullmatch(r"[0-9a-f]{24}\.git", old.name):
+            _rmtree(old)
 
 
 def _without_secrets(message: str, url: RepoURL) -> str:
@@ -367,31 +341,30 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-class _Credentials:
-    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+def _credentials(repo_url: RepoURL) -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks for one fetch, built lazily (pygit2 is imported only when one happens)."""
+    import pygit2
 
-    def __new__(cls, repo_url: RepoURL) -> object:  # type: ignore[misc]
-        import pygit2
+    class Callbacks(pygit2.RemoteCallbacks):
+        tried = False
 
-        class Callbacks(pygit2.RemoteCallbacks):
-            tried = False
+        def credentials(self, url: str, username_from_url: str | None,
+                        allowed: pygit2.enums.CredentialType) -> pygit2.UserPass | pygit2.Keypair:
+            if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
+                raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
+            self.tried = True
+            user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if secret is None and repo_url.username:
+                secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
+                return pygit2.UserPass(user, secret)
+            if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                return pygit2.KeypairFromAgent(username_from_url or "git")
+            raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
+                                  "put them in the repoURL, or use an SSH agent")
 
-            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
-                    raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
-                self.tried = True
-                user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if secret is None and repo_url.username:
-                    secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
-                    return pygit2.UserPass(user, secret)
-                if allowed & pygit2.enums.CredentialType.SSH_KEY:
-                    return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
-                                      "put them in the repoURL, or use an SSH agent")
-
-        return Callbacks()
+    return Callbacks()
 
 
 # -- which tree each app renders from ------------------------------------------------------------

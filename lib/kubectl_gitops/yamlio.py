@@ -27,10 +27,9 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 # What aliases may add to a document, counted as one per node plus each scalar's length (about the
 # bytes it takes as JSON). The API server refuses objects over 3 MB, so no honest manifest comes close.
 ALIAS_EXPANSION_LIMIT = 10_000_000
-MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class Loader(_BaseLoader):
     """libyaml's safe loader, refusing duplicate keys."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -57,8 +56,10 @@ def load_all(text: str | bytes, source: str) -> Iterator[Any]:
     aliased = _may_alias(text)
     loader = Loader(text)
     try:
-        while loader.check_node():
+        while loader.check_node():  # CParser.get_node must follow check_node
             node = loader.get_node()
+            if node is None:
+                break
             if aliased:
                 _check_expansion(node, source)
             doc = loader.construct_document(node)
@@ -78,6 +79,11 @@ def load(text: str | bytes, source: str) -> Any:
     if len(docs) != 1:
         raise GitopsError(f"{source}: expected one YAML document, found {len(docs)}")
     return docs[0]
+
+
+def load_documents(data: bytes, source: str, *, is_json: bool) -> list[Any]:
+    """The documents of a manifest file: a JSON file's one, or a YAML stream's."""
+    return [load_json(data, source)] if is_json else list(load_all(data, source))
 
 
 def load_json(data: bytes, source: str) -> Any:

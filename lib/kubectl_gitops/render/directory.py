@@ -109,10 +109,7 @@ def _render_files(app_dir: Path, files: list[Path], d: Directory, display: Calla
 
 
 def _parse(f: Path, origin: str) -> list[Any]:
-    data = f.read_bytes()
-    if f.suffix == ".json":
-        return [yamlio.load_json(data, origin)]
-    return list(yamlio.load_all(data, origin))
+    return yamlio.load_documents(f.read_bytes(), origin, is_json=f.suffix == ".json")
 
 
 def _manifest_files(app_dir: Path, d: Directory) -> list[Path]:
