@@ -1,4 +1,4 @@
-"""The front door: chains the stages for one run. source → apps → render → live → compare.
+"""The front door: chains the stages for one run. source → apps → render → live → pairing.
 
 `compare_target` is what `diff` and `status` show and what `sync` plans from.
 """

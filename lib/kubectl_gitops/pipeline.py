@@ -66,7 +66,6 @@ def run(plans: list[AppPlan], client: Client, checker: HealthChecker, req: SyncR
         result.apps.append(outcome)
         if not outcome.ok:
             break
-    result.requests, result.writes = client.requests, client.writes
     return result
 
 

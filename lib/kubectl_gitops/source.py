@@ -33,6 +33,7 @@ class Tree:
     repo: object | None = None  # pygit2.Repository when tree_id is set
     # Symlinks of a git tree that point outside it, not written to disk (repository paths).
     escapes: frozenset[str] = frozenset()
+    commit: str | None = None  # the commit the tree was read from (None: a work tree)
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -141,7 +142,8 @@ class LocalRepo:
             return None
 
     def revision(self, rev: str) -> Tree:
-        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+        tree_id, commit = resolve_rev(self.repo, rev, str(self.workdir))
+        return materialize(self.repo, tree_id, label=f"rev {rev}", commit=commit)
 
 
 def open_local(start: Path) -> LocalRepo | None:
@@ -183,8 +185,8 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-def resolve_rev(repo: object, rev: str, where: str) -> str:
-    """Commit → its tree id. Accepts branches, tags, remote branches, shas, HEAD."""
+def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
     import pygit2
 
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
@@ -193,13 +195,22 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Tree).id)
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{where}: unknown revision {rev!r}")
 
 
-def materialize(repo: object, tree_id: str, label: str) -> Tree:
+def _commit_of(obj: object) -> str | None:
+    import pygit2
+
+    try:
+        return str(obj.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None  # a tree named by its own id
+
+
+def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
     """Write a git tree to a content-addressed cache dir once; reused by every later run.
 
     A symlink whose target leaves the tree (absolute, or `..` past its root) is not created: its
@@ -224,7 +235,7 @@ def materialize(repo: object, tree_id: str, label: str) -> Tree:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo,
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit,
                 escapes=frozenset(json.loads(record.read_text())))
 
 
@@ -309,8 +320,8 @@ def fetch_remote(url: str, revision: str) -> Tree:
                  "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials(repo_url))
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
-    tree_id = _resolve_remote_rev(repo, revision, repo_url.shown)
-    return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}")
+    tree_id, commit = _resolve_remote_rev(repo, revision, repo_url.shown)
+    return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}", commit=commit)
 
 
 @functools.cache
@@ -329,13 +340,14 @@ def _without_secrets(message: str, url: RepoURL) -> str:
     return message
 
 
-def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 
     rev = rev or "HEAD"
     for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
         try:
-            return str(repo.revparse_single(cand).peel(pygit2.Tree).id)  # type: ignore[attr-defined]
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{url}: unknown revision {rev!r}")

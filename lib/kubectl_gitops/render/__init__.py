@@ -187,11 +187,11 @@ class Renders:
                 self._futures[app.name] = self._pool.submit(render_sources, reqs, self._warn)
                 label = ", ".join(dict.fromkeys(r.tree.label if r.tree else f"{r.source.repo_url} {r.source.chart}"
                                                 for r in reqs if r.source.renders))
-                self._sources[app.name] = (label, reqs[0].tree.tree_id if reqs[0].tree else None)
+                self._sources[app.name] = (label, reqs[0].tree.commit if reqs[0].tree else None)
 
     def source_of(self, app: App) -> tuple[str, str | None]:
         """Where `app` was rendered from, for reports ("work tree", "rev abc1234", a chart repository),
-        and the git tree id of its first source (None for a work tree or a chart repository)."""
+        and the commit of its first source (None for a work tree or a chart repository)."""
         return self._sources.get(app.name, ("", None))
 
     def get(self, app: App) -> list[Manifest]:
