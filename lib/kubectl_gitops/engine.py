@@ -17,6 +17,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -104,7 +105,8 @@ def render_requests(app: App, sources: Sources, target: Callable[[], Target],
     where = f"{app.origin}: Application {app.name}"
     for s, tree, path in picked:
         if s.renders:
-            log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
+            shown = tree.label if tree else RepoURL.parse(s.repo_url).shown
+            log(f"{app.name}: rendering {s.chart or path} from {shown}")
     return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
                     refs=refs, timeout=timeout, env=_build_env(app, s, path), repo_secrets=secrets)
             for s, tree, path in picked]
