@@ -17,6 +17,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -30,14 +31,25 @@ class CompareOptions:
     revision: str | None = None
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
-    config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
+    config_namespace: str = "argocd"  # where the cluster's argocd-cm (and the app records) live
     render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
+    pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
 
 
 # -- settings ---------------------------------------------------------------------------------------
 
 def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
     return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
+
+
+def single_app(opts: CompareOptions) -> App:
+    """The one app TARGET names (a command that acts on exactly one, like rollback)."""
+    sources = Sources(opts.target, opts.revision)
+    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    if len(apps) != 1:
+        raise GitopsError(f"{opts.target}: names {len(apps)} apps ({', '.join(a.name for a in apps)}); "
+                          "name exactly one", hint="pass the app's name or its Application file")
+    return apps[0]
 
 
 # -- compare ----------------------------------------------------------------------------------------
@@ -52,7 +64,7 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
 
 def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
                   log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision)
+    sources = Sources(opts.target, opts.revision, dict(opts.pins))
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     live_cache = LiveCache(client)
     states: list[AppState] = []
@@ -93,7 +105,8 @@ def render_requests(app: App, sources: Sources, target: Callable[[], Target],
     where = f"{app.origin}: Application {app.name}"
     for s, tree, path in picked:
         if s.renders:
-            log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
+            shown = tree.label if tree else RepoURL.parse(s.repo_url).shown
+            log(f"{app.name}: rendering {s.chart or path} from {shown}")
     return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
                     refs=refs, timeout=timeout, env=_build_env(app, s, path), repo_secrets=secrets)
             for s, tree, path in picked]
