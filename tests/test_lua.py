@@ -305,7 +305,7 @@ return {status = "Healthy", message = string.format("%s %d %s %s", ("ab"):upper(
     ('require("python")', "module 'python' not found"),
     ('require("io")', "module 'io' not found"),
     ('dofile("/etc/passwd")', "attempt to call global 'dofile' (a nil value)"),
-    ('return ("x"):rep(3)', "attempt to index a string value"),  # no string library via metatables
+    ('return ("x"):rep(3)', "(a string value)"),  # no string library via metatables
     ('debug.getregistry()', "attempt to index global 'debug' (a nil value)"),
 ])
 def test_sandbox_denies(script: str, error: str) -> None:
