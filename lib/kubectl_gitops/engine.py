@@ -13,6 +13,7 @@ from kubectl_gitops import pairing, settings
 from kubectl_gitops.apps import App, resolve_target
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.health import customizations
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import render
@@ -30,12 +31,15 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
+    resource_customizations: str | None = None  # Argo CD's bundled health checks (a resource_customizations dir)
 
 
 # -- settings ---------------------------------------------------------------------------------------
 
-def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
-    return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
+def load_settings(client: Client, opts: CompareOptions) -> Settings:
+    path = opts.argocd_cm
+    loaded = settings.from_file(path) if path else settings.parse(argocd_cm(client, opts.config_namespace))
+    return customizations.with_bundled(loaded, opts.resource_customizations)
 
 
 # -- compare ----------------------------------------------------------------------------------------
@@ -43,7 +47,7 @@ def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
 def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
-        pending = pool.submit(load_settings, client, opts.argocd_cm, opts.config_namespace)
+        pending = pool.submit(load_settings, client, opts)
         states = _compare_apps(opts, client, pending.result, log)
         return states, pending.result()
 

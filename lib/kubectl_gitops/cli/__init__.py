@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("kubectl_gitops.cli.diff", "diff", "Show how the cluster differs from Git."),
     "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
     "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
+    "health": ("kubectl_gitops.cli.health", "health", "Show the health of objects from files, without a cluster."),
 }
 
 

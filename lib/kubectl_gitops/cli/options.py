@@ -25,6 +25,7 @@ def kube_options(f: F) -> F:
 def source_options(f: F) -> F:
     """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
     f = _to_compare_options(f)
+    f = customizations_option(f)
     f = click.option("--config-namespace", default="argocd", show_default=True,
                      help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences).")(f)
     f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
@@ -38,13 +39,23 @@ def source_options(f: F) -> F:
     return f
 
 
+def customizations_option(f: F) -> F:
+    return click.option("--resource-customizations", "resource_customizations", metavar="DIR",
+                        envvar="KUBECTL_GITOPS_RESOURCE_CUSTOMIZATIONS", show_envvar=True,
+                        type=click.Path(exists=True, file_okay=False),
+                        help="Argo CD's bundled health checks: a directory in the layout of argo-cd's "
+                        "resource_customizations (<group>/<Kind>/health.lua, _ as a wildcard), used below "
+                        "argocd-cm's checks (default: what `kubectl gitops health fetch` put in the cache).")(f)
+
+
 def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
-                config_namespace: str, **kwargs: Any) -> Any:
+                config_namespace: str, resource_customizations: str | None, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
-        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace), **kwargs)
+        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace,
+                                        resource_customizations), **kwargs)
 
     return wrapper
 
