@@ -62,7 +62,8 @@ def assess(files: tuple[str, ...], argocd_cm: str | None, resource_customization
     return run_health(files, argocd_cm=argocd_cm, resource_customizations=resource_customizations, output=output)
 
 
-@health.command("fetch", context_settings=CONTEXT, short_help="Download Argo CD's bundled health checks into the cache.")
+@health.command("fetch", context_settings=CONTEXT,
+                short_help="Download Argo CD's bundled health checks into the cache.")
 @click.option("--version", "version", metavar="VERSION",
               help="The Argo CD release, e.g. v3.1.0 (default: the latest release tag).")
 @click.option("--repo", "url", metavar="URL", default="https://github.com/argoproj/argo-cd.git", show_default=True,
