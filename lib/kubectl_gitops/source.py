@@ -224,6 +224,8 @@ def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
         remote.fetch([f"+refs/tags/{tag}:refs/tags/{tag}"], callbacks=_Credentials(), depth=1)
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {tag or 'the release tags'} from {url}: {e}") from None
+    if f"refs/tags/{tag}" not in repo.references:
+        raise GitopsError(f"{url}: has no release tag {tag}", hint="name an existing release with --version")
     root = repo[_resolve_remote_rev(repo, tag, url)]
     try:
         sub = root[subdir]
