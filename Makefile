@@ -23,6 +23,7 @@ controlplane:
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: venv controlplane lint

@@ -41,6 +41,14 @@ class Cluster:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the `cluster` fixture, directly or through another fixture, is marked
+    `cluster`: `pytest -m "not cluster"` runs the rest with no control plane and no Go toolchain."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     state = tmp_path_factory.mktemp("cluster")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubectl_gitops import customizations
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.health import HealthChecker, HealthConfig, HealthStatus, customizations
+from kubectl_gitops.health import HealthChecker, HealthConfig, HealthStatus
 from kubectl_gitops.settings import Settings, config_from_data
 from kubectl_gitops.state import HealthCode
 

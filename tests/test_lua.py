@@ -1,12 +1,14 @@
-"""Argo CD style Lua health scripts: semantics, data conversion, sandbox and limits."""
+"""Argo CD style Lua health scripts: semantics, data conversion, sandbox and limits. They run in the
+worker process, as the commands run them."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from kubectl_gitops import lua
+from kubectl_gitops import lua, luaworker
 from kubectl_gitops.health import (
     DEGRADED,
     HEALTHY,
@@ -19,6 +21,15 @@ from kubectl_gitops.health import (
 )
 
 KEY = "certs.example.com/Certificate"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def worker() -> Iterator[luaworker.Worker]:
+    runner = luaworker.Worker()
+    lua.use(runner)
+    yield runner
+    lua.use(None)
+
 NAME = f"{KEY}/health.lua"
 
 
@@ -438,7 +449,7 @@ def test_a_backtracking_pattern_is_stopped_at_the_limit() -> None:
     elapsed = time.monotonic() - start
     assert health == HealthStatus(UNKNOWN, f"{NAME}: Lua script exceeded the 1s time limit (stuck in a library call "
                                            "such as string.find)")
-    assert 1.0 <= elapsed < 1.0 + lua.KILL_GRACE + 0.5
+    assert 1.0 <= elapsed < 1.0 + luaworker.KILL_GRACE + 0.5
     assert check(CERTIFICATE, certificate([ready("True", "fine")])) == HealthStatus(HEALTHY, "fine")
 
 
@@ -467,10 +478,18 @@ def test_a_script_that_crashes_the_lua_engine_is_unknown_and_the_next_check_runs
         HEALTHY, "after the crash")
 
 
-def test_one_worker_serves_every_check() -> None:
+def test_one_worker_serves_every_check(worker: luaworker.Worker) -> None:
     check(CERTIFICATE)
-    worker = lua._WORKER._proc
-    assert worker is not None
+    pid = worker.pid
+    assert pid is not None
     for _ in range(20):
         check(CERTIFICATE)
-    assert lua._WORKER._proc is worker and worker.poll() is None
+    assert worker.pid == pid
+
+
+def test_without_a_worker_scripts_run_in_this_process(worker: luaworker.Worker) -> None:
+    lua.use(None)
+    try:
+        assert check(GOTO, certificate([ready("True", "ok")])) == HealthStatus(HEALTHY, "1 of 1 conditions true")
+    finally:
+        lua.use(worker)

@@ -9,7 +9,7 @@ from typing import Any
 
 from kubectl_gitops import yamlio
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.model import ARGO_GROUP, Obj, annotations_of, group_of
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -99,7 +99,7 @@ def parse_application(obj: Obj, origin: str) -> App:
         self_heal=bool((auto or {}).get("selfHeal")),
         ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
         managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
-        wave=_int(annotations(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
+        wave=_int(annotations_of(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
         origin=origin,
         manifest=obj,
     )

@@ -304,6 +304,45 @@ def _owned_within(fields: Obj, desired: Any) -> bool:
     return True
 
 
+# -- RespectIgnoreDifferences ---------------------------------------------------------------------
+
+def respect_ignored(obj: Obj, live: Obj, ignore: Ignore) -> Obj:
+    """A copy of `obj` that keeps the live values at ignored paths instead of Git's."""
+    if not ignore.pointers and not ignore.jq:
+        return obj
+    obj = copy.deepcopy(obj)
+    for p in ignore.pointers:
+        _keep_live_value(obj, live, p)
+    for expr in ignore.jq:  # what the expression selects in Git goes; what it selects live stays
+        for p in jq_pointers(obj, expr):
+            remove_pointer(obj, p)
+        for p in reversed(jq_pointers(live, expr)):  # in document order
+            _keep_selected_live_value(obj, live, p)
+    return obj
+
+
+def _keep_live_value(obj: Obj, live: Obj, pointer: str) -> None:
+    """Git's value at `pointer` is replaced by the live one (or dropped when there is none live)."""
+    live_value = get_pointer(live, pointer)
+    remove_pointer(obj, pointer)
+    if live_value is not ABSENT:
+        set_pointer(obj, pointer, copy.deepcopy(live_value))
+
+
+def _keep_selected_live_value(obj: Obj, live: Obj, pointer: str) -> None:
+    """Like `_keep_live_value`, but a list item is appended: jq selected it by what it holds, not by
+    its position, and Git's items it selected are already gone."""
+    parent, _, _ = pointer.rpartition("/")
+    if not isinstance(get_pointer(live, parent) if parent else live, list):
+        _keep_live_value(obj, live, pointer)
+        return
+    if parent and get_pointer(obj, parent) is ABSENT:
+        set_pointer(obj, parent, [])
+    items = get_pointer(obj, parent) if parent else obj
+    if isinstance(items, list):
+        items.append(copy.deepcopy(get_pointer(live, pointer)))
+
+
 # -- secrets ---------------------------------------------------------------------------------------
 
 def mask_secrets(*objs: Obj | None) -> None:

@@ -9,11 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from kubectl_gitops import pairing, settings
+from kubectl_gitops import customizations, pairing, settings
 from kubectl_gitops.apps import App, resolve_target
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.health import customizations
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import render

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops import report, settings, yamlio
+from kubectl_gitops import customizations, report, settings, yamlio
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
-from kubectl_gitops.health import HEALTHY, HealthChecker, app_health, customizations, is_health_ignored
+from kubectl_gitops.health import HEALTHY, HealthChecker, app_health, is_health_ignored
 from kubectl_gitops.model import Obj, key_of
 
 Log = Callable[[str], None]

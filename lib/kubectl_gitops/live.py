@@ -96,9 +96,6 @@ class LiveCache:
                 out[key_of(obj)] = obj
         return out
 
-    def forget(self) -> None:
-        self._lists.clear()
-
 
 def _namespaces(s: Scope) -> list[str]:
     return sorted(s.namespaces) if s.namespaces else [""]

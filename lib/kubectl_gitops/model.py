@@ -64,7 +64,7 @@ def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
     )
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
@@ -76,7 +76,7 @@ def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
 
 
 def is_hook(obj: Obj) -> bool:
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
@@ -89,7 +89,7 @@ def owning_app(obj: Obj, key: ResourceKey) -> str | None:
 
     A tracking id copied onto another object (e.g. by a controller) does not make it owned.
     """
-    value = annotations(obj).get(TRACKING_ID)
+    value = annotations_of(obj).get(TRACKING_ID)
     if not value or ":" not in value:
         return None
     app, _, rest = value.partition(":")
@@ -141,4 +141,4 @@ class SyncOptions:
 
 
 def object_options(obj: Obj, where: str) -> SyncOptions:
-    return SyncOptions.parse(annotations(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+    return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)

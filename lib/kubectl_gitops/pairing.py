@@ -18,7 +18,7 @@ from kubectl_gitops.model import (
     Manifest,
     Obj,
     ResourceKey,
-    annotations,
+    annotations_of,
     is_hook,
     key_of,
     owning_app,
@@ -123,7 +123,7 @@ def extraneous(app: str, desired: Iterable[ResourceKey], live: dict[ResourceKey,
     """Live objects the app owns (by tracking id) that Git no longer has: what prune would delete."""
     wanted = set(desired)
     return [ResourceState(app=app, key=k, status=SyncStatus.EXTRANEOUS, live=o, live_view=normalize(o),
-                          ignored_extraneous="IgnoreExtraneous" in annotations(o).get(ANN_COMPARE_OPTIONS, ""))
+                          ignored_extraneous="IgnoreExtraneous" in annotations_of(o).get(ANN_COMPARE_OPTIONS, ""))
             for k, o in live.items() if k not in wanted and owning_app(o, k) == app and not is_hook(o)]
 
 

@@ -1,4 +1,5 @@
-"""Pure sync planning: phases, waves, kind order, hooks, sync options and prune decisions.
+"""Pure sync planning: from an app's compare result to the tasks a runner executes, in order, with
+every decision taken here: phases, waves, kind order, hooks, what to skip, what to prune.
 
 Ordering follows gitops-engine: phase, wave, kind rank, name; then each Namespace moves before the
 first object in it and each CRD before its first custom resource.
@@ -6,10 +7,12 @@ first object in it and each CRD before its first custom resource.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from kubectl_gitops.compare import respect_ignored, rules_for
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import (
     ANN_HELM_HOOK,
@@ -17,16 +20,21 @@ from kubectl_gitops.model import (
     ANN_HOOK,
     ANN_HOOK_DELETE_POLICY,
     ANN_SYNC_WAVE,
+    APPLY_OUT_OF_SYNC_ONLY,
     DELETE,
     PRUNE,
     PRUNE_PROPAGATION,
+    RESPECT_IGNORE_DIFFERENCES,
+    TRACKING_ID,
     Obj,
     SyncOptions,
-    annotations,
+    annotations_of,
     key_of,
     object_options,
+    owning_app,
+    tracking_id,
 )
-from kubectl_gitops.state import Phase, SyncTask
+from kubectl_gitops.state import AppState, Phase, ResourceState, SyncRequest, SyncTask
 
 PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = Phase.PRE_SYNC, Phase.SYNC, Phase.POST_SYNC, Phase.SYNC_FAIL
 PHASES = tuple(Phase)
@@ -45,6 +53,99 @@ KIND_ORDER = (
 )
 KIND_RANK = {k: i - len(KIND_ORDER) for i, k in enumerate(KIND_ORDER)}  # known kinds negative: unknown last
 
+@dataclass
+class AppPlan:
+    """One app's sync, decided: apply and hook tasks in order, prune candidates (each with its
+    decision), and whether health is awaited between steps."""
+
+    state: AppState
+    tasks: list[SyncTask] = field(default_factory=list)
+    prunes: list[SyncTask] = field(default_factory=list)
+
+    @property
+    def app(self) -> str:
+        return self.state.app.name
+
+    @property
+    def main(self) -> list[SyncTask]:
+        return [t for t in self.tasks if t.phase != Phase.SYNC_FAIL]
+
+    @property
+    def fail_hooks(self) -> list[SyncTask]:
+        return [t for t in self.tasks if t.phase == Phase.SYNC_FAIL]
+
+    @property
+    def to_prune(self) -> list[SyncTask]:
+        return [t for t in self.prunes if not t.prune_skipped]
+
+    @property
+    def multi_step(self) -> bool:
+        """More than one phase or wave: each step's objects are awaited before the next (gitops-engine)."""
+        return len(steps(self.main)) > 1
+
+    @property
+    def has_writes(self) -> bool:
+        return any(not t.skip_apply for t in self.tasks) or bool(self.to_prune)
+
+
+def build(state: AppState, req: SyncRequest) -> AppPlan:
+    """The plan for one app: what compare found, turned into ordered tasks."""
+    app = state.app
+    app_opts = SyncOptions.parse(app.sync_options, f"{app.origin}: Application {app.name}")
+    prune_enabled = req.prune or app.auto_prune
+    out = AppPlan(state)
+    for rs in state.resources:
+        where = f"{rs.origin or 'live'}: {rs.key}"
+        if rs.desired is not None:
+            opts = app_opts.merged(object_options(rs.desired, where))
+            out.tasks.append(SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.desired, where),
+                                      obj=_to_apply(rs, opts, state), live=rs.live, origin=rs.origin,
+                                      options=opts, skip_apply=_skip_apply(rs, opts)))
+        elif rs.live is not None and not rs.ignored_extraneous:
+            opts = app_opts.merged(object_options(rs.live, where))
+            t = SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.live, where), obj=None,
+                         live=rs.live, options=opts, prune=True)
+            t.prune_skipped = prune_decision(t, prune_enabled=prune_enabled, confirmed=req.confirm_prune).reason
+            out.prunes.append(t)
+    for m in state.hooks:
+        for t in hook_tasks(app.name, m.obj, m.origin, app_opts):
+            t = with_generated_name(t)
+            t.obj = _tracked(t.obj or {}, app.name)
+            out.tasks.append(t)
+    out.tasks = order(out.tasks)
+    return out
+
+
+def action(t: SyncTask) -> str:
+    """What the plan will do with a task, as `sync --dry-run` shows it."""
+    if t.prune:
+        return f"pruneSkipped: {t.prune_skipped}" if t.prune_skipped else "prune"
+    if t.hook:
+        return f"hook ({','.join(sorted(t.delete_policies))})"
+    return "unchanged" if t.skip_apply else ("create" if t.live is None else "apply")
+
+
+def _skip_apply(rs: ResourceState, opts: SyncOptions) -> bool:
+    """An object already exactly in sync is not re-applied (the apply would be a no-op write);
+    with ApplyOutOfSyncOnly, neither is one that differs only in ignored fields."""
+    if rs.live is None or owning_app(rs.live, rs.key) != rs.app:
+        return False
+    return rs.exact or (opts.is_true(APPLY_OUT_OF_SYNC_ONLY) and not rs.out_of_sync)
+
+
+def _to_apply(rs: ResourceState, opts: SyncOptions, state: AppState) -> Obj | None:
+    """RespectIgnoreDifferences: live values at the app's ignored paths are kept instead of Git's."""
+    if rs.live is None or rs.desired is None or not opts.is_true(RESPECT_IGNORE_DIFFERENCES):
+        return rs.desired
+    return respect_ignored(rs.desired, rs.live, rules_for(rs.key, state.app.ignore_differences))
+
+
+def _tracked(obj: Obj, app: str) -> Obj:
+    obj = copy.deepcopy(obj)
+    obj.setdefault("metadata", {}).setdefault("annotations", {})[TRACKING_ID] = tracking_id(app, key_of(obj))
+    return obj
+
+
 def kind_rank(t: SyncTask) -> int:
     return KIND_RANK.get(t.key.kind, 0)
 
@@ -55,7 +156,7 @@ def sort_key(t: SyncTask) -> tuple[int, int, int, str]:
 
 def phases_of(obj: Obj) -> list[str]:
     """Hook phases of an object: [] for a non-hook, ["Skip"] never applied."""
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     if ANN_HOOK in ann:
         return [p.strip() for p in ann[ANN_HOOK].split(",") if p.strip()]
     if ANN_HELM_HOOK in ann:
@@ -64,7 +165,7 @@ def phases_of(obj: Obj) -> list[str]:
 
 
 def wave_of(obj: Obj, where: str) -> int:
-    ann = annotations(obj)
+    ann = annotations_of(obj)
     raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
     try:
         return int(str(raw).strip())
@@ -73,7 +174,7 @@ def wave_of(obj: Obj, where: str) -> int:
 
 
 def delete_policies(obj: Obj) -> frozenset[str]:
-    raw = annotations(obj).get(ANN_HOOK_DELETE_POLICY, "")
+    raw = annotations_of(obj).get(ANN_HOOK_DELETE_POLICY, "")
     found = frozenset(p.strip() for p in raw.split(",") if p.strip())
     return found or frozenset({BEFORE_HOOK_CREATION})
 

@@ -26,7 +26,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -327,5 +327,5 @@ def _read_entries(path: Path) -> dict[str, Any]:
     return files if isinstance(files, dict) else {}
 
 
-def _is_entry(entry: Any) -> bool:
+def _is_entry(entry: Any) -> TypeGuard[list[Any]]:
     return isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)

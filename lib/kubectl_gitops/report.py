@@ -1,4 +1,5 @@
-"""What the user sees: colored unified diffs, summary tables, and json/yaml/markdown documents.
+"""What the user sees: colored unified diffs, every table (diff, plan, sync, status), and
+json/yaml/markdown documents.
 Secret values never leave this module unmasked: every view of a Secret is masked here first."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -13,9 +15,14 @@ import orjson
 from kubectl_gitops import yamlio
 from kubectl_gitops.compare import mask_secrets
 from kubectl_gitops.model import Obj
-from kubectl_gitops.state import AppState, ResourceState
+from kubectl_gitops.plan import AppPlan, action
+from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
 
 DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
+PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
+SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
+STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
+APP_HEADERS = ("APP", "SYNC", "HEALTH")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
@@ -139,3 +146,74 @@ def render_markdown(states: Sequence[AppState]) -> str:
         out += ["", f"<details><summary>{rs.app}: {rs.key.kind} {ns}{rs.key.name} ({rs.status})</summary>",
                 "", "```diff", unified_diff(rs).rstrip("\n"), "```", "</details>"]
     return "\n".join(out) + "\n"
+
+
+# -- sync and status --------------------------------------------------------------------------------
+
+def plan_rows(plans: Iterable[AppPlan]) -> list[list[object]]:
+    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, action(t)]
+            for p in plans for t in (*p.tasks, *p.prunes)]
+
+
+def sync_rows(result: SyncResult) -> list[list[object]]:
+    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name,
+             str(t.result or TaskResult.SKIPPED), str(t.health or ""), t.message]
+            for a in result.apps for t in a.tasks]
+
+
+def plan_output(plans: list[AppPlan], output: str) -> str:
+    return rows_output(output, PLAN_HEADERS, plan_rows(plans), "plan")
+
+
+def sync_output(result: SyncResult, output: str) -> str:
+    rows = sync_rows(result)
+    if output == "table":
+        return table(SYNC_HEADERS, rows) + "\n"
+    doc = {"results": _records(SYNC_HEADERS, rows), "apps": [_app_result(a) for a in result.apps]}
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def _app_result(a: AppSyncResult) -> dict[str, Any]:
+    return {"name": a.app, "source": a.source, "revision": a.revision, "phase": str(a.phase),
+            "startedAt": _time(a.started_at), "finishedAt": _time(a.finished_at) if a.finished_at else None,
+            "health": str(a.health) if a.health else None, "message": a.message}
+
+
+def _time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_output(states: list[AppState], output: str) -> str:
+    if output != "table":
+        doc = document(states, with_diff=False)
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *health_of(rs)]
+            for st in states for rs in st.resources]
+    apps = [[st.app.name, str(st.sync_status), str(st.health or "")] for st in states]
+    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, apps) + "\n"
+
+
+def all_healthy(states: Iterable[AppState]) -> bool:
+    return all(st.health == HealthCode.HEALTHY and not any(rs.out_of_sync for rs in st.resources) for st in states)
+
+
+def diff_output(states: list[AppState], output: str, color: bool) -> str:
+    if output == "diff":
+        return render_diff_text(states, color)
+    if output == "table":
+        return table(DIFF_HEADERS, resource_rows(states)) + "\n"
+    if output == "markdown":
+        return render_markdown(states)
+    doc = document(states)
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], key: str) -> str:
+    if output == "table":
+        return table(headers, rows) + "\n"
+    doc = {key: _records(headers, rows)}
+    return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+def _records(headers: Sequence[str], rows: list[list[object]]) -> list[dict[str, object]]:
+    return [dict(zip((h.lower() for h in headers), r, strict=True)) for r in rows]

@@ -8,9 +8,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.errors import GitopsError
+
+if TYPE_CHECKING:
+    import pygit2
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def fetch_remote(url: str, revision: str) -> Tree:
             repo = pygit2.init_repository(str(path), bare=True)
             repo.remotes.create("origin", url)
         repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_Credentials())
+                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
     tree_id = _resolve_remote_rev(repo, revision, url)
@@ -220,13 +224,14 @@ def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
         repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
         remote = repo.remotes["origin"] if "origin" in repo.remotes.names() else repo.remotes.create("origin", url)
         if tag is None:
-            tag = _latest_release([h.name for h in remote.list_heads(callbacks=_Credentials())], url)
-        remote.fetch([f"+refs/tags/{tag}:refs/tags/{tag}"], callbacks=_Credentials(), depth=1)
+            tag = _latest_release([h.name for h in remote.list_heads(callbacks=_credentials()) if h.name], url)
+        remote.fetch([f"+refs/tags/{tag}:refs/tags/{tag}"], callbacks=_credentials(), depth=1)
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {tag or 'the release tags'} from {url}: {e}") from None
     if f"refs/tags/{tag}" not in repo.references:
         raise GitopsError(f"{url}: has no release tag {tag}", hint="name an existing release with --version")
     root = repo[_resolve_remote_rev(repo, tag, url)]
+    assert isinstance(root, pygit2.Tree)
     try:
         sub = root[subdir]
     except KeyError:
@@ -256,24 +261,23 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-class _Credentials:
-    """pygit2 RemoteCallbacks built lazily (pygit2 is imported only when a fetch happens)."""
+def _credentials() -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks, built only when a fetch happens (pygit2 is imported lazily)."""
+    import pygit2
 
-    def __new__(cls) -> object:  # type: ignore[misc]
-        import pygit2
+    class Callbacks(pygit2.RemoteCallbacks):
+        def credentials(self, url: str, username_from_url: str | None,
+                        allowed: int) -> pygit2.UserPass | pygit2.Keypair:
+            user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                return pygit2.UserPass(user, secret)
+            if allowed & pygit2.enums.CredentialType.SSH_KEY:
+                return pygit2.KeypairFromAgent(username_from_url or "git")
+            raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
+                                  "an SSH agent")
 
-        class Callbacks(pygit2.RemoteCallbacks):
-            def credentials(self, url: str, username_from_url: str | None, allowed: int) -> object:
-                user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
-                secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-                if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
-                    return pygit2.UserPass(user, secret)
-                if allowed & pygit2.enums.CredentialType.SSH_KEY:
-                    return pygit2.KeypairFromAgent(username_from_url or "git")
-                raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
-                                      "an SSH agent")
-
-        return Callbacks()
+    return Callbacks()
 
 
 # -- which tree each app renders from ------------------------------------------------------------

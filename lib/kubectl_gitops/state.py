@@ -113,6 +113,19 @@ class AppState:
 
 # -- plan and run -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SyncRequest:
+    """What the user asked of a sync (the CLI flags), as plain data a watch loop can build too."""
+
+    prune: bool = False
+    force_prune: bool = False
+    confirm_prune: bool = False
+    dry_run: bool = False
+    wait: bool = False  # wait until every object is Healthy, even in a single-step sync
+    timeout: float = 300.0
+    lock_namespace: str = "default"
+
+
 @dataclass
 class SyncTask:
     app: str
@@ -127,6 +140,7 @@ class SyncTask:
     options: SyncOptions = field(default_factory=SyncOptions)
     prune: bool = False
     skip_apply: bool = False  # already in sync: nothing to write
+    prune_skipped: str = ""  # a prune candidate left alone: why (Prune=false, pruning disabled...)
     # outcome, filled in by the runner
     result: TaskResult | None = None
     health: HealthCode | None = None
@@ -155,8 +169,6 @@ class AppSyncResult:
 @dataclass
 class SyncResult:
     apps: list[AppSyncResult] = field(default_factory=list)
-    requests: int = 0
-    writes: int = 0
 
     @property
     def ok(self) -> bool:

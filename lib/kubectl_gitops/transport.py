@@ -36,8 +36,8 @@ class _Connection(http.client.HTTPSConnection):
         http.client.HTTPConnection.connect(self)  # TCP, and the CONNECT tunnel when there is a proxy
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
-            name = self.server_name or self._tunnel_host or self.host
-            self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
+            name = self.server_name or self._tunnel_host or self.host  # type: ignore[attr-defined]
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
         self.sock.settimeout(READ_TIMEOUT)
 
 

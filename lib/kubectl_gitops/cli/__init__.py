@@ -57,6 +57,7 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
     # A run allocates about a million short-lived, acyclic JSON values; at the default threshold the
     # cycle collector walks them thousands of times (~12 % of a no-change sync). Rarer passes suffice.
     gc.set_threshold(GC_THRESHOLD)
+    _run_lua_in_a_worker()
     try:
         rc = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except GitopsError as e:
@@ -75,6 +76,15 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
     _exit(rc if isinstance(rc, int) else 0)
 
 
+def _run_lua_in_a_worker() -> None:
+    """Health scripts run in a worker process the commands can kill or lose (luaworker.py); it starts
+    only when a first script runs."""
+    from kubectl_gitops import lua
+    from kubectl_gitops.luaworker import Worker
+
+    lua.use(Worker())
+
+
 def _exit(code: int) -> NoReturn:
     """Flush and leave without the interpreter's teardown: freeing everything a large run allocated,
     object by object, takes ~45 ms (at 1,000 objects) and nothing needs it: thread pools, the lease
@@ -90,6 +100,8 @@ def subcommand(name: str) -> Callable[[], Any]:
     """Entry point for `kubectl-gitops-<name>`, which kubectl prefers for `kubectl gitops <name>`."""
 
     def entry() -> None:
-        run(main.get_command(click.Context(main), name), prog_name=f"kubectl gitops {name}")
+        command = main.get_command(click.Context(main), name)
+        assert command is not None, name
+        run(command, prog_name=f"kubectl gitops {name}")
 
     return entry

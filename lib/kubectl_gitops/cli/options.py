@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -81,3 +82,41 @@ def use_color(choice: str, stream: Any = None) -> bool:
 def progress(msg: str) -> None:
     """Progress and log lines go to stderr, so stdout stays the diff/report."""
     click.echo(msg, err=True)
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a kubectl (Go) duration: 90s, 5m, 1h30m, 1.5h, 250ms; a bare number is seconds."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m; a bare number is seconds)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+class Duration(click.ParamType):
+    """A --timeout style option: kubectl durations, converted to seconds (at least `minimum`)."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(str(value))
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        if seconds < self.minimum:
+            self.fail(f"{value!r} is shorter than {self.minimum:g}s", param, ctx)
+        return seconds

@@ -14,7 +14,7 @@ from kubectl_gitops import lua
 from kubectl_gitops.health import custom
 from kubectl_gitops.health.builtin import BUILTIN
 from kubectl_gitops.health.custom import INVALID_LUA_STATUS
-from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations, group_of
+from kubectl_gitops.model import ANN_IGNORE_HEALTHCHECK, ARGO_GROUP, Obj, annotations_of, group_of
 from kubectl_gitops.settings import HealthConfig
 from kubectl_gitops.state import HEALTH_ORDER, AppState, HealthCode, HealthStatus, SyncStatus
 
@@ -30,7 +30,7 @@ __all__ = ["DEGRADED", "HEALTHY", "INVALID_LUA_STATUS", "MISSING", "ORDER", "PRO
            "is_health_ignored", "worst"]
 
 
-def worst(statuses: Iterable[str]) -> str:
+def worst(statuses: Iterable[str]) -> HealthCode:
     """The worst status by ORDER; Healthy when there is none.
 
     Anything outside ORDER (such as "" for "no status") ranks as Healthy, as in Argo CD's IsWorse.
@@ -39,10 +39,10 @@ def worst(statuses: Iterable[str]) -> str:
 
 
 def is_health_ignored(obj: Obj) -> bool:
-    return annotations(obj).get(ANN_IGNORE_HEALTHCHECK) == "true"
+    return annotations_of(obj).get(ANN_IGNORE_HEALTHCHECK) == "true"
 
 
-def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> str:
+def app_health(results: Iterable[tuple[Obj | None, HealthStatus | None]]) -> HealthCode:
     """An app's health: the worst of its resources' (live object, health) pairs.
 
     A missing live object counts as Missing; objects without health or with the ignore-healthcheck
@@ -101,6 +101,6 @@ def assess_health(states: list[AppState], config: HealthConfig) -> HealthChecker
         checker = HealthChecker(config, child_apps=computed)
         for rs in st.resources:
             rs.health = checker.check(rs.live) if rs.live is not None else None
-        st.health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
-        computed[st.app.name] = HealthStatus(st.health)
+        health = app_health((rs.live, rs.health) for rs in st.resources if rs.status != SyncStatus.EXTRANEOUS)
+        st.health, computed[st.app.name] = health, HealthStatus(health)
     return checker

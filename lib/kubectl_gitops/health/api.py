@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kubectl_gitops.health.fields import condition, status_of
-from kubectl_gitops.model import Obj, annotations
+from kubectl_gitops.model import Obj, annotations_of
 from kubectl_gitops.state import HealthCode, HealthStatus
 
 HEALTHY, PROGRESSING, DEGRADED = HealthCode.HEALTHY, HealthCode.PROGRESSING, HealthCode.DEGRADED
@@ -31,7 +31,7 @@ _HPA_DEGRADED_REASONS = {
 def hpa(obj: Obj) -> HealthStatus:
     if obj.get("apiVersion") == "autoscaling/v1":
         # v1 keeps the conditions as JSON in an annotation
-        raw = annotations(obj).get("autoscaling.alpha.kubernetes.io/conditions")
+        raw = annotations_of(obj).get("autoscaling.alpha.kubernetes.io/conditions")
         if raw is None:
             return _HPA_WAITING
         try:

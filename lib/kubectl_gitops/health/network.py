@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubectl_gitops.health.fields import spec_of, status_of
-from kubectl_gitops.model import Obj, annotations
+from kubectl_gitops.model import Obj, annotations_of
 from kubectl_gitops.state import HealthCode, HealthStatus
 
 HEALTHY, PROGRESSING = HealthCode.HEALTHY, HealthCode.PROGRESSING
@@ -24,7 +24,7 @@ def pvc(obj: Obj) -> HealthStatus:
         # A provisioner annotation means a volume is being made; without one the claim waits for a pod
         # (WaitForFirstConsumer), which must not block the wave that creates that pod. Argo CD looks at
         # the beta annotation only; current Kubernetes also sets the GA one.
-        if _PROVISIONER_ANNOTATIONS & annotations(obj).keys():
+        if _PROVISIONER_ANNOTATIONS & annotations_of(obj).keys():
             return HealthStatus(PROGRESSING, "Provisioning volume")
         return HealthStatus(HEALTHY, "Waiting for consumer")
     return HealthStatus(UNKNOWN)

@@ -15,7 +15,7 @@ from kubectl_gitops.health.fields import (
     status_of,
     to_int,
 )
-from kubectl_gitops.model import Obj, annotations
+from kubectl_gitops.model import Obj, annotations_of
 from kubectl_gitops.state import HealthCode, HealthStatus
 
 HEALTHY, SUSPENDED, PROGRESSING = HealthCode.HEALTHY, HealthCode.SUSPENDED, HealthCode.PROGRESSING
@@ -144,7 +144,7 @@ def pod(obj: Obj) -> HealthStatus:
         return HealthStatus(HEALTHY, message)
     if phase == "Failed":
         return HealthStatus(DEGRADED, message or _pod_fail_message(st))
-    if phase == "Running" and (policy == "Always" or ANN_IGNORE_RESTART_POLICY in annotations(obj)):
+    if phase == "Running" and (policy == "Always" or ANN_IGNORE_RESTART_POLICY in annotations_of(obj)):
         if (condition(st, "Ready") or {}).get("status") == "True":
             return HealthStatus(HEALTHY, message)
         if any(((s.get("lastState") or {}).get("terminated")) for s in statuses):

@@ -1,34 +1,19 @@
-"""Run Argo CD style Lua scripts (health checks) in a sandbox like Argo CD's, in a worker process.
+"""Run Argo CD style Lua scripts (health checks) in a sandbox like Argo CD's (sandbox.py).
 
-A script can hang or kill the process it runs in where no Lua hook reaches: a backtracking
-string.find is one long C call, and an allocation failure outside Lua's protected calls aborts
-(PANIC). So scripts run in one long-lived worker process (worker.py, sandbox.py), started on first
-use and reused for every later run; a run that outlives its time limit, or the worker's death, ends
-that run as a LuaScriptError and the next run starts a new worker. A run costs ~0.2 ms more this way
-than in-process (README, Health).
+Where a run happens is the caller's choice, made once with `use`: the commands run every script in a
+worker process (kubectl_gitops.luaworker, which can kill a run stuck in one C call or survive a crash);
+without a runner set, scripts run in this process, as unit tests do.
 """
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubectl_gitops.errors import GitopsError
 
 TIME_LIMIT = 1.0  # seconds per run, as in Argo CD
 MAX_MEMORY = 64 << 20  # bytes of Lua heap; a script building huge strings or tables fails instead
 MAX_DEPTH = 200  # nesting of a script's result (Argo CD's checks return two strings)
-KILL_GRACE = 0.2  # seconds past the limit before a run stuck in one C call is stopped by killing the worker
-START_TIMEOUT = 60.0  # seconds for a new worker to import lupa, on a loaded machine
-
-_BOOT = "import sys; sys.path[:0] = sys.argv[1:]; from kubectl_gitops.lua.worker import main; main()"
 
 
 def frame(payload: bytes) -> bytes:
@@ -40,108 +25,29 @@ class LuaScriptError(GitopsError):
     """A Lua script failed: syntax error, runtime error, time or memory limit, or an unusable result."""
 
 
+class Runner(Protocol):
+    def run(self, source: str, obj: Any, *, name: str, open_libs: bool, time_limit: float) -> Any:
+        """The script's last return value as JSON-like data; LuaScriptError when the run fails."""
+        ...
+
+
+_runner: Runner | None = None
+
+
+def use(runner: Runner | None) -> None:
+    """Run every later script with `runner` (None: in this process)."""
+    global _runner
+    _runner = runner
+
+
 def run_script(source: str, obj: Any, *, name: str, open_libs: bool = False,
                time_limit: float = TIME_LIMIT) -> Any:
     """Run `source` with global `obj`; return its last return value as JSON-like Python data.
 
     Empty Lua tables come back as [], like Argo CD's JSON encoding; nil as None.
     """
-    import orjson
+    if _runner is None:
+        from kubectl_gitops.lua import sandbox
 
-    try:
-        request = orjson.dumps({"source": source, "name": name, "open_libs": open_libs,
-                                "time_limit": time_limit, "obj": obj}, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError as err:
-        raise LuaScriptError(f"{name}: cannot pass the object to Lua: {err}") from None
-    reply = _WORKER.call(request, time_limit + KILL_GRACE, name, time_limit)
-    if "error" in reply:
-        raise LuaScriptError(reply["error"])
-    return reply["value"]
-
-
-class _Worker:
-    """The one worker process; calls are serialized (a run is short, and it holds one Lua state)."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def call(self, request: bytes, budget: float, name: str, time_limit: float) -> dict[str, Any]:
-        import orjson
-
-        with self._lock:
-            proc = self._proc or self._start()
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write(frame(request))
-                proc.stdin.flush()
-                header = self._read(proc, 4, time.monotonic() + budget)
-                if header is None:
-                    self._stop(proc)
-                    raise LuaScriptError(f"{name}: Lua script exceeded the {time_limit:g}s time limit "
-                                         "(stuck in a library call such as string.find)")
-                body = self._read(proc, int.from_bytes(header, "big"), time.monotonic() + START_TIMEOUT)
-            except (BrokenPipeError, EOFError):
-                raise LuaScriptError(f"{name}: Lua script crashed the Lua engine: {self._death(proc)}") from None
-            if body is None:
-                self._stop(proc)
-                raise LuaScriptError(f"{name}: the Lua engine did not answer")
-            return orjson.loads(body)  # type: ignore[no-any-return]
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        package_root = str(Path(__file__).resolve().parent.parent.parent)
-        try:
-            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BOOT, package_root, *sys.path],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as err:
-            raise GitopsError(f"cannot start the Lua worker ({sys.executable}): {err}") from None
-        try:
-            ready = self._read(proc, 1, time.monotonic() + START_TIMEOUT)
-        except EOFError:
-            raise GitopsError(f"the Lua worker failed to start: {self._death(proc)}") from None
-        if ready is None:
-            self._stop(proc)
-            raise GitopsError(f"the Lua worker did not start within {START_TIMEOUT:g}s")
-        self._proc = proc
-        return proc
-
-    @staticmethod
-    def _read(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes | None:
-        """`size` bytes from the worker, None when the deadline passes first; EOFError if it died."""
-        assert proc.stdout is not None
-        fd, data = proc.stdout.fileno(), b""
-        while len(data) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                return None
-            chunk = os.read(fd, size - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
-
-    def _death(self, proc: subprocess.Popen[bytes]) -> str:
-        """Why the worker died: the last line it wrote (Lua's PANIC message), else its exit status."""
-        self._proc = None
-        code = proc.wait()
-        assert proc.stderr is not None
-        lines = proc.stderr.read().decode(errors="replace").strip().splitlines()
-        _close(proc)
-        if lines:
-            return lines[-1]
-        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-
-    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
-        self._proc = None
-        proc.kill()
-        proc.wait()
-        _close(proc)
-
-
-def _close(proc: subprocess.Popen[bytes]) -> None:
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-_WORKER = _Worker()
+        return sandbox.run(source, obj, name=name, open_libs=open_libs, time_limit=time_limit)
+    return _runner.run(source, obj, name=name, open_libs=open_libs, time_limit=time_limit)

@@ -32,11 +32,11 @@ class CommitTree:
 
     def subdirs(self, path: str) -> list[str]:
         obj = self._object(path)
-        return [e.name for e in obj if e.type_str == "tree"] if isinstance(obj, pygit2.Tree) else []
+        return [e.name for e in obj if e.type_str == "tree" and e.name] if isinstance(obj, pygit2.Tree) else []
 
     def files(self, path: str) -> list[str]:
         obj = self._object(path)
-        return [e.name for e in obj if e.type_str == "blob"] if isinstance(obj, pygit2.Tree) else []
+        return [e.name for e in obj if e.type_str == "blob" and e.name] if isinstance(obj, pygit2.Tree) else []
 
     def read(self, path: str) -> bytes | None:
         obj = self._object(path)
@@ -117,7 +117,7 @@ class GitRepo:
             raise GitopsError(f"branch {name} already exists", hint="choose another --branch name")
 
     def check_remote(self, name: str) -> None:
-        known = [r.name for r in self.repo.remotes]
+        known = [r.name for r in self.repo.remotes if r.name]
         if name not in known:
             raise GitopsError(f"no remote named {name!r}; known: {', '.join(known) or 'none'}")
 
@@ -197,7 +197,7 @@ class GitRepo:
         """Contents of `paths` with `commit` reverted on top of HEAD, and the paths that conflict."""
         index = self.repo.revert_commit(commit, self.head())
         conflicted = {e.path for c in (index.conflicts or ()) for e in c if e is not None}
-        files = {p: self.repo[index[p].id].data for p in paths if p not in conflicted and p in index}
+        files = {p: self.repo[index[p].id].read_raw() for p in paths if p not in conflicted and p in index}
         return files, sorted(conflicted.intersection(paths))
 
     def last_change(self, path: str, since: pygit2.Commit) -> pygit2.Commit | None:

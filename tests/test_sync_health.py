@@ -1,0 +1,63 @@
+"""When sync waits for health (as gitops-engine: only a sync of more than one step, and hooks) and
+when --wait makes it wait anyway; --timeout takes kubectl durations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Cluster, run_cli
+from gitrepo import write_files
+from test_sync import cm, deployment
+
+
+def ingress(name: str, ns: str) -> str:
+    """No ingress controller runs here: its status never gets a load balancer, so it stays Progressing."""
+    return f"""apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  defaultBackend: {{service: {{name: {name}, port: {{number: 80}}}}}}
+"""
+
+
+def sync(path: Path, *args: str) -> tuple[int, dict, str]:
+    res = run_cli("kubectl-gitops", "sync", str(path), "-o", "json", *args)
+    return res.returncode, json.loads(res.stdout) if res.stdout else {}, res.stderr
+
+
+def rows(doc: dict) -> dict[str, tuple[str, str]]:
+    return {f"{r['kind']}/{r['name']}": (r["result"], r["health"]) for r in doc["results"]}
+
+
+def test_a_single_step_sync_ends_when_applied_and_reports_health_as_it_is(cluster: Cluster, namespace: str,
+                                                                          tmp_path: Path) -> None:
+    app = tmp_path / f"one-step-{namespace}"
+    write_files(app, {"ing.yaml": ingress("web", namespace), "cm.yaml": cm("settings", namespace)})
+    code, doc, err = sync(app, "--timeout", "2m")
+    assert code == 0, err
+    assert rows(doc) == {"Ingress/web": ("created", "Progressing"), "ConfigMap/settings": ("created", "")}
+    assert [(a["name"], a["phase"]) for a in doc["apps"]] == [(app.name, "Succeeded")]
+    assert "waiting for" not in err
+    status = run_cli("kubectl-gitops", "status", str(app), "-o", "json")
+    assert json.loads(status.stdout)["apps"][0]["health"] == "Progressing"
+
+
+def test_wait_fails_when_an_object_never_becomes_healthy(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    app = tmp_path / f"wait-{namespace}"
+    write_files(app, {"ing.yaml": ingress("web", namespace)})
+    code, doc, err = sync(app, "--wait", "--timeout", "3s")
+    assert code == 1, err
+    assert f"timed out after 3s waiting for 1 object(s) to become healthy, e.g. Ingress.networking.k8s.io " \
+           f"{namespace}/web (Progressing" in err
+    assert [(a["phase"], a["message"].startswith("timed out after 3s")) for a in doc["apps"]] == [("Failed", True)]
+    assert cluster.get("-n", namespace, "ingress/web")["metadata"]["name"] == "web"  # it was applied
+
+
+def test_wait_waits_until_healthy(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    app = tmp_path / f"healthy-{namespace}"
+    write_files(app, {"d.yaml": deployment("web", namespace)})
+    code, doc, err = sync(app, "--wait", "--timeout", "2m")
+    assert code == 0, err
+    assert rows(doc) == {"Deployment/web": ("created", "Healthy")}
+    assert cluster.get("-n", namespace, "deployment/web")["status"].get("availableReplicas") == 1
