@@ -143,9 +143,8 @@ def test_bad_input_exit_2(tmp_path: Path, env: dict[str, str], files: dict[str, 
 # --- health fetch ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def argo_repo(tmp_path: Path) -> Iterator[str]:
-    """A stand-in for argo-cd with two releases, served by `git daemon` on 127.0.0.1 (stopped by PID)."""
+def _served_argo_repo(tmp_path: Path) -> Path:
+    """A stand-in for argo-cd with two releases and a pre-release, as a bare repository to serve."""
     work = make_repo(tmp_path / "work", {
         "README.md": "a project\n",
         "resource_customizations/example.com/Widget/health.lua": 'return {status = "Healthy", message = "v1.9"}',
@@ -160,11 +159,18 @@ def argo_repo(tmp_path: Path) -> Iterator[str]:
     git(work, "tag", "v1.10.0")  # a lightweight tag, higher than 1.9 by number, not by text
     git(work, "tag", "v2.0.0-rc1")  # a pre-release is never "the latest"
     git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "served" / "argo-cd.git"))
+    return tmp_path / "served"
+
+
+@pytest.fixture
+def argo_repo(tmp_path: Path) -> Iterator[str]:
+    """The stand-in served by `git daemon` on 127.0.0.1 (stopped by PID)."""
+    served = _served_argo_repo(tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
-                               f"--base-path={tmp_path / 'served'}", "--export-all", str(tmp_path / "served")],
+                               f"--base-path={served}", "--export-all", str(served)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
@@ -182,6 +188,57 @@ def argo_repo(tmp_path: Path) -> Iterator[str]:
         daemon.wait(timeout=10)
 
 
+@pytest.fixture
+def argo_repo_http(tmp_path: Path) -> Iterator[str]:
+    """The stand-in over Git's smart HTTP protocol (as github.com serves it): `git http-backend` behind a
+    small CGI bridge on 127.0.0.1, shut down after the test."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    served = _served_argo_repo(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._backend()
+
+        def do_POST(self) -> None:
+            self._backend()
+
+        def _backend(self) -> None:
+            url = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            env = {"GIT_PROJECT_ROOT": str(served), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": url.path,
+                   "QUERY_STRING": url.query, "REQUEST_METHOD": self.command, "CONTENT_LENGTH": str(len(body)),
+                   "CONTENT_TYPE": self.headers.get("Content-Type", ""), "PATH": "/usr/bin:/bin"}
+            if self.headers.get("Git-Protocol"):
+                env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            headers = [line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line]
+            status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() != "status":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/argo-cd.git"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 WIDGET = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
 
 
@@ -194,6 +251,16 @@ def test_fetch_the_latest_release_and_use_it_by_default(argo_repo: str, tmp_path
     res = health("-o", "json", env=env, stdin=WIDGET + "---\n" + wild)
     assert [(r["health"], r["message"]) for r in json.loads(res.stdout)] == [("Healthy", "v1.10"), ("Degraded", "wild")]
     # only the release's snapshot came over: a shallow repository
+    (shallow,) = (tmp_path / "cache" / "kubectl-gitops" / "releases").glob("*.git/shallow")
+    assert len(shallow.read_text().split()) == 1
+
+
+def test_fetch_over_http(argo_repo_http: str, tmp_path: Path, env: dict[str, str]) -> None:
+    res = health("fetch", "--repo", argo_repo_http, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("v1.10.0: 2 health checks in ")
+    res = health("-o", "json", env=env, stdin=WIDGET)
+    assert json.loads(res.stdout)[0]["message"] == "v1.10"
     (shallow,) = (tmp_path / "cache" / "kubectl-gitops" / "releases").glob("*.git/shallow")
     assert len(shallow.read_text().split()) == 1
 
