@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from gitrepo import git, make_repo, write_files
+from gitrepo import git, git_daemon, make_repo, write_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOMIZATIONS = FIXTURES / "resource_customizations"
@@ -165,27 +164,8 @@ def _served_argo_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def argo_repo(tmp_path: Path) -> Iterator[str]:
     """The stand-in served by `git daemon` on 127.0.0.1 (stopped by PID)."""
-    served = _served_argo_repo(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
-                               f"--base-path={served}", "--export-all", str(served)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or daemon.poll() is not None:
-                    pytest.fail("git daemon did not start")
-                time.sleep(0.05)
+    with git_daemon(_served_argo_repo(tmp_path)) as port:
         yield f"git://127.0.0.1:{port}/argo-cd.git"
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
 
 
 @pytest.fixture
