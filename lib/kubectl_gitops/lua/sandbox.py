@@ -7,19 +7,20 @@ offers put back in Lua: unpack, loadstring, getfenv/setfenv (on the function's _
 table.getn/maxn, math.mod/log10, string.gfind; 5.2-only globals gopher-lua lacks are removed. LuaJIT 2.1
 would be a 5.1 with `goto`, but lupa's macOS wheels do not ship it.
 
-Each run gets a fresh Lua state (about 0.1 ms with the sandbox set up), so nothing a script does
-survives into the next run. A trusted setup chunk (_SANDBOX) captures what it needs in local variables,
-then strips the globals down to what Argo CD offers: base, table, package and an `os` with only `time`
-and `date`; `useOpenLibs` adds string, math, io, the rest of os (but not exit), coroutine and
-`debug.traceback`. The `python` module lupa installs is removed; the only Python object Lua ever holds
-is the clock the time-limit hook reads, kept where scripts cannot reach it, and an attribute filter
-denies everything. The time limit is a count hook that raises once the deadline has passed; a single
-long C call (a backtracking string.find) never reaches the hook, which is why runs happen in a worker
-process the caller can kill.
+Each run gets a fresh Lua state (about 0.4 ms with the sandbox set up from its bytecode, compiled
+once), so nothing a script does survives into the next run. A trusted setup chunk (_SANDBOX) captures
+what it needs in local variables, then strips the globals down to what Argo CD offers: base, table,
+package and an `os` with only `time` and `date`; `useOpenLibs` adds string, math, io, the rest of os
+(but not exit), coroutine and `debug.traceback`. The `python` module lupa installs is removed; the only
+Python object Lua ever holds is the clock the time-limit hook reads, kept where scripts cannot reach
+it, and an attribute filter denies everything. The time limit is a count hook that raises once the
+deadline has passed; a single long C call (a backtracking string.find) never reaches the hook, which
+is why the commands run scripts in a worker process they can kill (kubectl_gitops.luaworker).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -298,8 +299,8 @@ def run(source: str, obj: Any, *, name: str, open_libs: bool, time_limit: float)
     runtime = lua52.LuaRuntime(register_eval=False, register_builtins=False, unpack_returned_tuples=True,
                                attribute_filter=_deny_attribute, max_memory=MAX_MEMORY)
     try:
-        run_lua, first_visit = runtime.execute(_SANDBOX, time_limit, open_libs, HOOK_EVERY, _TIMEOUT_SENTINEL,
-                                               time.monotonic)
+        setup = runtime.globals().load(_sandbox_bytecode(), "=sandbox", "b")
+        run_lua, first_visit = setup(time_limit, open_libs, HOOK_EVERY, _TIMEOUT_SENTINEL, time.monotonic)
         table = runtime.table_from(_json_for_lua(obj), recursive=True)
         outcome, value = run_lua(source, f"={name}", table)
         if outcome == "timeout":
@@ -319,6 +320,15 @@ def run(source: str, obj: Any, *, name: str, open_libs: bool, time_limit: float)
         raise LuaScriptError(f"{name}: {err}") from None
     except UnicodeDecodeError:
         raise LuaScriptError(f"{name}: Lua script returned a string that is not valid UTF-8") from None
+
+
+@functools.cache
+def _sandbox_bytecode() -> bytes:
+    """The setup chunk compiled once per process: loading it is ~3x faster than compiling it for every run.
+    Our own bytecode only; scripts can load text chunks alone."""
+    g = lua52.LuaRuntime(register_eval=False, register_builtins=False, encoding=None).globals()
+    chunk: bytes = g.string.dump(g.load(_SANDBOX.encode(), b"=sandbox", b"t"))
+    return chunk
 
 
 def _script_error(name: str, message: str) -> LuaScriptError:
