@@ -245,6 +245,19 @@ def test_fetch_over_http(argo_repo_http: str, tmp_path: Path, env: dict[str, str
     assert len(shallow.read_text().split()) == 1
 
 
+def test_a_fetched_copy_gone_from_the_cache_is_an_error_naming_it(argo_repo: str, tmp_path: Path,
+                                                                  env: dict[str, str]) -> None:
+    import shutil
+
+    assert health("fetch", "--repo", argo_repo, env=env).returncode == 0
+    marker = tmp_path / "cache" / "kubectl-gitops" / "resource-customizations.json"
+    shutil.rmtree(json.loads(marker.read_text())["path"])
+    res = health(env=env, stdin=WIDGET)
+    assert res.returncode == 2
+    assert "the fetched resource customizations are gone from the cache" in res.stderr
+    assert f"or delete {marker} to go without" in res.stderr
+
+
 def test_fetch_a_given_version(argo_repo: str, env: dict[str, str]) -> None:
     res = health("fetch", "--repo", argo_repo, "--version", "1.9.0", env=env)
     assert res.returncode == 0, res.stderr

@@ -57,10 +57,14 @@ def location(chosen: str | None) -> Path | None:
     default = _default_marker()
     if not default.exists():
         return None
+    hint = f"run `kubectl gitops health fetch` again, or delete {default} to go without"
     try:
-        return Path(json.loads(default.read_text())["path"])
+        fetched = Path(json.loads(default.read_text())["path"])
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise GitopsError(f"{default}: unreadable ({err})", hint="run `kubectl gitops health fetch` again") from None
+        raise GitopsError(f"{default}: unreadable ({err})", hint=hint) from None
+    if not fetched.is_dir():
+        raise GitopsError(f"{fetched}: the fetched resource customizations are gone from the cache", hint=hint)
+    return fetched
 
 
 @dataclass(frozen=True)

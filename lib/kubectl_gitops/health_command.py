@@ -52,6 +52,8 @@ def run_fetch(version: str | None, url: str, log: Log) -> int:
 def _objects(files: Sequence[str]) -> Iterator[Obj]:
     for name in files:
         source = "stdin" if name == "-" else name
+        if name == "-" and sys.stdin.isatty():
+            raise GitopsError("no FILE given and stdin is a terminal", hint="name a file, or pipe objects in")
         try:
             text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
