@@ -427,14 +427,32 @@ def test_setfenv_refuses_c_functions_and_levels_beyond_the_stack() -> None:
     assert "invalid level" in check("getfenv(50)").message
 
 
-def test_setfenv_cannot_reach_the_sandbox() -> None:
-    # the sandbox's own functions read no globals, so swapping their environment changes nothing
+def test_setfenv_never_hands_out_a_function_of_the_sandbox() -> None:
+    # setfenv returns the function whose environment it changed; above the script are the sandbox's
+    # runner and C functions, none of which it may change or return
     script = """
-for _, f in ipairs({pcall, xpcall, require, loadstring, load, setfenv, getfenv, unpack}) do setfenv(f, {}) end
-local ok = pcall(function() while true do end end)
-return {status = "Healthy"}
+local pcall, setfenv, getfenv, concat, tostring = pcall, setfenv, getfenv, table.concat, tostring
+local main = setfenv(1, getfenv(1))
+local results = {}
+for level = 2, 9 do
+  local ok, f = pcall(setfenv, level, {})
+  results[#results + 1] = (ok and f ~= main) and "leaked" or "-"
+end
+return {status = "Healthy", message = concat(results, "")}
 """
-    assert check(script, time_limit=0.3).message.endswith("exceeded the 0.3s time limit (runaway loop?)")
+    assert check(script) == HealthStatus(HEALTHY, "--------")
+
+
+def test_setfenv_refuses_the_sandbox_functions_a_script_can_name() -> None:
+    script = """
+local refused = 0
+for _, f in ipairs({pcall, xpcall, require, loadstring, load, setfenv, getfenv, unpack, print}) do
+  local ok, err = pcall(setfenv, f, {})
+  if not ok and err:find("cannot change the environment of given object", 1, true) then refused = refused + 1 end
+end
+return {status = "Healthy", message = tostring(refused)}
+"""
+    assert check(script, open_libs=True) == HealthStatus(HEALTHY, "9")
 
 
 # --- hostile scripts end as Unknown, and the next check runs (issue 12) ------------------------------

@@ -132,7 +132,9 @@ end
 local function setfenv(f, env)
   if type(env) ~= "table" then error("bad argument #2 to 'setfenv' (table expected)", 2) end
   local fn = function_at(f, "setfenv")
-  if fn == nil or getinfo(fn, "S").what == "C" then
+  -- nor the sandbox's own functions: setfenv returns the function, which would hand a script the runner
+  local info = fn and getinfo(fn, "S")
+  if fn == nil or info.what == "C" or info.source == "=sandbox" then
     error("cannot change the environment of given object", 2)
   end
   local i = env_index(fn)
