@@ -10,7 +10,7 @@ from kubectl_gitops import pipeline, report
 from kubectl_gitops.cluster import KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
-from kubectl_gitops.state import SyncRequest
+from kubectl_gitops.state import HealthCode, SyncRequest
 
 Log = Callable[[str], None]
 
@@ -42,6 +42,8 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
     for a in result.apps:
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
+        elif a.health not in (HealthCode.HEALTHY, None):
+            log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
     log(f"{client.requests} API requests ({client.writes} writes)")
     return EXIT_OK if result.ok else EXIT_CHANGED
 

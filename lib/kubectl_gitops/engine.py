@@ -1,4 +1,4 @@
-"""The front door: chains the stages for one run. source → apps → render → live → compare.
+"""The front door: chains the stages for one run. source → apps → render → live → pairing.
 
 `compare_target` is what `diff` and `status` show and what `sync` plans from.
 """
@@ -99,7 +99,7 @@ def compare_app(app: App, sources: Sources, client: Client, get_settings: Callab
     for rs, after in zip(todo, dry_run(client, todo, app_options), strict=True):
         pairing.predicted(rs, after, rules)
     resources = [*desired.resources.values(), *pairing.extraneous(app.name, keys, live)]
-    state = AppState(app=app, source_label=tree.label, revision=tree.tree_id, resources=sorted(resources,
+    state = AppState(app=app, source_label=tree.label, revision=tree.commit, resources=sorted(resources,
                      key=lambda r: r.key), hooks=desired.hooks, children=desired.children)
     log(f"{app.name}: {len(keys)} objects in Git, {sum(r.out_of_sync for r in state.resources)} out of sync")
     return state

@@ -99,9 +99,9 @@ def violations(p: AppPlan, ctx: Context, checks: list[Check] = CHECKS) -> list[V
     return [v for check in checks for v in check(p, ctx)]
 
 
-def check_all(plans: list[AppPlan], ctx: Context) -> None:
+def check_all(plans: list[AppPlan], ctx: Context, checks: list[Check] = CHECKS) -> None:
     """Raise one error naming every violation of every app; nothing has been written."""
-    found = [(p.app, v) for p in plans for v in violations(p, ctx)]
+    found = [(p.app, v) for p in plans for v in violations(p, ctx, checks)]
     if not found:
         return
     apps = sorted({a for a, _ in found})

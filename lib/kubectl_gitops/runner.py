@@ -12,6 +12,7 @@ from kubectl_gitops import plan
 from kubectl_gitops.apps import App
 from kubectl_gitops.cluster import Client, resource_or_error, write_object
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.health import worst
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import CREATE_NAMESPACE, Obj, ResourceKey, SyncOptions
 from kubectl_gitops.plan import AppPlan
@@ -51,7 +52,8 @@ class Runner:
             self.log(f"{p.app}: sync failed: {e}")
             self._sync_fail(p, out)
         out.tasks = [*p.main, *p.fail_hooks, *p.prunes]
-        out.health = p.state.health
+        # The app's health as this sync last saw its objects (child Applications have none here).
+        out.health = worst(t.health for t in p.main if not t.hook and t.health is not None)
         out.finished_at = datetime.now(UTC)
         return out
 

@@ -26,6 +26,7 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
+    commit: str | None = None  # the commit the tree was read from (None: a work tree)
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -93,7 +94,8 @@ class LocalRepo:
             return None
 
     def revision(self, rev: str) -> Tree:
-        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+        tree_id, commit = resolve_rev(self.repo, rev, str(self.workdir))
+        return materialize(self.repo, tree_id, label=f"rev {rev}", commit=commit)
 
 
 def open_local(start: Path) -> LocalRepo | None:
@@ -135,8 +137,8 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-def resolve_rev(repo: object, rev: str, where: str) -> str:
-    """Commit → its tree id. Accepts branches, tags, remote branches, shas, HEAD."""
+def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
     import pygit2
 
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
@@ -145,13 +147,22 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Tree).id)
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{where}: unknown revision {rev!r}")
 
 
-def materialize(repo: object, tree_id: str, label: str) -> Tree:
+def _commit_of(obj: object) -> str | None:
+    import pygit2
+
+    try:
+        return str(obj.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None  # a tree named by its own id
+
+
+def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
     """Write a git tree to a content-addressed cache dir once; reused by every later run."""
     dest = cache_dir("trees", tree_id)
     if not dest.exists():
@@ -161,7 +172,7 @@ def materialize(repo: object, tree_id: str, label: str) -> Tree:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit)
 
 
 def _write_tree(repo: object, tree: object, dest: Path) -> None:
@@ -206,8 +217,8 @@ def fetch_remote(url: str, revision: str) -> Tree:
                                       "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
-    tree_id = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}")
+    tree_id, commit = _resolve_remote_rev(repo, revision, url)
+    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}", commit=commit)
 
 
 def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
@@ -230,7 +241,8 @@ def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
         raise GitopsError(f"cannot fetch {tag or 'the release tags'} from {url}: {e}") from None
     if f"refs/tags/{tag}" not in repo.references:
         raise GitopsError(f"{url}: has no release tag {tag}", hint="name an existing release with --version")
-    root = repo[_resolve_remote_rev(repo, tag, url)]
+    tree_id, commit = _resolve_remote_rev(repo, tag, url)
+    root = repo[tree_id]
     assert isinstance(root, pygit2.Tree)
     try:
         sub = root[subdir]
@@ -238,7 +250,7 @@ def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
         raise GitopsError(f"{url}@{tag}: has no {subdir}/") from None
     if sub.type_str != "tree":
         raise GitopsError(f"{url}@{tag}: {subdir} is not a directory")
-    return materialize(repo, str(sub.id), label=f"{url}@{tag}:{subdir}"), tag
+    return materialize(repo, str(sub.id), label=f"{url}@{tag}:{subdir}", commit=commit), tag
 
 
 def _latest_release(refs: list[str], url: str) -> str:
@@ -249,13 +261,14 @@ def _latest_release(refs: list[str], url: str) -> str:
     return max(versions)[1]
 
 
-def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 
     rev = rev or "HEAD"
     for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
         try:
-            return str(repo.revparse_single(cand).peel(pygit2.Tree).id)  # type: ignore[attr-defined]
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{url}: unknown revision {rev!r}")

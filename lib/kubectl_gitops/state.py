@@ -100,7 +100,7 @@ class ResourceState:
 class AppState:
     app: App
     source_label: str
-    revision: str | None = None  # the commit rendered, when read from git (None: a work tree)
+    revision: str | None = None  # the commit rendered, when read from git's objects (None: a work tree)
     resources: list[ResourceState] = field(default_factory=list)
     hooks: list[Manifest] = field(default_factory=list)
     children: list[App] = field(default_factory=list)
