@@ -17,8 +17,6 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import cache_dir, fetch_release
 
-ENV = "KUBECTL_GITOPS_RESOURCE_CUSTOMIZATIONS"
-UPSTREAM = "https://github.com/argoproj/argo-cd.git"
 SUBDIR = "resource_customizations"
 SCRIPT = "health.lua"
 
@@ -74,7 +72,7 @@ class Fetched:
     checks: int
 
 
-def fetch(version: str | None, url: str = UPSTREAM) -> Fetched:
+def fetch(version: str | None, url: str) -> Fetched:
     """A release's resource_customizations into the cache, made the default for later runs."""
     tag = None if version is None else version if version.startswith("v") else f"v{version}"
     tree, tag = fetch_release(url, tag, SUBDIR)

@@ -33,8 +33,9 @@ class Scripts:
     """The custom scripts of one config, looked up once per kind."""
 
     def __init__(self, config: HealthConfig) -> None:
+        # bundled scripts all get the standard libraries, as Argo CD runs its own
         self._layers = [(config.scripts, config.open_libs, _compile_globs(config.scripts)),
-                        (config.bundled, None, _compile_globs(config.bundled))]
+                        (config.bundled, frozenset(config.bundled), _compile_globs(config.bundled))]
         self._found: dict[str, Script | None] = {}
 
     def for_kind(self, group: str, kind: str) -> Script | None:
@@ -47,8 +48,7 @@ class Scripts:
         for scripts, open_libs, globs in self._layers:
             key = wanted if wanted in scripts else next((k for k, rx in globs if rx.match(wanted)), None)
             if key is not None:
-                # bundled scripts (open_libs None) always get the standard libraries, as in Argo CD
-                return Script(f"{key}/health.lua", scripts[key], open_libs is None or key in open_libs)
+                return Script(f"{key}/health.lua", scripts[key], key in open_libs)
         return None
 
 
