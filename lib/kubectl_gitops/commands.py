@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 from kubectl_gitops import pipeline, report
-from kubectl_gitops.cluster import KubeOptions, connect
-from kubectl_gitops.engine import CompareOptions
-from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK
+from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
+from kubectl_gitops.engine import CompareOptions, single_app
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.notify.onsync import SyncNotifier
+from kubectl_gitops.record import AppRecord, history_entry, live_record
+from kubectl_gitops.record_store import list_records, read_record
 from kubectl_gitops.state import HealthCode, SyncRequest
 
 Log = Callable[[str], None]
@@ -25,11 +30,25 @@ def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOpt
     return EXIT_CHANGED if changed else EXIT_OK
 
 
-def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log) -> int:
-    client = connect(kube)
+def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log,
+             notifications: ConfigSource | None = None) -> int:
+    return _sync(connect(kube), compare, output, req, log, notifications)
+
+
+def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
+          notifications: ConfigSource | None = None) -> int:
+    req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
+                                    req.lock_namespace, log)
+    try:
+        pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    except GitopsError as e:
+        if notifier is not None and not req.dry_run:
+            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
+        raise
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
@@ -45,6 +64,8 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
         elif a.health not in (HealthCode.HEALTHY, None):
             log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
     log(f"{client.requests} API requests ({client.writes} writes)")
+    if notifier is not None:
+        notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 
@@ -52,5 +73,63 @@ def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: 
     client = connect(kube)
     states, settings = pipeline.compare(client, compare, log)
     pipeline.assess(states, settings)
-    sys.stdout.write(report.status_output(states, output))
+    records = _records_of(client, compare.config_namespace, log)
+    sys.stdout.write(report.status_output(states, records, output))
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
+
+
+# -- app records ------------------------------------------------------------------------------------
+
+def _records_of(client: Client, namespace: str, log: Log) -> dict[str, AppRecord]:
+    """Every app record of the cluster, by app; none (with a note) when they cannot be read."""
+    try:
+        return {r.app: r for r in list_records(client, namespace)}
+    except ApiError as e:
+        if e.status not in (403, 404):
+            raise
+        log(f"app records in namespace {namespace} not shown: {e}")
+        return {}
+
+
+def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kube: KubeOptions,
+             log: Log) -> int:
+    """Every app with its record. With a TARGET its apps, compared live now; without, every record
+    on the cluster (apps synced from any machine)."""
+    client = connect(kube)
+    records = _records_of(client, namespace, log)
+    if compare is None:
+        rows = list(records.values())
+    else:
+        states, settings = pipeline.compare(client, compare, log)
+        pipeline.assess(states, settings)
+        rows = [live_record(st, records.get(st.app.name), client.host) for st in states]
+    sys.stdout.write(report.list_output(rows, namespace, output))
+    return EXIT_OK
+
+
+def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log: Log) -> int:
+    found = read_record(connect(kube), namespace, app)
+    if found is None:
+        raise GitopsError(f"app {app}: no record in namespace {namespace}: it was never synced to this cluster "
+                          "by kubectl gitops", hint="`kubectl gitops list` shows the apps that have one")
+    sys.stdout.write(report.history_output(found[0], output))
+    return EXIT_OK
+
+
+def run_rollback(*, compare: CompareOptions, entry_id: int | None, force: bool, output: str,
+                 kube: KubeOptions, req: SyncRequest, log: Log) -> int:
+    """Sync one app at the revision of a history entry (default: the deployment before the current)."""
+    client = connect(kube)
+    app = single_app(compare)
+    if app.automated and not force:
+        raise GitopsError(f"app {app.name}: rollback refused: syncPolicy.automated is on, so the next automated "
+                          "sync would undo it", hint="turn automated sync off in Git first, or pass --force")
+    found = read_record(client, compare.config_namespace, app.name)
+    if found is None:
+        raise GitopsError(f"app {app.name}: no record in namespace {compare.config_namespace}, so no history "
+                          "to roll back to")
+    entry = history_entry(found[0], entry_id)
+    log(f"{app.name}: rolling back to history entry {entry.id} (revision {entry.revision[:12]}, "
+        f"deployed {entry.deployed_at})")
+    pinned = replace(compare, recursive=False, pins=((app.name, entry.revision),))
+    return _sync(client, pinned, output, replace(req, rollback_of=entry.id), log)

@@ -29,7 +29,8 @@ class CompareOptions:
     revision: str | None = None
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
-    config_namespace: str = "argocd"  # where the cluster's argocd-cm lives
+    config_namespace: str = "argocd"  # where the cluster's argocd-cm (and the app records) live
+    pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
     resource_customizations: str | None = None  # Argo CD's bundled health checks (a resource_customizations dir)
 
 
@@ -39,6 +40,16 @@ def load_settings(client: Client, opts: CompareOptions) -> Settings:
     path = opts.argocd_cm
     loaded = settings.from_file(path) if path else settings.parse(argocd_cm(client, opts.config_namespace))
     return customizations.with_bundled(loaded, opts.resource_customizations)
+
+
+def single_app(opts: CompareOptions) -> App:
+    """The one app TARGET names (a command that acts on exactly one, like rollback)."""
+    sources = Sources(opts.target, opts.revision)
+    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    if len(apps) != 1:
+        raise GitopsError(f"{opts.target}: names {len(apps)} apps ({', '.join(a.name for a in apps)}); "
+                          "name exactly one", hint="pass the app's name or its Application file")
+    return apps[0]
 
 
 # -- compare ----------------------------------------------------------------------------------------
@@ -53,7 +64,7 @@ def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list
 
 def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
                   log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision)
+    sources = Sources(opts.target, opts.revision, dict(opts.pins))
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     live_cache = LiveCache(client)
     states: list[AppState] = []

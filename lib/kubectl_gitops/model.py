@@ -142,3 +142,28 @@ class SyncOptions:
 
 def object_options(obj: Obj, where: str) -> SyncOptions:
     return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
+
+
+def pod_specs(obj: Obj) -> list[Obj]:
+    """The pod specs an object runs: a Pod's own, a workload's template, a CronJob's job template."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    if obj.get("kind") == "Pod":
+        return [spec]
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    template = spec.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    return [pod] if isinstance(pod, dict) else []
+
+
+def container_images(obj: Obj) -> list[str]:
+    """Every image an object's pods run (init containers included), in order, without repeats."""
+    out: list[str] = []
+    for pod in pod_specs(obj):
+        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+            image = c.get("image") if isinstance(c, dict) else None
+            if isinstance(image, str) and image not in out:
+                out.append(image)
+    return out

@@ -16,13 +16,14 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.compare import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
+from kubectl_gitops.record import AppRecord, application_document
 from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
 
 DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
 PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
 SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
 STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
-APP_HEADERS = ("APP", "SYNC", "HEALTH")
+APP_HEADERS = ("APP", "SYNC", "HEALTH", "DEPLOYED", "LAST SYNC", "LAST RESULT")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
@@ -183,14 +184,27 @@ def _time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status_output(states: list[AppState], output: str) -> str:
+def status_output(states: list[AppState], records: dict[str, AppRecord], output: str) -> str:
+    """Every object's and app's status; for each app also its record: the revision deployed and the
+    last operation (from any machine)."""
     if output != "table":
         doc = document(states, with_diff=False)
+        for app in doc["apps"]:
+            rec = records.get(app["name"])
+            app["deployedRevision"] = rec.sync_revision if rec else None
+            app["lastOperation"] = _last_operation(rec)
         return to_json(doc) if output == "json" else to_yaml(doc)
     rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *health_of(rs)]
             for st in states for rs in st.resources]
-    apps = [[st.app.name, str(st.sync_status), str(st.health or "")] for st in states]
-    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, apps) + "\n"
+    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, record_rows(states, records)) + "\n"
+
+
+def _last_operation(rec: AppRecord | None) -> dict[str, Any] | None:
+    if rec is None or rec.operation is None:
+        return None
+    op = rec.operation
+    return {"phase": op.phase, "message": op.message, "startedAt": op.started_at, "finishedAt": op.finished_at,
+            "initiatedBy": op.initiated_by, "revision": op.revision}
 
 
 def all_healthy(states: Iterable[AppState]) -> bool:
@@ -217,3 +231,54 @@ def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], k
 
 def _records(headers: Sequence[str], rows: list[list[object]]) -> list[dict[str, object]]:
     return [dict(zip((h.lower() for h in headers), r, strict=True)) for r in rows]
+
+
+# -- app records: list, history ---------------------------------------------------------------------
+
+LIST_HEADERS = ("NAME", "PROJECT", "CLUSTER", "NAMESPACE", "SYNC", "HEALTH", "REVISION", "LAST SYNC", "RESULT")
+LIST_WIDE_HEADERS = (*LIST_HEADERS, "REPO", "PATH", "TARGET", "INITIATED BY")
+HISTORY_HEADERS = ("ID", "DATE", "REVISION", "INITIATED BY", "SOURCE")
+
+
+def _short(revision: str) -> str:
+    return revision[:12]
+
+
+def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> str:
+    """`kubectl gitops list`: a table like `argocd app list`, or the records as Application documents."""
+    if output in ("json", "yaml"):
+        doc = {"apiVersion": "v1", "kind": "List", "items": [application_document(r, namespace) for r in records]}
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows: list[list[object]] = []
+    for r in records:
+        op = r.operation
+        row: list[object] = [r.app, r.project, r.dest_server or "in-cluster", r.dest_namespace, r.sync_status,
+                             r.health_status, _short(r.sync_revision), op.finished_at if op else "",
+                             op.phase if op else ""]
+        if output == "wide":
+            row += [r.source.repo_url, r.source.path, r.source.target_revision, op.initiated_by if op else ""]
+        rows.append(row)
+    return table(LIST_WIDE_HEADERS if output == "wide" else LIST_HEADERS, rows) + "\n"
+
+
+def history_output(record: AppRecord, output: str) -> str:
+    """`kubectl gitops history`: like `argocd app history`, oldest first."""
+    if output in ("json", "yaml"):
+        doc = {"app": record.app, "history": application_document(record, "")["status"]["history"]}
+        return to_json(doc) if output == "json" else to_yaml(doc)
+    rows = [[h.id, h.deployed_at, h.revision, h.initiated_by + (" (automated)" if h.automated else ""),
+             f"{h.source.repo_url or '.'} {h.source.path}" + (" (rollback)" if h.rollback else "")]
+            for h in record.history]
+    return table(HISTORY_HEADERS, rows) + "\n"
+
+
+def record_rows(states: Sequence[AppState], records: dict[str, AppRecord]) -> list[list[str]]:
+    """The app rows of `status`: the live comparison next to what the record says was deployed."""
+    rows = []
+    for st in states:
+        rec = records.get(st.app.name)
+        op = rec.operation if rec else None
+        rows.append([st.app.name, str(st.sync_status), str(st.health or ""),
+                     _short(rec.sync_revision) if rec else "", op.finished_at if op else "",
+                     f"{op.phase}: {op.message}" if op and op.message else (op.phase if op else "")])
+    return rows

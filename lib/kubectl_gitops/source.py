@@ -26,7 +26,7 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
-    commit: str | None = None  # the commit the tree was read from (None: a work tree)
+    commit: str | None = None  # the commit it is (a work tree: the commit checked out), for app records
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -71,7 +71,15 @@ class LocalRepo:
         return Path(local).expanduser().resolve() in {self.workdir.resolve(), Path(self.repo.path).resolve()}  # type: ignore[attr-defined]
 
     def work_tree(self) -> Tree:
-        return Tree(root=self.workdir, tree_id=None, label="work tree")
+        return Tree(root=self.workdir, tree_id=None, label="work tree", commit=self._head())
+
+    def _head(self) -> str | None:
+        import pygit2
+
+        try:
+            return str(self.repo.head.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+        except pygit2.GitError:  # an unborn HEAD
+            return None
 
     def is_checked_out(self, rev: str) -> bool:
         """Does `rev` name the commit checked out here (so the work tree, edits included, is it)?"""
@@ -298,14 +306,18 @@ def _credentials() -> pygit2.RemoteCallbacks:
 class Sources:
     """Maps each app to the tree it renders from; trees are shared across apps in one run."""
 
-    def __init__(self, target: str, revision: str | None) -> None:
+    def __init__(self, target: str, revision: str | None, pins: dict[str, str] | None = None) -> None:
         self.revision = revision
+        self.pins = pins or {}  # app name -> the commit it renders at, whatever else is asked
         self.local: LocalRepo | None = open_local(Path(target).resolve() if Path(target).exists() else Path.cwd())
         self._trees: dict[tuple[str, str], Tree] = {}
         if revision and self.local is None:
             raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
 
     def tree_for(self, app: App) -> tuple[Tree, str]:
+        pinned = self.pins.get(app.name)
+        if pinned:
+            return self._pinned(app, pinned)
         if app.is_plain_dir:
             p = Path(app.source.path).resolve()
             if self.revision:
@@ -323,6 +335,20 @@ class Sources:
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
         return self._trees[(url, rev)], app.source.path
+
+    def _pinned(self, app: App, commit: str) -> tuple[Tree, str]:
+        if app.is_plain_dir or (self.local is not None and self.local.matches(app.source.repo_url)):
+            if self.local is None:
+                raise GitopsError(f"app {app.name}: {app.source.path} is not in a git repository, so it "
+                                  f"cannot be read at commit {commit}")
+            tree = self._local_rev(commit)
+            if app.is_plain_dir:
+                return tree, os.path.relpath(Path(app.source.path).resolve(), self.local.workdir)
+            return tree, app.source.path
+        key = (app.source.repo_url, commit)
+        if key not in self._trees:
+            self._trees[key] = fetch_remote(app.source.repo_url, commit)
+        return self._trees[key], app.source.path
 
     def _local_rev(self, rev: str | None = None) -> Tree:
         rev = rev or self.revision

@@ -100,7 +100,7 @@ class ResourceState:
 class AppState:
     app: App
     source_label: str
-    revision: str | None = None  # the commit rendered, when read from git's objects (None: a work tree)
+    revision: str | None = None  # the commit rendered (a work tree: the commit checked out; None: no git)
     resources: list[ResourceState] = field(default_factory=list)
     hooks: list[Manifest] = field(default_factory=list)
     children: list[App] = field(default_factory=list)
@@ -124,6 +124,10 @@ class SyncRequest:
     wait: bool = False  # wait until every object is Healthy, even in a single-step sync
     timeout: float = 300.0
     lock_namespace: str = "default"
+    record_namespace: str = "argocd"  # where app records live (the config namespace)
+    initiated_by: str = ""  # who the app records name ("" : user@host of this process)
+    automated: bool = False  # an automated sync (the watch loop), not a user's
+    rollback_of: int | None = None  # the history id a rollback returns to
 
 
 @dataclass

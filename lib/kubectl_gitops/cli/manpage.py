@@ -11,39 +11,15 @@ import click
 from kubectl_gitops import __version__
 from kubectl_gitops.cli import COMMANDS, main
 
-GENERATED = ("sync", "status", "health")
+GENERATED = ("sync", "status", "list", "history", "rollback", "notify", "health")
 
 
 def _esc(text: str) -> str:
     return text.replace("\\", "\\\\").replace("-", "\\-").replace("\n.", "\n\\&.")
 
 
-def render(name: str) -> str:
-    group = main.get_command(click.Context(main), name)
-    assert group is not None
-    # `health` is a group whose own form (FILE...) is a default command; its subcommands follow it.
-    cmd = getattr(group, "default_command", group)
-    ctx = click.Context(cmd, info_name=f"kubectl gitops {name}")
-    out = [f'.TH KUBECTL-GITOPS-{name.upper()} 1 "" "kubectl-gitops {__version__}" "kubectl-gitops manual"',
-           ".SH NAME", f"kubectl\\-gitops\\-{name} \\- {_esc(COMMANDS[name][2].rstrip('.'))}",
-           ".SH SYNOPSIS", f".B kubectl gitops {name}", _esc(" ".join(cmd.collect_usage_pieces(ctx))),
-           ".SH DESCRIPTION", *_description(cmd), ".SH OPTIONS", *_options(cmd, ctx)]
-    subcommands = [(n, c) for n, c in getattr(group, "commands", {}).items() if not c.hidden]
-    if subcommands:
-        out.append(".SH COMMANDS")
-    for sub_name, sub in subcommands:
-        sub_ctx = click.Context(sub, info_name=f"kubectl gitops {name} {sub_name}")
-        out += [".SS " + _esc(f"kubectl gitops {name} {sub_name} " + " ".join(sub.collect_usage_pieces(sub_ctx))),
-                *_description(sub), *_options(sub, sub_ctx)]
-    out += [".SH EXIT STATUS", "0 no change (or synced and healthy), 1 changes found or the operation failed, "
-            "2 an error before anything was written.", ".SH SEE ALSO",
-            ", ".join(f"kubectl\\-gitops\\-{n}(1)" for n in sorted(COMMANDS) if n != name) + ", git\\-promote(1)"]
-    return "\n".join(out) + "\n"
-
-
-def _description(cmd: click.Command) -> list[str]:
-    summary, _, body = (cmd.help or "").strip().partition("\n")
-    out = [_esc(summary)]
+def _paragraphs(body: str) -> list[str]:
+    out = []
     for para in body.strip().split("\n\n"):
         out += [".PP", _esc(" ".join(line.strip() for line in para.splitlines()))]
     return out
@@ -53,9 +29,50 @@ def _options(cmd: click.Command, ctx: click.Context) -> list[str]:
     out = []
     for param in cmd.get_params(ctx):
         record = None if isinstance(param, click.Argument) else param.get_help_record(ctx)
-        if record is not None:
-            out += [".TP", f".B {_esc(record[0])}", _esc(record[1])]
+        if record is None:
+            continue
+        opts, text = record
+        out += [".TP", f".B {_esc(opts)}", _esc(text)]
     return out
+
+
+def _leaves(cmd: click.Command, path: str) -> list[tuple[str, click.Command]]:
+    """A group's commands, depth first: ("notify trigger run", command)."""
+    if not isinstance(cmd, click.Group):
+        return [(path, cmd)]
+    # a group whose own form is a hidden default command (`health FILE...`) shows it under its own name
+    default = getattr(cmd, "default_command", None)
+    own = [(path, default)] if isinstance(default, click.Command) else []
+    return own + [leaf for n in sorted(cmd.commands) if not cmd.commands[n].hidden
+                  for leaf in _leaves(cmd.commands[n], f"{path} {n}")]
+
+
+def render(name: str) -> str:
+    cmd = main.get_command(click.Context(main), name)
+    assert cmd is not None
+    ctx = click.Context(cmd, info_name=f"kubectl gitops {name}")
+    help_text = (cmd.help or "").strip()
+    summary, _, body = help_text.partition("\n")
+    out = [f'.TH KUBECTL-GITOPS-{name.upper()} 1 "" "kubectl-gitops {__version__}" "kubectl-gitops manual"',
+           ".SH NAME", f"kubectl\\-gitops\\-{name} \\- {_esc(COMMANDS[name][2].rstrip('.'))}",
+           ".SH SYNOPSIS"]
+    leaves = _leaves(cmd, name) if isinstance(cmd, click.Group) else []
+    for path, leaf in leaves or [(name, cmd)]:
+        leaf_ctx = click.Context(leaf, info_name=f"kubectl gitops {path}")
+        out += [f".B kubectl gitops {path}", _esc(" ".join(leaf.collect_usage_pieces(leaf_ctx))), ".br"]
+    out.pop()
+    out += [".SH DESCRIPTION", _esc(summary), *_paragraphs(body)]
+    if not leaves:
+        out += [".SH OPTIONS", *_options(cmd, ctx)]
+    for path, leaf in leaves:
+        leaf_ctx = click.Context(leaf, info_name=f"kubectl gitops {path}")
+        leaf_summary, _, leaf_body = (leaf.help or "").strip().partition("\n")
+        out += [f".SH {_esc(path.upper())}", _esc(leaf_summary), *_paragraphs(leaf_body), ".SS Options",
+                *_options(leaf, leaf_ctx)]
+    out += [".SH EXIT STATUS", "0 no change (or synced and healthy), 1 changes found or the operation failed, "
+            "2 an error before anything was written.", ".SH SEE ALSO",
+            ", ".join(f"kubectl\\-gitops\\-{n}(1)" for n in sorted(COMMANDS) if n != name) + ", git\\-promote(1)"]
+    return "\n".join(out) + "\n"
 
 
 def write_all(directory: Path) -> list[Path]:

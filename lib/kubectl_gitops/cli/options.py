@@ -56,9 +56,38 @@ def _to_compare_options(f: F) -> F:
         from kubectl_gitops.engine import CompareOptions
 
         return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace,
-                                        resource_customizations), **kwargs)
+                                        resource_customizations=resource_customizations), **kwargs)
 
     return wrapper
+
+
+def sync_request_options(f: F) -> F:
+    """The flags of a sync (sync, rollback); the command gets them as `req`, a SyncRequest."""
+
+    @functools.wraps(f)
+    def wrapper(*, dry_run: bool, prune: bool, force_prune: bool, confirm_prune: bool, wait: bool,
+                timeout: float, lock_namespace: str, **kwargs: Any) -> Any:
+        from kubectl_gitops.state import SyncRequest
+
+        return f(req=SyncRequest(prune=prune, force_prune=force_prune, confirm_prune=confirm_prune,
+                                 dry_run=dry_run, wait=wait, timeout=timeout, lock_namespace=lock_namespace),
+                 **kwargs)
+
+    g: F = wrapper
+    g = click.option("--lock-namespace", default="default", show_default=True,
+                     help="Namespace of the per-app Lease that keeps two syncs of one app apart.")(g)
+    g = click.option("--timeout", type=Duration(minimum=1), default="5m", show_default=True,
+                     help="How long the whole sync (applies and health waits) may take: a kubectl duration "
+                     "(90s, 5m, 1h30m; a bare number is seconds).")(g)
+    g = click.option("--wait", is_flag=True, help="Wait until every object is Healthy, even in a single-step "
+                     "sync; exit 1 when one is Degraded or the timeout passes.")(g)
+    g = click.option("--confirm-prune", is_flag=True, help="Confirm pruning objects marked Prune=confirm.")(g)
+    g = click.option("--force-prune", is_flag=True, help="Prune even when the render is empty or more than "
+                     "half of the app's objects would be deleted.")(g)
+    g = click.option("--prune", is_flag=True, help="Delete objects of the app that Git no longer has "
+                     "(also enabled by syncPolicy.automated.prune).")(g)
+    g = click.option("--dry-run", is_flag=True, help="Validate everything and print the plan; write nothing.")(g)
+    return g
 
 
 def output_option(choices: list[str], default: str) -> Callable[[F], F]:
