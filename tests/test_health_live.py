@@ -81,7 +81,9 @@ def test_deployment_past_its_progress_deadline_is_degraded(cluster: Cluster, nam
                                                          node_selector="{no-such-node: 'true'}"))
     seen = watch(cluster, HealthChecker(), ("-n", namespace, "deployment/stuck"),
                  lambda h: h is not None and h.status != PROGRESSING)
-    assert seen[0] is not None and seen[0].status == PROGRESSING
+    # On a loaded machine the first look can come after the one-second deadline: Progressing is only
+    # ever seen before Degraded, never required.
+    assert all(h is not None and h.status == PROGRESSING for h in seen[:-1]), seen
     assert seen[-1] == HealthStatus(DEGRADED, 'Deployment "stuck" exceeded its progress deadline')
 
 
