@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
-from kubectl_gitops import pipeline, report
+from kubectl_gitops import pipeline, policy, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
@@ -42,7 +43,7 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
     plans = pipeline.plan_all(states, req)
     # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
     notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
-                                    req.lock_namespace, log)
+                                    req.record_namespace, log)
     try:
         pipeline.check(plans, client, req, settings)  # every app validated before the first write
     except GitopsError as e:
@@ -76,6 +77,16 @@ def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: 
     records = _records_of(client, compare.config_namespace, log)
     sys.stdout.write(report.status_output(states, records, output))
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
+
+
+def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
+    client = connect(kube)
+    states, _ = pipeline.compare(client, compare, log)
+    for st in states:
+        for reason in policy.window_violations(st, at=at):
+            log(f"app {st.app.name}: sync {reason}")
+    sys.stdout.write(report.windows_output(states, at, output))
+    return EXIT_CHANGED if any(policy.window_violations(st, at=at) for st in states) else EXIT_OK
 
 
 # -- app records ------------------------------------------------------------------------------------
