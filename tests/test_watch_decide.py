@@ -71,7 +71,8 @@ def test_a_failed_sync_is_retried_only_per_retry() -> None:
 
 
 def test_retry_parsed_with_argo_defaults() -> None:
-    doc = {"metadata": {"name": "a"}, "spec": {"source": {"path": "p"}, "syncPolicy": {
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "a"},
+           "spec": {"source": {"path": "p"}, "syncPolicy": {
         "automated": {"allowEmpty": True}, "retry": {"limit": 3, "backoff": {"duration": "10s"}}}}}
     app = parse_application(doc, "f.yaml")
     assert app.allow_empty and app.retry == Retry(limit=3, duration=10, factor=2, max_duration=180)
