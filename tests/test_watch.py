@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Cluster
+from conftest import Cluster, run_cli
 from gitrepo import commit, make_repo, write_files
 from watchproc import WatchProcess, synced
 
@@ -206,3 +206,9 @@ def test_sigterm_during_a_sync_releases_its_lease(cluster: Cluster, namespace: s
         w.wait_for(lambda e: e.get("msg") == "watch stopped")
     assert cluster.kubectl("get", "lease", "-n", namespace, lease, check=False).returncode != 0
     assert value(cluster, namespace) is None  # wave 1 was never reached
+
+
+def test_bad_input_at_the_start_is_one_error_and_exit_2(cluster: Cluster, tmp_path: Path) -> None:
+    res = run_cli("kubectl-gitops", "watch", str(tmp_path / "absent"))
+    assert res.returncode == 2, res.stderr
+    assert "absent: no such file, directory or application" in res.stderr and "Traceback" not in res.stderr

@@ -8,6 +8,7 @@ import hmac
 
 import pytest
 
+from conftest import run_cli
 from kubectl_gitops.apps import App, Retry, Source, parse_application
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ResourceKey
@@ -111,3 +112,8 @@ def test_bitbucket_server_and_other_events() -> None:
     assert parse_push({"X-GitHub-Event": "ping"}, b"{}", {}) is None
     with pytest.raises(Refused):
         parse_push({}, b"{}", {})
+
+
+def test_a_bad_listen_address_is_one_error_and_exit_2() -> None:
+    res = run_cli("kubectl-gitops", "watch", ".", "--webhook-addr", "nope", "-s", "https://127.0.0.1:1", "--token", "x")
+    assert res.returncode == 2 and "--webhook-addr 'nope': expected HOST:PORT" in res.stderr

@@ -57,6 +57,7 @@ class Loop:
         self.keys: dict[ResourceKey, str] = {}  # every object of every app -> its app
         self.repos: dict[str, set[str]] = {}  # normalized repository URL -> its apps
         self.sources: Sources | None = None
+        self.reconciled = False  # a reconcile failing later is logged and retried; the first one is fatal
         req = SyncRequest(timeout=opts.timeout, lock_namespace=opts.lock_namespace,
                           record_namespace=compare.config_namespace, initiated_by=opts.identity or identity(),
                           automated=True)
@@ -127,12 +128,15 @@ class Loop:
         except Halt:
             raise
         except GitopsError as e:
+            if not self.reconciled:  # bad input (or no cluster) at the start: one error, its exit code
+                raise
             self.sources = None
             self.metrics.reconcile_errors.inc()
             if _from_git(e):
                 self.metrics.git_errors.inc()
             self.log("reconcile failed", error=str(e))
             return
+        self.reconciled = True
         pipeline.assess(states, settings)
         took = time.monotonic() - started
         self.metrics.reconcile_seconds.observe(took)

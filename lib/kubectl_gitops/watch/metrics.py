@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.state import AppState
 
 
@@ -66,7 +67,10 @@ def serve(addr: str, metrics: Metrics) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes are not events
 
-    server = ThreadingHTTPServer(parse_addr(addr, "--metrics-addr"), Handler)
+    try:
+        server = ThreadingHTTPServer(parse_addr(addr, "--metrics-addr"), Handler)
+    except OSError as e:
+        raise GitopsError(f"--metrics-addr {addr}: cannot listen: {e.strerror or e}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

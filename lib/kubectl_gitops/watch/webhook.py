@@ -144,7 +144,10 @@ def serve(addr: str, on_push: OnPush, log: Callable[..., None]) -> ThreadingHTTP
         def log_message(self, format: str, *args: object) -> None:
             pass  # what matters is logged as an event
 
-    server = ThreadingHTTPServer(parse_addr(addr, "--webhook-addr"), Handler)
+    try:
+        server = ThreadingHTTPServer(parse_addr(addr, "--webhook-addr"), Handler)
+    except OSError as e:
+        raise GitopsError(f"--webhook-addr {addr}: cannot listen: {e.strerror or e}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="webhook", daemon=True).start()
     return server
