@@ -157,3 +157,31 @@ def test_an_idle_loop_sends_no_list_and_no_write(cluster: Cluster, namespace: st
         assert scrape(port, "kubectl_gitops_list_requests") == lists
         assert scrape(port, "kubectl_gitops_write_requests") == writes
         assert w.stop()[0] == 0
+
+
+def test_a_replica_killed_mid_sync_has_its_app_taken_over_when_the_lease_expires(
+        cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    # No ingress controller runs here, so an Ingress stays Progressing: a sync holds its Lease waiting on it.
+    ing = (f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: {namespace}}}\n"
+           "spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n")
+    later = configmap(namespace, "late").replace("metadata: {", "metadata: {annotations: "
+                                                 "{argocd.argoproj.io/sync-wave: '1'}, ")
+    repo, app = app_repo(tmp_path, namespace, "automated: {}", {"manifests/ing.yaml": ing})
+    write_files(repo, {"manifests/cm.yaml": later})
+    commit(repo, "waves")
+    waiting = f"{app}: phase Sync wave 0"
+    with start(repo, app, namespace, "--identity", "a") as a, start(repo, app, namespace, "--identity", "b") as b:
+        deadline = time.monotonic() + 30
+        while not (holder := next((w for w in (a, b) if w.count(lambda e: e.get("msg", "").startswith(waiting))),
+                                  None)):
+            assert time.monotonic() < deadline, a.log() + "\n---\n" + b.log()
+            time.sleep(0.1)
+        other = b if holder is a else a
+        holder.stop(signal.SIGKILL)  # its Lease stays behind, renewed no more
+        killed = time.monotonic()
+        mark = other.mark()
+        other.wait_for(lambda e: e.get("msg") == "sync deferred", start=mark)
+        other.wait_for(lambda e: e.get("msg", "").startswith(waiting), start=mark, timeout=90)
+        took = time.monotonic() - killed
+        assert 45 < took < 80, took  # the lease's 60 s since its last renewal, then the next try (5 s)
+        assert other.stop()[0] == 0
