@@ -212,6 +212,10 @@ class Client:
     def resource_for(self, group: str, kind: str) -> ApiResource | None:
         return self.resources().get((group, kind))
 
+    def server_version(self) -> str:
+        """The cluster's Kubernetes version (`/version` gitVersion), for Helm's --kube-version."""
+        return str((self.request("GET", "/version", what="version") or {}).get("gitVersion", ""))
+
     def forget_discovery(self) -> None:
         """After creating CRDs, their kinds appear only in fresh discovery."""
         self._resources = None

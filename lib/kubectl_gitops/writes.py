@@ -4,7 +4,8 @@ or delete and re-create); the same path serves the dry-run and the write."""
 from __future__ import annotations
 
 from kubectl_gitops.cluster import ApiError, ApiResource, Client
-from kubectl_gitops.model import FORCE, REPLACE, SERVER_SIDE_APPLY, VALIDATE, Obj, SyncOptions
+from kubectl_gitops.masking import mask_message
+from kubectl_gitops.model import FORCE, REPLACE, SERVER_SIDE_APPLY, VALIDATE, Obj, SyncOptions, is_secret
 
 NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
 
@@ -15,8 +16,19 @@ def write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, o
 
     Default: server-side apply. Replace=true: PUT (POST when absent). ServerSideApply=false or
     Validate=false (server-side apply always checks the schema): POST, else a JSON merge patch.
-    Force=true: delete and re-create when the change hits an immutable field.
+    Force=true: delete and re-create when the change hits an immutable field. What the server says
+    about a Secret it refused is masked: it quotes the values it could not take.
     """
+    try:
+        return _write_object(client, res, obj, live, opts, dry_run=dry_run)
+    except ApiError as e:
+        if not is_secret(obj):
+            raise
+        raise ApiError(mask_message(e.message, obj), status=e.status, reason=e.reason, hint=e.hint) from None
+
+
+def _write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
+                  dry_run: bool) -> Obj:
     validate = not opts.is_false(VALIDATE)
     meta = obj["metadata"]
     if opts.is_true(REPLACE) and obj.get("kind") not in NO_REPLACE_KINDS:

@@ -60,6 +60,9 @@ def _to_kube_options(f: F) -> F:
 def source_options(f: F) -> F:
     """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
     f = _to_compare_options(f)
+    f = click.option("--render-timeout", type=Duration(minimum=0.001), default="90s", show_default=True,
+                     help="How long each renderer run (helm, kubectl kustomize) may take, like Argo CD's "
+                     "exec timeout; a duration such as 30s or 2m.")(f)
     f = customizations_option(f)
     f = click.option("--projects", "projects_dir", type=click.Path(exists=True), metavar="DIR",
                      help="AppProject manifests (a directory of files, or one file) for projects that neither "
@@ -91,12 +94,13 @@ def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
                 config_namespace: str, projects_dir: str | None, resource_customizations: str | None,
-                **kwargs: Any) -> Any:
+                render_timeout: float, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
         return f(compare=CompareOptions(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm,
                                         config_namespace=config_namespace, projects_dir=projects_dir,
-                                        resource_customizations=resource_customizations), **kwargs)
+                                        resource_customizations=resource_customizations,
+                                        render_timeout=render_timeout), **kwargs)
 
     return wrapper
 
