@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("kubectl_gitops.cli.diff", "diff", "Show how the cluster differs from Git."),
     "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
     "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
+    "lint": ("kubectl_gitops.cli.lint", "lint", "Check GitOps pitfalls in the manifests, offline."),
     "list": ("kubectl_gitops.cli.records", "list_apps", "List apps with their last deployment."),
     "history": ("kubectl_gitops.cli.records", "history", "Show an app's deployment history."),
     "rollback": ("kubectl_gitops.cli.records", "rollback", "Sync an app back to an earlier deployment."),
