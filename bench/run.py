@@ -15,8 +15,8 @@ diff: the repo is applied once as this tool's field manager (the state a sync le
 objects.
 
 sync: before each first-sync run the generated namespaces are deleted and created again, and the
-control plane is left to go quiet. First sync: `kubectl gitops sync` (it waits until the workloads are
-healthy) vs `kubectl apply --server-side` (which does not wait), and vs that followed by `kubectl wait`
+control plane is left to go quiet. First sync: `kubectl gitops sync --wait` (it waits until the workloads
+are healthy) vs `kubectl apply --server-side` (which does not wait), and vs that followed by `kubectl wait`
 on the Deployments and StatefulSets (like for like); the time until our sync started its health wait is
 shown too, and the floor: the dry-run and apply requests alone (bench/floor.py). No-change sync: each
 tool again once both have applied everything. Commands take turns within each round of runs.
@@ -252,7 +252,8 @@ def sync_part(cluster: Cluster, repo: Path, args: argparse.Namespace) -> Part:
         ("kubectl", "wait", "deployment", "-A", "-l", selector, "--for=condition=Available", f"--timeout={TIMEOUT}s"),
         ("kubectl", "wait", "statefulset", "-A", "-l", selector, "--for=jsonpath={.status.observedGeneration}=1",
          f"--timeout={TIMEOUT}s")))
-    ours = Command("kubectl gitops sync", (("kubectl", "gitops", "sync", str(repo), "--timeout", TIMEOUT),), ours=True)
+    ours = Command("kubectl gitops sync", (("kubectl", "gitops", "sync", str(repo), "--wait", "--timeout", TIMEOUT),),
+                   ours=True)
     floor = Command("floor: dry-run all, then apply all by kind", ((sys.executable, str(FLOOR), str(repo)),),
                     ours=True)
 

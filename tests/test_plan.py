@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kubectl_gitops import plan
+from kubectl_gitops.apps import App, Source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import SyncOptions, key_of
+from kubectl_gitops.model import Manifest, SyncOptions, key_of
+from kubectl_gitops.state import AppState, ResourceState, SyncRequest, SyncStatus
 
 
 def obj(kind: str, name: str, ns: str = "app", ann: dict | None = None, api: str = "v1", **extra: object) -> dict:
@@ -101,3 +103,44 @@ def test_prunes_run_highest_wave_first_and_namespaces_last() -> None:
     ts = [task(obj("Namespace", "app", ns="")), task(obj("ConfigMap", "c")),
           task(obj("Deployment", "d", api="apps/v1", ann={"argocd.argoproj.io/sync-wave": "2"}))]
     assert [t.key.kind for t in plan.prune_order(ts)] == ["Deployment", "ConfigMap", "Namespace"]
+
+
+def _state(*resources: ResourceState, hooks: tuple[dict, ...] = (), auto_prune: bool = False) -> AppState:
+    app = App(name="a", source=Source(repo_url="", path="."), auto_prune=auto_prune)
+    return AppState(app=app, source_label="work tree", resources=list(resources),
+                    hooks=[Manifest(h, "h.yaml") for h in hooks])
+
+
+def _tracked(o: dict) -> dict:
+    o["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] = f"a:{key_of(o).tracking_suffix}"
+    return o
+
+
+def test_a_plan_decides_each_prune_once_and_says_what_it_will_do() -> None:
+    gone = _tracked(obj("ConfigMap", "gone"))
+    kept = _tracked(obj("ConfigMap", "kept", ann={"argocd.argoproj.io/sync-options": "Prune=false"}))
+    same = _tracked(obj("ConfigMap", "same"))
+    state = _state(
+        ResourceState("a", key_of(obj("ConfigMap", "new")), SyncStatus.MISSING, desired=obj("ConfigMap", "new")),
+        ResourceState("a", key_of(same), SyncStatus.SYNCED, desired=same, live=same, exact=True),
+        ResourceState("a", key_of(gone), SyncStatus.EXTRANEOUS, live=gone),
+        ResourceState("a", key_of(kept), SyncStatus.EXTRANEOUS, live=kept))
+    p = plan.build(state, SyncRequest(prune=True))
+    assert {t.key.name: plan.action(t) for t in (*p.tasks, *p.prunes)} == {
+        "new": "create", "same": "unchanged", "gone": "prune", "kept": "pruneSkipped: Prune=false"}
+    assert [t.key.name for t in p.to_prune] == ["gone"] and p.has_writes and not p.multi_step
+    without = plan.build(state, SyncRequest())
+    assert without.to_prune == [] and "pruning disabled" in without.prunes[0].prune_skipped
+
+
+def test_a_hook_or_a_second_wave_makes_a_sync_multi_step() -> None:
+    cm0 = obj("ConfigMap", "c")
+    state = _state(ResourceState("a", key_of(cm0), SyncStatus.MISSING, desired=cm0))
+    assert not plan.build(state, SyncRequest()).multi_step
+    hooked = _state(*state.resources, hooks=(obj("Job", "pre", api="batch/v1",
+                                                 ann={"argocd.argoproj.io/hook": "PreSync"}),))
+    p = plan.build(hooked, SyncRequest())
+    assert p.multi_step and plan.action(p.tasks[0]) == "hook (BeforeHookCreation)"
+    assert p.tasks[0].obj["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] == "a:batch/Job:app/pre"
+    synced = _state(ResourceState("a", key_of(cm0), SyncStatus.SYNCED, desired=_tracked(cm0), live=cm0, exact=True))
+    assert not plan.build(synced, SyncRequest()).has_writes

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import Cluster, run_cli
-from gitrepo import write_files
+from gitrepo import git, make_repo, write_files
 from test_sync import cm, deployment
 
 
@@ -37,8 +37,8 @@ def test_a_single_step_sync_ends_when_applied_and_reports_health_as_it_is(cluste
     code, doc, err = sync(app, "--timeout", "2m")
     assert code == 0, err
     assert rows(doc) == {"Ingress/web": ("created", "Progressing"), "ConfigMap/settings": ("created", "")}
-    assert [(a["name"], a["phase"]) for a in doc["apps"]] == [(app.name, "Succeeded")]
-    assert "waiting for" not in err
+    assert [(a["name"], a["phase"], a["health"]) for a in doc["apps"]] == [(app.name, "Succeeded", "Progressing")]
+    assert "waiting for" not in err and f"app {app.name}: synced, Progressing (not awaited" in err
     status = run_cli("kubectl-gitops", "status", str(app), "-o", "json")
     assert json.loads(status.stdout)["apps"][0]["health"] == "Progressing"
 
@@ -61,3 +61,17 @@ def test_wait_waits_until_healthy(cluster: Cluster, namespace: str, tmp_path: Pa
     assert code == 0, err
     assert rows(doc) == {"Deployment/web": ("created", "Healthy")}
     assert cluster.get("-n", namespace, "deployment/web")["status"].get("availableReplicas") == 1
+
+
+def test_the_result_names_the_commit_it_synced(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / f"repo-{namespace}", {"app/cm.yaml": cm("c", namespace)})
+    head = git(repo, "rev-parse", "HEAD").strip()
+    code, doc, err = sync(repo / "app", "--revision", "main")
+    assert code == 0, err
+    assert [(a["phase"], a["revision"], a["source"]) for a in doc["apps"]] == [("Succeeded", head, "rev main")]
+    started, finished = doc["apps"][0]["startedAt"], doc["apps"][0]["finishedAt"]
+    assert started.endswith("Z") and started <= finished
+    code, doc, err = sync(repo / "app")  # the work tree: no commit to name
+    assert code == 0, err
+    assert [(a["revision"], a["source"]) for a in doc["apps"]] == [(None, "work tree")]
+

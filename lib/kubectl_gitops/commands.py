@@ -6,14 +6,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
-from kubectl_gitops import pipeline, report
+from kubectl_gitops import pipeline, policy, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.notify.onsync import SyncNotifier
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
-from kubectl_gitops.state import SyncRequest
+from kubectl_gitops.state import HealthCode, SyncRequest
 
 Log = Callable[[str], None]
 
@@ -28,27 +31,42 @@ def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOpt
     return EXIT_CHANGED if changed else EXIT_OK
 
 
-def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log) -> int:
-    return _sync(connect(kube), compare, output, req, log)
+def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log,
+             notifications: ConfigSource | None = None) -> int:
+    return _sync(connect(kube), compare, output, req, log, notifications)
 
 
-def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log) -> int:
+def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
+          notifications: ConfigSource | None = None) -> int:
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
-    pipeline.check(plans, client, req)  # every app validated before the first write
+    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace), client,
+                                    req.record_namespace, log)
+    try:
+        pipeline.check(plans, client, req, settings)  # every app validated before the first write
+    except GitopsError as e:
+        if notifier is not None and not req.dry_run:
+            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
+        raise
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
     checker = pipeline.assess(states, settings)
-    result = pipeline.run(plans, client, checker, req, log)
+    with pipeline.locked(plans, client, req.lock_namespace):
+        result = pipeline.run(plans, client, checker, req, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok:
             log(f"error: app {a.app}: {a.message}")
-    log(f"{result.requests} API requests ({result.writes} writes)")
+        elif a.health not in (HealthCode.HEALTHY, None):
+            log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
+    log(f"{client.requests} API requests ({client.writes} writes)")
+    if notifier is not None:
+        notifier.after(result.apps, {p.app: p.state for p in plans})
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 
@@ -59,6 +77,16 @@ def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: 
     records = _records_of(client, compare.config_namespace, log)
     sys.stdout.write(report.status_output(states, records, output))
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
+
+
+def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
+    client = connect(kube)
+    states, _ = pipeline.compare(client, compare, log)
+    for st in states:
+        for reason in policy.window_violations(st, at=at):
+            log(f"app {st.app.name}: sync {reason}")
+    sys.stdout.write(report.windows_output(states, at, output))
+    return EXIT_CHANGED if any(policy.window_violations(st, at=at) for st in states) else EXIT_OK
 
 
 # -- app records ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Pure comparison of desired and live objects, with Argo CD's normalizations: server-managed fields,
-ignoreDifferences (JSON pointers, jq paths, managed-fields managers), Secret stringData and masking."""
+ignoreDifferences (JSON pointers, jq paths, managed-fields managers), the fast path that needs no
+dry-run, RespectIgnoreDifferences, Secret stringData and masking."""
 
 from __future__ import annotations
 

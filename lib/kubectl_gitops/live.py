@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj, ResourceKey, SyncOptions, key_of, object_options
+from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, ResourceKey, SyncOptions, key_of, object_options
 from kubectl_gitops.settings import ARGOCD_CM
 from kubectl_gitops.state import ResourceState
 
@@ -96,9 +96,6 @@ class LiveCache:
                 out[key_of(obj)] = obj
         return out
 
-    def forget(self) -> None:
-        self._lists.clear()
-
 
 def _namespaces(s: Scope) -> list[str]:
     return sorted(s.namespaces) if s.namespaces else [""]
@@ -135,6 +132,15 @@ def argocd_cm(client: Client, namespace: str) -> dict[str, str]:
             raise
         cm = None  # no permission to read it: run without customizations
     return dict((cm or {}).get("data") or {})
+
+
+def app_projects(client: Client, namespace: str) -> list[Manifest]:
+    """AppProject objects in the config namespace; none when Argo CD's CRDs are not installed."""
+    res = client.resource_for(ARGO_GROUP, "AppProject")
+    if res is None:
+        return []
+    return [Manifest(o, f"cluster: AppProject {namespace}/{(o.get('metadata') or {}).get('name', '')}")
+            for o in client.list(res, namespace)]
 
 
 def existing_namespaces(client: Client, names: set[str]) -> set[str]:

@@ -40,9 +40,9 @@ def plan_all(states: list[AppState], req: SyncRequest) -> list[AppPlan]:
     return [plan.build(st, req) for st in states]
 
 
-def check(plans: list[AppPlan], client: Client, req: SyncRequest) -> None:
+def check(plans: list[AppPlan], client: Client, req: SyncRequest, settings: Settings) -> None:
     """Every pre-flight check of every app; raises one error naming all violations."""
-    preflight.check_all(plans, preflight.Context(client, req))
+    preflight.check_all(plans, preflight.Context(client, req, settings))
 
 
 @contextlib.contextmanager
@@ -63,19 +63,17 @@ def locked(plans: list[AppPlan], client: Client, namespace: str) -> Iterator[Non
 
 
 def run(plans: list[AppPlan], client: Client, checker: HealthChecker, req: SyncRequest, log: Log) -> SyncResult:
-    """Execute the plans in order under their locks, recording each app that wrote; stops after the
+    """Execute the plans in order (under `locked`), recording each app that wrote; stops after the
     first app that fails."""
     runner = Runner(client, _wave_health(checker), req, log)
     result = SyncResult()
-    with locked(plans, client, req.lock_namespace):
-        for p in plans:
-            outcome = runner.run(p)
-            result.apps.append(outcome)
-            if p.has_writes:
-                record(p.state, outcome, client, req, log)
-            if not outcome.ok:
-                break
-    result.requests, result.writes = client.requests, client.writes
+    for p in plans:
+        outcome = runner.run(p)
+        result.apps.append(outcome)
+        if p.has_writes:
+            record(p.state, outcome, client, req, log)
+        if not outcome.ok:
+            break
     return result
 
 

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kubectl_gitops import plan
+from kubectl_gitops import plan, policy
 from kubectl_gitops.apps import App
 from kubectl_gitops.cluster import Client, resource_or_error, write_object
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.health import worst
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import CREATE_NAMESPACE, Obj, ResourceKey, SyncOptions
 from kubectl_gitops.plan import AppPlan
@@ -31,10 +32,13 @@ class Runner:
                             started_at=datetime.now(UTC))
         self.deadline = Deadline(self.req.timeout)
         self.waits = HealthWait(self.client, self.health, self.deadline, self.log, p.app)
-        self._create_namespace(p.state.app)
+        create_namespace(self.client, p.state.app, self.log)
         all_steps = plan.steps(p.main)
         try:
             for step in all_steps:
+                stop = policy.overrun_violation(p.state, at=datetime.now(UTC))
+                if stop:
+                    raise SyncFailed(f"sync window: {stop}")
                 if step[0].phase == Phase.POST_SYNC:
                     self._prune(p)
                 self._run_step(step, p.multi_step)
@@ -51,7 +55,8 @@ class Runner:
             self.log(f"{p.app}: sync failed: {e}")
             self._sync_fail(p, out)
         out.tasks = [*p.main, *p.fail_hooks, *p.prunes]
-        out.health = p.state.health
+        # The app's health as this sync last saw its objects (child Applications have none here).
+        out.health = worst(t.health for t in p.main if not t.hook and t.health is not None)
         out.finished_at = datetime.now(UTC)
         return out
 
@@ -108,23 +113,6 @@ class Runner:
                 "resourceVersion")
             t.result = TaskResult.UNCHANGED if same else TaskResult.CONFIGURED
 
-    def _create_namespace(self, app: App) -> None:
-        opts = SyncOptions.parse(app.sync_options, app.origin)
-        if not opts.is_true(CREATE_NAMESPACE) or not app.dest_namespace:
-            return
-        res = resource_or_error(self.client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
-        meta: Obj = {"name": app.dest_namespace}
-        mnm = app.managed_namespace_metadata or {}
-        if mnm.get("labels"):
-            meta["labels"] = mnm["labels"]
-        if mnm.get("annotations"):
-            meta["annotations"] = mnm["annotations"]
-        exists = self.client.get(res, "", app.dest_namespace) is not None
-        if exists and len(meta) == 1:
-            return
-        self.client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, dry_run=False)
-        self.log(f"{app.name}: namespace {app.dest_namespace} {'updated' if exists else 'created'}")
-
     def _delete_and_wait(self, t: SyncTask) -> None:
         res = resource_or_error(self.client, t.key, t.origin)
         if self.client.delete(res, t.key.namespace, t.key.name, propagation="Foreground"):
@@ -151,3 +139,21 @@ class Runner:
             self.client.delete(res, t.key.namespace, t.key.name, propagation=plan.propagation(t.options))
             t.result = TaskResult.PRUNED
 
+
+def create_namespace(client: Client, app: App, log: Log) -> None:
+    """CreateNamespace=true: the destination namespace, with managedNamespaceMetadata."""
+    opts = SyncOptions.parse(app.sync_options, app.origin)
+    if not opts.is_true(CREATE_NAMESPACE) or not app.dest_namespace:
+        return
+    res = resource_or_error(client, ResourceKey("", "Namespace", "", app.dest_namespace), app.origin)
+    meta: Obj = {"name": app.dest_namespace}
+    mnm = app.managed_namespace_metadata or {}
+    if mnm.get("labels"):
+        meta["labels"] = mnm["labels"]
+    if mnm.get("annotations"):
+        meta["annotations"] = mnm["annotations"]
+    exists = client.get(res, "", app.dest_namespace) is not None
+    if exists and len(meta) == 1:
+        return
+    client.apply(res, {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, dry_run=False)
+    log(f"{app.name}: namespace {app.dest_namespace} {'updated' if exists else 'created'}")

@@ -102,7 +102,8 @@ class LocalRepo:
             return None
 
     def revision(self, rev: str) -> Tree:
-        return materialize(self.repo, resolve_rev(self.repo, rev, str(self.workdir)), label=f"rev {rev}")
+        tree_id, commit = resolve_rev(self.repo, rev, str(self.workdir))
+        return materialize(self.repo, tree_id, label=f"rev {rev}", commit=commit)
 
 
 def open_local(start: Path) -> LocalRepo | None:
@@ -144,8 +145,8 @@ def normalize_url(url: str) -> str:
     return f"{host.lower()}/{path}"
 
 
-def resolve_rev(repo: object, rev: str, where: str) -> str:
-    """The commit id `rev` names. Accepts branches, tags, remote branches, shas, HEAD."""
+def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
     import pygit2
 
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
@@ -154,15 +155,23 @@ def resolve_rev(repo: object, rev: str, where: str) -> str:
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Commit).id)
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{where}: unknown revision {rev!r}")
 
 
-def materialize(repo: object, commit: str, label: str) -> Tree:
-    """Write a commit's tree to a content-addressed cache dir once; reused by every later run."""
-    tree_id = str(repo[commit].tree_id)  # type: ignore[index]
+def _commit_of(obj: object) -> str | None:
+    import pygit2
+
+    try:
+        return str(obj.peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+    except (ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return None  # a tree named by its own id
+
+
+def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
+    """Write a git tree to a content-addressed cache dir once; reused by every later run."""
     dest = cache_dir("trees", tree_id)
     if not dest.exists():
         tmp = dest.with_name(f"{tree_id}.tmp{os.getpid()}")
@@ -216,17 +225,18 @@ def fetch_remote(url: str, revision: str) -> Tree:
                                       "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
     except pygit2.GitError as e:
         raise GitopsError(f"cannot fetch {url}: {e}") from None
-    commit = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, commit, label=f"{url}@{revision or 'HEAD'}")
+    tree_id, commit = _resolve_remote_rev(repo, revision, url)
+    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}", commit=commit)
 
 
-def _resolve_remote_rev(repo: object, rev: str, url: str) -> str:
+def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 
     rev = rev or "HEAD"
     for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
         try:
-            return str(repo.revparse_single(cand).peel(pygit2.Commit).id)  # type: ignore[attr-defined]
+            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
+            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
     raise GitopsError(f"{url}: unknown revision {rev!r}")

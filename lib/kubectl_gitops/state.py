@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, SyncOptions
+from kubectl_gitops.project import Project
 
 
 class SyncStatus(StrEnum):
@@ -90,6 +91,7 @@ class ResourceState:
     health: HealthStatus | None = None  # of the live object; None: no live object or no check
     exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
     validated: bool = False  # passed the server-side dry-run sync's pre-flight check would send
+    message: str = ""  # why it is Unknown (its project refuses it)
 
     @property
     def out_of_sync(self) -> bool:
@@ -105,9 +107,14 @@ class AppState:
     hooks: list[Manifest] = field(default_factory=list)
     children: list[App] = field(default_factory=list)
     health: HealthCode | None = None
+    project: Project | None = None
+    conditions: list[str] = field(default_factory=list)  # why its project refuses the whole app
+    sync_window: str = ""  # why a sync window blocks a manual sync now (empty: it does not)
 
     @property
     def sync_status(self) -> SyncStatus:
+        if self.conditions:
+            return SyncStatus.UNKNOWN
         return SyncStatus.OUT_OF_SYNC if any(rs.out_of_sync for rs in self.resources) else SyncStatus.SYNCED
 
 
@@ -173,8 +180,6 @@ class AppSyncResult:
 @dataclass
 class SyncResult:
     apps: list[AppSyncResult] = field(default_factory=list)
-    requests: int = 0
-    writes: int = 0
 
     @property
     def ok(self) -> bool:

@@ -46,7 +46,7 @@ class HealthWait:
     def wait(self, tasks: list[SyncTask]) -> None:
         """Until every task's object is Healthy (or has no health check). Degraded, a failed hook or
         the deadline fail the sync."""
-        pending = [t for t in tasks if t.result != TaskResult.UNCHANGED or not t.hook]
+        pending = list(tasks)
         known = self._known(pending)
         next_log, delay = time.monotonic(), POLL_SECONDS / 8
         while True:

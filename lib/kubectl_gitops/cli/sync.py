@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
     from kubectl_gitops.state import SyncRequest
 
+from kubectl_gitops.cli.notify import notification_file_options
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options, sync_request_options
 
 
@@ -17,8 +18,10 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @source_options
 @output_option(["table", "json", "yaml"], "table")
 @sync_request_options
+@notification_file_options
 @kube_options
 def sync(compare: CompareOptions, output: str, req: SyncRequest,
+         notifications_cm: str | None, notifications_secret: str | None,
          kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
     """Make the cluster match Git.
 
@@ -33,11 +36,18 @@ def sync(compare: CompareOptions, output: str, req: SyncRequest,
     awaited. A single-step sync ends when its objects are applied and reports their health as it is
     (an Ingress may stay Progressing). With --wait every object must become Healthy, whatever the steps.
 
+    Notifications: after the sync, the triggers that argocd-notifications-cm (in --config-namespace, or
+    --notifications-cm) subscribes the app to are evaluated and what newly fired is sent (see
+    `kubectl gitops notify`); each fires once per state change, the fired keys kept in the app's record
+    (see `kubectl gitops list`). A failed delivery is a warning, never a failed sync.
+
     Exit status: 0 synced (and, when awaited, healthy), 1 an apply, hook or awaited health check failed or
     timed out, 2 bad input or error before any write.
     """
     from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
+    from kubectl_gitops.notify.loading import ConfigSource
 
-    return run_sync(compare=compare, output=output,
-                    kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
+    notifications = ConfigSource(notifications_cm, notifications_secret, compare.config_namespace)
+    return run_sync(compare=compare, output=output, kube=KubeOptions(kubeconfig, context, namespace), req=req,
+                    log=progress, notifications=notifications)

@@ -40,9 +40,6 @@ class ImageEntry:
     def fields(self) -> dict[str, str | None]:
         return dict(zip(FIELDS, self.pin, strict=True))
 
-    def with_pin(self, other: ImageEntry) -> ImageEntry:
-        return ImageEntry(self.name, *other.pin)
-
     @property
     def reference(self) -> str:
         """The image a container ends up with, e.g. registry/app:1.2.0 or registry/app@sha256:…"""
