@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("helm_helpers",)  # the helm and chart_repo fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"
 VENV_BIN = Path(sys.executable).parent
@@ -22,6 +24,13 @@ VENV_BIN = Path(sys.executable).parent
 os.environ["KUBECONFIG"] = str(ROOT / "tests" / ".no-kubeconfig")
 os.environ.pop("KUBECTL_GITOPS_CONFIG", None)
 os.environ["NO_COLOR"] = "1"
+
+
+def helm_bin_dir() -> Path:
+    """Where `make helm` (scripts/build-helm) puts helm."""
+    out = subprocess.run([str(ROOT / "scripts" / "build-helm"), "bin-dir"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return Path(out)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         c = Cluster(Path(st["kubeconfig"]), Path(st["bin_dir"]), st["server"])
         os.environ["KUBECONFIG"] = str(c.kubeconfig)
         # kubectl of the cluster's own version for `kubectl kustomize` and the tests.
-        os.environ["PATH"] = f"{VENV_BIN}:{c.bin_dir}:{os.environ['PATH']}"
+        # helm (make helm) too: the example repository has a Helm-based service.
+        os.environ["PATH"] = f"{VENV_BIN}:{c.bin_dir}:{helm_bin_dir()}:{os.environ['PATH']}"
         yield c
     finally:
         subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], env=env, check=False)

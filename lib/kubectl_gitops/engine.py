@@ -11,13 +11,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubectl_gitops import pairing, policy, settings
+from kubectl_gitops import customizations, pairing, policy, settings
 from kubectl_gitops.apps import App, app_projects_in, resolve_target
+from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.live import LiveCache, app_projects, argocd_cm, dry_run, existing_namespaces, scopes
+from kubectl_gitops.live import (
+    LiveCache,
+    app_projects,
+    argocd_cm,
+    dry_run,
+    existing_namespaces,
+    repository_secrets,
+    scopes,
+)
 from kubectl_gitops.model import SyncOptions
-from kubectl_gitops.render import render
+from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -34,12 +44,16 @@ class CompareOptions:
     config_namespace: str = "argocd"  # where the cluster's argocd-cm, AppProjects (and the app records) live
     pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
     projects_dir: str | None = None  # --projects: AppProject files, after the repository's and the cluster's
+    resource_customizations: str | None = None  # Argo CD's bundled health checks (a resource_customizations dir)
+    render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
 
 
 # -- settings ---------------------------------------------------------------------------------------
 
-def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
-    return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
+def load_settings(client: Client, opts: CompareOptions) -> Settings:
+    path = opts.argocd_cm
+    loaded = settings.from_file(path) if path else settings.parse(argocd_cm(client, opts.config_namespace))
+    return customizations.with_bundled(loaded, opts.resource_customizations)
 
 
 def single_app(opts: CompareOptions) -> App:
@@ -57,7 +71,7 @@ def single_app(opts: CompareOptions) -> App:
 def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
-        pending = pool.submit(load_settings, client, opts.argocd_cm, opts.config_namespace)
+        pending = pool.submit(load_settings, client, opts)
         states = _compare_apps(opts, client, pending.result, log)
         return states, pending.result()
 
@@ -71,7 +85,10 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
                                files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])
     if not all(a.is_plain_dir for a in apps):  # the Application files named are part of this run's trees
         _warn(projects.add(app_projects_in(found_at, sources.display)), log)
-    context = Context(client, get_settings, live_cache, projects, opts.config_namespace, datetime.now(UTC))
+    target = Once(lambda: cluster_target(client))
+    secrets = Once(lambda: repository_secrets(client, opts.config_namespace))
+    renders = Renders(lambda app: render_requests(app, sources, target, secrets, opts.render_timeout, log), log)
+    context = Context(client, get_settings, live_cache, projects, opts.config_namespace, datetime.now(UTC), renders)
     states: list[AppState] = []
     done: set[str] = set()
 
@@ -82,15 +99,18 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
         if app.name in done:
             return
         done.add(app.name)
-        state = compare_app(app, sources, context, log)
+        state = compare_app(app, context, log)
         states.append(state)
         if opts.recursive:
+            renders.prefetch(c for c in state.children if c.name not in done)  # siblings render in parallel
             for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
                 if child.name != app.name:  # a root that manages its own Application is not a cycle
                     visit(child, (*stack, app.name))
 
-    for app in apps:
-        visit(app, ())
+    with renders:
+        renders.prefetch(apps)
+        for app in apps:
+            visit(app, ())
     if live_cache.forbidden:
         log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
             "extraneous objects of those kinds are not shown")
@@ -107,18 +127,49 @@ class Context:
     projects: policy.Projects
     config_namespace: str
     now: datetime
+    renders: Renders
 
 
-def compare_app(app: App, sources: Sources, ctx: Context, log: Log) -> AppState:
+def render_requests(app: App, sources: Sources, target: Callable[[], Target],
+                    secrets: Callable[[], list[tuple[str, str, str, bool]]], timeout: float, log: Log) -> list[Request]:
+    """One render request per source of `app`, with the trees of its `ref` sources."""
+    picked = [(s, *sources.tree_for(app, s)) for s in app.sources]
+    refs = {s.ref: tree for s, tree, _ in picked if s.ref and tree is not None}
+    where = f"{app.origin}: Application {app.name}"
+    for s, tree, path in picked:
+        if s.renders:
+            shown = tree.label if tree else RepoURL.parse(s.repo_url).shown
+            log(f"{app.name}: rendering {s.chart or path} from {shown}")
+    return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
+                    refs=refs, timeout=timeout, env=_build_env(app, s, path), repo_secrets=secrets)
+            for s, tree, path in picked]
+
+
+def _build_env(app: App, s: Source, path: str) -> dict[str, str]:
+    """Argo CD's build environment, which Kustomize's commonAnnotationsEnvsubst reads."""
+    return {"ARGOCD_APP_NAME": app.name, "ARGOCD_APP_NAMESPACE": app.dest_namespace,
+            "ARGOCD_APP_SOURCE_REPO_URL": s.repo_url, "ARGOCD_APP_SOURCE_PATH": path,
+            "ARGOCD_APP_SOURCE_TARGET_REVISION": s.target_revision}
+
+
+def cluster_target(client: Client) -> Target:
+    """The live cluster's version and API versions, as Argo CD passes them to Helm."""
+    versions: set[str] = set()
+    for r in client.resources().values():
+        gv = f"{r.group}/{r.version}" if r.group else r.version
+        versions.update((gv, f"{gv}/{r.kind}"))
+    return Target(kube_version=client.server_version(), api_versions=tuple(sorted(versions)))
+
+
+def compare_app(app: App, ctx: Context, log: Log) -> AppState:
     client = ctx.client
-    tree, path = sources.tree_for(app)
-    log(f"{app.name}: rendering {path} from {tree.label}")
-    manifests = render(tree, path, app.source.directory, where=f"{app.origin}: Application {app.name}")
+    manifests = ctx.renders.get(app)
+    label, revision = ctx.renders.source_of(app)
     _warn(ctx.projects.add(manifests), log)
     project = ctx.projects.get(app.project, f"{app.origin}: Application {app.name}")
     desired = pairing.prepare(app, manifests, client.resource_for, client.namespace)
     conditions = policy.app_conditions(app, project, ctx.config_namespace)
-    state = AppState(app=app, source_label=tree.label, revision=tree.commit, hooks=desired.hooks,
+    state = AppState(app=app, source_label=label, revision=revision, hooks=desired.hooks,
                      children=desired.children, project=project, conditions=conditions)
     verdict = policy.window_verdict(app, project, manual=True, at=ctx.now)
     state.sync_window = "" if verdict.allowed else verdict.reason

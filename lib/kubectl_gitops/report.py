@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from kubectl_gitops import policy, yamlio
-from kubectl_gitops.compare import mask_secrets
+from kubectl_gitops.masking import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
 from kubectl_gitops.record import AppRecord, application_document
@@ -134,7 +134,8 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
                     "healthMessage": message or None, "ignored": rs.ignored_extraneous,
-                    "message": rs.message or None}
+                    "message": rs.message or None,
+                    "origin": rs.origin or None}  # the file (and source) Git has it from
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)

@@ -16,6 +16,7 @@ import orjson
 from kubectl_gitops.appdoc import AppFacts, HistoryEntry, Operation, build_application, images_of
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import worst
+from kubectl_gitops.masking import strip_repo_credentials
 from kubectl_gitops.model import ARGO_GROUP, Obj, key_of
 from kubectl_gitops.notify.config import NotifyConfig
 from kubectl_gitops.notify.loading import ConfigSource, get_optional, load_config
@@ -32,6 +33,14 @@ Log = Callable[[str], None]
 
 def _iso(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else ""
+
+
+def _spec(manifest: Obj, state: AppState) -> Obj:
+    """The Application's spec as templates see it: repoURLs without credentials (a copy)."""
+    spec = orjson.loads(orjson.dumps(manifest.get("spec") or {
+        "source": {"repoURL": state.app.source.repo_url, "path": state.app.source.path}}))
+    strip_repo_credentials(spec)
+    return dict(spec)
 
 
 def revision_of(result: AppSyncResult, state: AppState) -> str:
@@ -74,8 +83,7 @@ def facts(result: AppSyncResult, state: AppState, previous: NotifyRecord) -> tup
     desired = [rs.desired for rs in state.resources if rs.desired]
     f = AppFacts(
         name=state.app.name, namespace=str(meta.get("namespace") or "argocd"), project=state.app.project,
-        spec=dict(manifest.get("spec") or {"source": {"repoURL": state.app.source.repo_url,
-                                                      "path": state.app.source.path}}),
+        spec=_spec(manifest, state),
         labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
         created_at=str(meta.get("creationTimestamp") or ""),
         sync_status="Synced" if synced else "OutOfSync", sync_revision=revision, health_status=health,
