@@ -60,7 +60,7 @@ CASES = {
         {"s.yaml": "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: s, namespace: a}\n"
                    "spec: {encryptedData: {password: AgBy3i4OJSWK}}\n",
          "sops.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: a}\n"
-                      "data: {password: ENC[AES256_GCM,data:abc]}\nsops: {version: 3.8.1}\n"}),
+                      "data: {password: 'ENC[AES256_GCM,data:abc]'}\nsops: {version: 3.8.1}\n"}),
     "image-latest": ({"d.yaml": deployment("d", "a", image="nginx:latest")},
                      {"d.yaml": deployment("d", "a", image="nginx@sha256:" + "a" * 64)}),
     "pull-always-mutable-tag": ({"d.yaml": deployment("d", "a", extra=", imagePullPolicy: Always")},
@@ -86,7 +86,8 @@ def test_each_object_rule_fires_and_stays_quiet(rule: str, tmp_path: Path) -> No
 
 def app_repo(tmp_path: Path, files: dict[str, str]) -> Path:
     repo = tmp_path / "config"
-    make_repo(repo, {"manifests/d.yaml": deployment("web", "shop-prod", replicas=3), **files})
+    make_repo(repo, {"manifests/d.yaml": deployment("web", "shop-prod", replicas=3), **files},
+              origin="https://git.example.com/c.git")  # what the Applications name: this repository
     return repo
 
 
@@ -131,10 +132,12 @@ def test_automated_prod_app_with_only_an_allow_window(tmp_path: Path) -> None:
 
 
 def test_invalid_manifests_are_all_collected(tmp_path: Path) -> None:
+    make_repo(tmp_path, {"README.md": "config\n"}, origin="https://git.example.com/c.git")
     write_files(tmp_path / "apps", {
         "a.yaml": application("a", "m", "ns", policy="{automated: true}"),
         "b.yaml": application("b", "m", "ns").replace("destination: {", "destination: {name: x, "),
         "c.yaml": application("c", "m", "ns", policy="{syncOptions: [Bogus=true]}"),
+        "d.yaml": application("d", "m", "ns"),  # valid: its Deployment is not
     })
     write_files(tmp_path / "m", {"d.yaml": deployment("d", "ns").replace(
         "metadata: {name: d, namespace: ns}", "metadata: {name: d, namespace: ns, annotations: "
@@ -151,8 +154,8 @@ def test_config_file_and_annotation_disable_rules(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     make_repo(repo, {"m/d.yaml": deployment("d", "a", resources=False, image="nginx:latest"),
                      "m/e.yaml": deployment("e", "a", image="nginx").replace(
-                         "metadata: {name: e, namespace: a}",
-                         "metadata: {name: e, namespace: a, annotations: {kubectl-gitops.io/lint-disable: image-latest}}"),
+                         "metadata: {name: e, namespace: a}", "metadata: {name: e, namespace: a, annotations: "
+                         "{kubectl-gitops.io/lint-disable: image-latest}}"),
                      ".gitops/lint.yaml": "disable: [no-resources]\nseverity: {image-latest: info}\n"})
     code, findings, err = lint(repo / "m")
     assert [(f["rule"], f["object"], f["severity"]) for f in findings] == [("image-latest", "Deployment a/d", "info")]
@@ -167,8 +170,8 @@ def test_config_file_and_annotation_disable_rules(tmp_path: Path) -> None:
 def test_example_repo_shows_its_secret_and_sarif_validates(tmp_path: Path) -> None:
     repo = tmp_path / "platform-config"
     shutil.copytree(ROOT / "examples" / "platform-config", repo)
-    make_repo(repo, {})
-    code, findings, err = lint(repo / "apps")
+    make_repo(repo, {}, origin="https://git.example.com/platform/platform-config.git")
+    _, findings, err = lint(repo / "apps")
     secret = [f for f in findings if f["rule"] == "secret-in-git"]
     assert secret and secret[0]["object"].startswith("Secret "), (findings, err)
     for fmt in ("text", "json", "sarif"):

@@ -15,6 +15,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 RULE_HELP = {
     "invalid-manifest": "An Application or AppProject (or a sync annotation) that diff and sync would refuse.",
+    "render-failed": "An app whose source does not render (a missing path, a failing chart or kustomization).",
     "secret-in-git": "A Secret with data in Git: anyone with read access to the repository has its values.",
     "image-latest": "An image tagged latest, or untagged: what runs changes without a commit.",
     "pull-always-mutable-tag": "imagePullPolicy Always with a tag that can move: nodes may run different builds.",

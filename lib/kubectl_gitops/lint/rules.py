@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import PurePosixPath
-from typing import Protocol
 
 from kubectl_gitops.apps import App
-from kubectl_gitops.model import Manifest, Obj, annotations_of, container_images, key_of, pod_specs
+from kubectl_gitops.model import Manifest, Obj, annotations_of, key_of, pod_specs
+from kubectl_gitops.windows import SyncWindow
 
 ANN_LINT_DISABLE = "kubectl-gitops.io/lint-disable"  # "rule-a,rule-b" or "all", on an object or Application
 DEFAULT_PRODUCTION = ("prod", "production")
@@ -43,19 +43,13 @@ class Finding:
     doc: Obj | None = field(default=None, compare=False, repr=False)  # to find the line in `file`
 
 
-class Window(Protocol):
-    kind: str
-
-    def applies_to(self, app: str, namespace: str, server: str, cluster_name: str) -> bool: ...
-
-
 @dataclass(frozen=True)
 class AppInput:
     """One app as lint sees it: its Application, its rendered manifests, its project's sync windows."""
 
     app: App
     manifests: Sequence[Manifest]
-    windows: Sequence[Window] = ()
+    windows: Sequence[SyncWindow] = ()
     project_limits_destinations: bool = False  # the project names destinations narrower than everything
     dest_server: str = ""
     dest_name: str = ""
@@ -213,7 +207,8 @@ RULES: dict[str, Rule] = {
 }
 # Every rule id a finding can carry (some functions report more than one), with its default severity.
 RULE_IDS: dict[str, Severity] = {
-    "invalid-manifest": Severity.ERROR, "secret-in-git": Severity.ERROR, "image-latest": Severity.ERROR,
+    "invalid-manifest": Severity.ERROR, "render-failed": Severity.ERROR, "secret-in-git": Severity.ERROR,
+    "image-latest": Severity.ERROR,
     "pull-always-mutable-tag": Severity.WARNING, "no-resources": Severity.WARNING,
     "prod-without-sync-window": Severity.WARNING, "prod-automated-without-deny-window": Severity.WARNING,
     "prod-single-replica": Severity.WARNING, "automated-without-self-heal": Severity.WARNING,

@@ -12,7 +12,13 @@ from pathlib import Path
 import yaml
 
 from kubectl_gitops import yamlio
-from kubectl_gitops.apps import App, applications_in_file, is_application, parse_application, resolve_target
+from kubectl_gitops.apps import (
+    App,
+    app_projects_in,
+    is_application,
+    parse_application,
+    resolve_target,
+)
 from kubectl_gitops.engine import render_requests
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.lint.rules import (
@@ -24,7 +30,7 @@ from kubectl_gitops.lint.rules import (
     check_app,
     disabled_by_annotation,
 )
-from kubectl_gitops.model import Manifest, Obj, check_sync_annotations, key_of
+from kubectl_gitops.model import Manifest, Obj, SyncOptions, check_sync_annotations, key_of
 from kubectl_gitops.project import Project, implicit_default, parse_project
 from kubectl_gitops.render import Target, render_sources
 from kubectl_gitops.schema import check_argo_document
@@ -80,6 +86,8 @@ def lint_target(target: str, projects_dir: str | None, log: Log) -> list[Finding
     walk = _Walk(sources, root, config, log)
     for path in _project_files(projects_dir):
         walk.read_projects(path)
+    for m in app_projects_in(Path(target)):  # an App of Apps' directory often carries its projects
+        walk.add_project(m.obj, m.origin)
     for app in walk.target_apps(target):
         walk.visit(app, ())
     findings = [f for f in walk.findings if f.rule not in config.disabled]
@@ -123,17 +131,16 @@ class _Walk:
             apps: list[App] = []
             for f in sorted(x for x in p.iterdir() if x.is_file()):
                 apps.extend(self._applications_in(f))
-            if apps:
+            if apps or any(f.rule == "invalid-manifest" for f in self.findings):
                 return apps
         elif p.is_file():
             return self._applications_in(p)
         return resolve_target(target, self.sources.search_dirs(), self.sources.display)[0]
 
     def _applications_in(self, f: Path) -> list[App]:
-        try:
-            return applications_in_file(f)
-        except GitopsError:
-            pass  # one document is bad: parse them one by one to report each
+        """The file's Applications, each bad one a finding."""
+        if f.suffix not in (".yaml", ".yml", ".json"):
+            return []
         apps = []
         for doc in yamlio.load_all(f.read_bytes(), str(f)):
             if is_application(doc):
@@ -144,7 +151,9 @@ class _Walk:
 
     def _parse_app(self, doc: Obj, origin: str) -> App | None:
         try:
-            return parse_application(doc, origin)
+            app = parse_application(doc, origin)
+            SyncOptions.parse(app.sync_options, f"{origin}: Application {app.name}")  # as sync would
+            return app
         except GitopsError as e:
             self.invalid(origin, f"Application {key_of(doc).name}", e, doc)
             return None
@@ -152,9 +161,9 @@ class _Walk:
     def read_projects(self, path: Path) -> None:
         for doc in yamlio.load_all(path.read_bytes(), str(path)):
             if isinstance(doc, dict) and doc.get("kind") == "AppProject":
-                self._add_project(doc, str(path))
+                self.add_project(doc, str(path))
 
-    def _add_project(self, doc: Obj, origin: str) -> None:
+    def add_project(self, doc: Obj, origin: str) -> None:
         try:
             check_argo_document(doc, origin)
             p = parse_project(doc, origin)
@@ -168,15 +177,18 @@ class _Walk:
             return
         self.done.add(app.name)
         try:
-            reqs = render_requests(app, self.sources, Target, 90.0, lambda _msg: None)
+            # No cluster: no Target versions, no repository Secrets.
+            reqs = render_requests(app, self.sources, Target, list, 90.0, lambda _msg: None)
             manifests = render_sources(reqs, self.log)
         except GitopsError as e:
-            self.invalid(app.origin, f"Application {app.name}", e, app.manifest)
+            self.findings.append(Finding("render-failed", Severity.ERROR, app.origin, f"Application {app.name}",
+                                         e.message, e.hint or "make the app render: diff and sync stop here too",
+                                         doc=app.manifest))
             return
         children = []
         for m in manifests:
             if m.obj.get("kind") == "AppProject":
-                self._add_project(m.obj, m.origin)
+                self.add_project(m.obj, m.origin)
             elif is_application(m.obj):
                 child = self._parse_app(m.obj, m.origin)
                 if child is not None:
@@ -205,7 +217,8 @@ class _Walk:
         app_dir = self.root / app.source.path if app.manifest is not None else Path(app.source.path)
         names = {e.name for d in {self.root, app_dir} if d.is_dir() for e in os.scandir(d)}
         dest = (app.manifest or {}).get("spec", {}).get("destination") or {}
-        return AppInput(app=app, manifests=manifests, windows=windows, project_limits_destinations=_limits_destinations(project),
+        return AppInput(app=app, manifests=manifests, windows=windows,
+                        project_limits_destinations=_limits_destinations(project),
                         dest_server=str(dest.get("server") or ""), dest_name=str(dest.get("name") or ""),
                         app_dir_files=frozenset(names), production_words=self.config.production)
 
