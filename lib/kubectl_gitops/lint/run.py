@@ -15,6 +15,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.apps import (
     App,
     app_projects_in,
+    has_plain_manifests,
     is_application,
     parse_application,
     resolve_target,
@@ -86,8 +87,6 @@ def lint_target(target: str, projects_dir: str | None, log: Log) -> list[Finding
     walk = _Walk(sources, root, config, log)
     for path in _project_files(projects_dir):
         walk.read_projects(path)
-    for m in app_projects_in(Path(target)):  # an App of Apps' directory often carries its projects
-        walk.add_project(m.obj, m.origin)
     for app in walk.target_apps(target):
         walk.visit(app, ())
     findings = [f for f in walk.findings if f.rule not in config.disabled]
@@ -126,8 +125,11 @@ class _Walk:
 
     def target_apps(self, target: str) -> list[App]:
         p = Path(target)
-        if p.is_dir() and not any(p.glob("kustomization.y*ml")):
-            # Every Application file in the directory, each bad one a finding rather than the end.
+        if p.is_dir() and not has_plain_manifests(p, str):
+            # A directory of Applications (and the AppProjects an App of Apps often carries): every
+            # file read, each bad document a finding rather than the end.
+            for m in app_projects_in(p):
+                self.add_project(m.obj, m.origin)
             apps: list[App] = []
             for f in sorted(x for x in p.iterdir() if x.is_file()):
                 apps.extend(self._applications_in(f))
