@@ -70,7 +70,7 @@ def run(plans: list[AppPlan], client: Client, checker: HealthChecker, req: SyncR
     for p in plans:
         outcome = runner.run(p)
         result.apps.append(outcome)
-        if p.has_writes:
+        if p.has_writes and not outcome.stopped:  # stopped (a signal, a lost lease): no write at all
             record(p.state, outcome, client, req, log)
         if not outcome.ok:
             break

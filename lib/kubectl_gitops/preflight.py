@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubectl_gitops import plan, policy
-from kubectl_gitops.cluster import Client, resource_or_error, write_object
+from kubectl_gitops.cluster import Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import FAIL_ON_SHARED_RESOURCE, SKIP_DRY_RUN_ON_MISSING, ResourceKey, owning_app
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import SyncRequest, SyncStatus, SyncTask
+from kubectl_gitops.writes import write_object
 
 
 @dataclass(frozen=True)
