@@ -185,15 +185,21 @@ spec:
         assert w.stop()[0] == 0
 
 
-def test_sigterm_during_a_sync_releases_its_lease(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
-    # No ingress controller runs here, so an Ingress stays Progressing: the sync waits on wave 0.
-    ing = (f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: {namespace}}}\n"
+def waiting_app(tmp_path: Path, ns: str) -> tuple[Path, str]:
+    """An app whose sync holds its Lease waiting: no ingress controller runs here, so its Ingress (wave 0)
+    stays Progressing and wave 1 (the ConfigMap) is never reached."""
+    ing = (f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: {ns}}}\n"
            "spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n")
-    later = configmap(namespace, "late").replace("metadata: {", "metadata: {annotations: "
-                                                 "{argocd.argoproj.io/sync-wave: '1'}, ")
-    repo, app = app_repo(tmp_path, namespace, "automated: {}", {"manifests/ing.yaml": ing})
+    wave = "metadata: {annotations: {argocd.argoproj.io/sync-wave: '1'}, "
+    later = configmap(ns, "late").replace("metadata: {", wave)
+    repo, app = app_repo(tmp_path, ns, "automated: {}", {"manifests/ing.yaml": ing})
     write_files(repo, {"manifests/cm.yaml": later})
     commit(repo, "waves")
+    return repo, app
+
+
+def test_sigterm_during_a_sync_releases_its_lease(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    repo, app = waiting_app(tmp_path, namespace)
     with start(repo, app, namespace) as w:
         w.wait_for(lambda e: e.get("msg") == "sync" and e.get("app") == app)
         lease = f"kubectl-gitops-sync-{app}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import Cluster
 from gitrepo import commit, write_files
-from test_watch import app_repo, configmap, start, value
+from test_watch import app_repo, configmap, start, value, waiting_app
 from watchproc import WatchProcess, synced
 
 SECRET = "s3cret-for-tests"
@@ -161,14 +161,7 @@ def test_an_idle_loop_sends_no_list_and_no_write(cluster: Cluster, namespace: st
 
 def test_a_replica_killed_mid_sync_has_its_app_taken_over_when_the_lease_expires(
         cluster: Cluster, namespace: str, tmp_path: Path) -> None:
-    # No ingress controller runs here, so an Ingress stays Progressing: a sync holds its Lease waiting on it.
-    ing = (f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: {namespace}}}\n"
-           "spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n")
-    later = configmap(namespace, "late").replace("metadata: {", "metadata: {annotations: "
-                                                 "{argocd.argoproj.io/sync-wave: '1'}, ")
-    repo, app = app_repo(tmp_path, namespace, "automated: {}", {"manifests/ing.yaml": ing})
-    write_files(repo, {"manifests/cm.yaml": later})
-    commit(repo, "waves")
+    repo, app = waiting_app(tmp_path, namespace)
     waiting = f"{app}: phase Sync wave 0"
     with start(repo, app, namespace, "--identity", "a") as a, start(repo, app, namespace, "--identity", "b") as b:
         deadline = time.monotonic() + 30

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.state import AppState
+from kubectl_gitops.watch.webhook import listen
 
 
 class Metrics:
@@ -45,7 +44,6 @@ class Metrics:
 
 def serve(addr: str, metrics: Metrics) -> ThreadingHTTPServer:
     """GET /metrics and /healthz on HOST:PORT, in a daemon thread."""
-    from kubectl_gitops.watch.webhook import parse_addr
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -67,10 +65,4 @@ def serve(addr: str, metrics: Metrics) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes are not events
 
-    try:
-        server = ThreadingHTTPServer(parse_addr(addr, "--metrics-addr"), Handler)
-    except OSError as e:
-        raise GitopsError(f"--metrics-addr {addr}: cannot listen: {e.strerror or e}") from None
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    return server
+    return listen(addr, "--metrics-addr", Handler)

@@ -144,10 +144,15 @@ def serve(addr: str, on_push: OnPush, log: Callable[..., None]) -> ThreadingHTTP
         def log_message(self, format: str, *args: object) -> None:
             pass  # what matters is logged as an event
 
+    return listen(addr, "--webhook-addr", Handler)
+
+
+def listen(addr: str, flag: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """An HTTP server on HOST:PORT answering from daemon threads (the loop's exit does not wait on it)."""
     try:
-        server = ThreadingHTTPServer(parse_addr(addr, "--webhook-addr"), Handler)
+        server = ThreadingHTTPServer(parse_addr(addr, flag), handler)
     except OSError as e:
-        raise GitopsError(f"--webhook-addr {addr}: cannot listen: {e.strerror or e}") from None
+        raise GitopsError(f"{flag} {addr}: cannot listen: {e.strerror or e}") from None
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="webhook", daemon=True).start()
+    threading.Thread(target=server.serve_forever, name=flag.strip("-"), daemon=True).start()
     return server
