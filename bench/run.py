@@ -190,8 +190,9 @@ class Cluster:
         self.settle()
 
 
-def cluster_up(state: Path) -> Cluster:
-    env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state)}
+def cluster_up(state: Path, **extra: str) -> Cluster:
+    """`extra`: more of scripts/local-cluster's settings (LOCAL_CLUSTER_APISERVER_FLAGS)."""
+    env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state), **extra}
     subprocess.run([sys.executable, str(LOCAL_CLUSTER), "up"], env=env, check=True)
     st = json.loads((state / "state.json").read_text())
     venv_bin = str(Path(sys.executable).parent)
