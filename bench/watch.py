@@ -152,7 +152,7 @@ class Repo:
 def make_repo(work: Path, n: int, namespaces: int) -> Repo:
     repo = Repo(work / "remote.git", work / "clone", work / "config" / "apps")
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo.remote)], check=True)
-    files = sorted(gen.generate(work / "all", n, namespaces))
+    files = gen.generate(work / "all", n, namespaces)  # in index order: kinds and namespaces round-robin
     per = max(1, -(-len(files) // APPS))
     for i, f in enumerate(files):
         part = f"part-{i // per}"
@@ -284,6 +284,8 @@ def audit_counts(log: Path, since: int) -> tuple[dict[str, int], int]:
         if not ev.get("userAgent", "").startswith("kubectl-gitops"):
             continue
         verb = ev["verb"]
+        if verb not in WRITE_VERBS | {"list"}:
+            verb += " " + (ev.get("objectRef") or {}).get("resource", "")
         if verb in WRITE_VERBS and "dryRun=" in ev.get("requestURI", ""):
             verb += " (dry-run)"
         counts[verb] = counts.get(verb, 0) + 1
@@ -299,6 +301,9 @@ def settle_then_idle(cluster: Cluster, w: Watch, audit: Path, idle: float) -> di
     _, mark = audit_counts(audit, 0)
     reconciles = len(w.events("reconciled"))
     time.sleep(idle)
+    triggers: dict[str, int] = {}
+    for ev in w.events("reconciled")[reconciles:]:
+        triggers[ev.get("trigger", "")] = triggers.get(ev.get("trigger", ""), 0) + 1
     w.alive()
     counts, _ = audit_counts(audit, mark)
     after_metrics = w.scrape()
@@ -310,7 +315,7 @@ def settle_then_idle(cluster: Cluster, w: Watch, audit: Path, idle: float) -> di
             - before_metrics.get("kubectl_gitops_list_requests", 0),
             "metric writes": after_metrics.get("kubectl_gitops_write_requests", 0)
             - before_metrics.get("kubectl_gitops_write_requests", 0),
-            "reconciles": len(w.events("reconciled")) - reconciles}
+            "reconciles": ", ".join(f"{n} on {t}" for t, n in sorted(triggers.items())) or "none"}
 
 
 def soak(cluster: Cluster, w: Watch, repo: Repo, seconds: float, every: float) -> dict[str, Any]:
@@ -426,7 +431,7 @@ def main(argv: list[str]) -> int:
               f"target each <= {bound:g} s ({_met(all(x is not None and x <= bound for x in polled))})")
         print(f"commit synced after a webhook (push -> applied): {_median(hooked)}: target each <= 2 s "
               f"({_met(all(x is not None and x <= 2.0 for x in hooked))})")
-        print(f"idle loop, per minute over {args.idle:g} s ({idle['reconciles']} reconciles), at the API server: "
+        print(f"idle loop, per minute over {args.idle:g} s (reconciles: {idle['reconciles']}), at the API server: "
               f"{idle['lists']:g} LIST, {idle['writes']:g} writes; all: "
               + ", ".join(f"{k} {v:g}" for k, v in idle["counts"].items())
               + f"; its metrics: +{idle['metric lists']:g} LIST, +{idle['metric writes']:g} writes "
