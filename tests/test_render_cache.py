@@ -24,6 +24,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.appsource import Directory, Source
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import Manifest, Request
+from kubectl_gitops.render import cache as cache_mod
 from kubectl_gitops.render import directory as render_mod
 from kubectl_gitops.render import render as render_request
 from kubectl_gitops.render.directory import render_directory, worktree_cache_path
@@ -359,3 +360,35 @@ def test_a_git_tree_render_json_cannot_hold_is_rendered_again_not_cached(tmp_pat
         first = render(tree, path, Directory())
         assert repr(render(tree, path, Directory())) == repr(first)
     assert len(list((tmp_path / "cache" / "kubectl-gitops" / "render").rglob("*.json"))) == 1  # plain's
+
+
+def test_renders_kept_in_memory_for_a_watch_hold_secrets_off_disk_until_swept(
+        tmp_path: Path, parsed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n"
+    repo = make_repo(tmp_path / "repo", {"app/s.yaml": secret, "app/cm.yaml": cm("c")})
+    local = open_local(repo)
+    assert local is not None
+    tree = local.revision("HEAD")
+    render(tree, "app", Directory())
+    render(tree, "app", Directory())
+    assert parsed == ["cm.yaml", "s.yaml"] * 2  # a Secret's render is never cached on disk: parsed each time
+
+    monkeypatch.setattr(cache_mod, "_memory", None)
+    memory = cache_mod.keep_in_memory()
+    parsed.clear()
+    first = render(tree, "app", Directory())
+    first[0].obj["data"] = {"k": "changed by a caller"}
+    again = render(tree, "app", Directory())
+    assert parsed == ["cm.yaml", "s.yaml"]  # the second came from memory, as its own objects
+    assert again[0].obj["data"] == {"k": "1"} and again[1].obj["stringData"] == {"password": "hunter2"}
+    disk = tmp_path / "cache" / "kubectl-gitops" / "render"
+    assert not any(b"hunter2" in f.read_bytes() for f in disk.rglob("*") if f.is_file())
+
+    memory.sweep()  # asked for since the last sweep: kept
+    parsed.clear()
+    render(tree, "app", Directory())
+    assert parsed == []
+    memory.sweep()
+    memory.sweep()  # not asked for by the reconcile in between: dropped
+    render(tree, "app", Directory())
+    assert parsed == ["cm.yaml", "s.yaml"]

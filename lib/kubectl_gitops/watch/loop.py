@@ -23,6 +23,7 @@ from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.interrupt import Interrupted
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.render import cache
 from kubectl_gitops.source import Sources, normalize_url
 from kubectl_gitops.state import AppState, SyncRequest, SyncStatus
 from kubectl_gitops.watch import metrics, webhook
@@ -63,6 +64,7 @@ class Loop:
                           automated=True)
         self.auto = AutoSync(client, req, opts.notifications, self.metrics, log, self.watches.changed_since)
         self.due = self.auto.due
+        self.renders = cache.keep_in_memory()  # the trees of one poll are rendered again at every reconcile
 
     # -- triggers (any thread) ---------------------------------------------------------------------
 
@@ -128,6 +130,7 @@ class Loop:
         except Halt:
             raise
         except GitopsError as e:
+            self.renders.sweep()
             if not self.reconciled:  # bad input (or no cluster) at the start: one error, its exit code
                 raise
             self.sources = None
@@ -137,6 +140,7 @@ class Loop:
             self.log("reconcile failed", error=str(e))
             return
         self.reconciled = True
+        self.renders.sweep()
         pipeline.assess(states, settings)
         took = time.monotonic() - started
         self.metrics.reconcile_seconds.observe(took)
