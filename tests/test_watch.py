@@ -3,11 +3,13 @@ sync windows, signals. Each test runs the real `kubectl-gitops watch` process an
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from conftest import Cluster, run_cli
@@ -160,6 +162,28 @@ def test_prune_on_automated_and_a_commit_synced_by_polling(cluster: Cluster, nam
         assert value(cluster, namespace, "extra") is None
         assert value(cluster, namespace) == "one"
         assert w.stop()[0] == 0
+
+
+def test_each_poll_is_one_reconcile(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """An idle loop reconciles once per --interval: none starts on the heels of the one before
+    (the end of a wait for the poll used to reconcile on the old trees, then at once again)."""
+    repo, app = app_repo(tmp_path, namespace, "automated: {}")
+    with WatchProcess(f"apps/{app}.yaml", "--config-namespace", namespace, "--lock-namespace", namespace,
+                      "--interval", "3s", cwd=repo) as w:
+        w.wait_for(synced(app))
+        mark = w.mark()
+        for _ in range(4):
+            w.wait_for(lambda e: e.get("msg") == "reconciled" and e.get("trigger") == "interval", start=w.mark())
+        polls = [e for e in w.events[mark:] if e.get("msg") == "reconciled" and e.get("trigger") == "interval"]
+        assert w.stop()[0] == 0
+
+    def at(e: dict[str, object]) -> float:
+        return datetime.fromisoformat(str(e["time"]).replace("Z", "+00:00")).timestamp()
+
+    # From the end of one to the start of the next: the rest of the interval (3 s less a short
+    # compare), never next to nothing.
+    gaps = [at(b) - float(str(b["seconds"])) - at(a) for a, b in itertools.pairwise(polls)]
+    assert len(polls) >= 4 and min(gaps) > 1.0, gaps
 
 
 def test_a_deny_window_blocks_automated_sync(cluster: Cluster, namespace: str, tmp_path: Path) -> None:

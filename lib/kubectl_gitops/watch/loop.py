@@ -101,6 +101,8 @@ class Loop:
                     self.sources, next_poll, why = None, now + self.opts.interval, "interval"
                 else:
                     why = self._wait(min([next_poll, *self.due.values()]) - now)
+                    if why == "interval":
+                        continue  # the poll is due: the next turn reads Git again, in one reconcile
                 self.reconcile(why)
         except Interrupted as e:
             self.log("watch stopped", reason=str(e))
