@@ -383,8 +383,8 @@ def main(argv: list[str]) -> int:
             cluster.kubectl("create", "namespace", ns)
         repo = make_repo(work, args.n, args.namespaces)
         parts = sorted({p for p, _, _ in repo.deployments})
-        by_part = {p: [t for t in repo.deployments if t[0] == p][0] for p in parts}
-        cms = {p: [t for t in repo.configmaps if t[0] == p][0] for p in parts}
+        by_part = {p: next(t for t in repo.deployments if t[0] == p) for p in parts}
+        cms = {p: next(t for t in repo.configmaps if t[0] == p) for p in parts}
 
         print(f"phase 1: watch --interval {args.interval:g}s", file=sys.stderr)
         w = Watch(cluster.env, repo, f"{args.interval:g}s")
