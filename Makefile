@@ -17,9 +17,11 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok from the Go module
-# proxy, cached per user and keyed by tests/controlplane/versions.env.
+# proxy, cached per user and keyed by tests/controlplane/versions.env; and an older kube-apiserver
+# for the tests that run against it.
 controlplane:
 	scripts/build-controlplane build
+	scripts/build-controlplane build-old
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 os.environ["KUBECONFIG"] = str(ROOT / "tests" / ".no-kubeconfig")
 os.environ.pop("KUBECTL_GITOPS_CONFIG", None)
 os.environ["NO_COLOR"] = "1"
+for _var in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):  # nor a cluster we might run inside
+    os.environ.pop(_var, None)
 
 
 @dataclass(frozen=True)
@@ -42,27 +44,42 @@ class Cluster:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the `cluster` fixture, directly or through another fixture, is marked
-    `cluster`: `pytest -m "not cluster"` runs the rest with no control plane and no Go toolchain."""
+    """Every test that uses the `cluster` fixture (or the older API server's `old_cluster`), directly or
+    through another fixture, is marked `cluster`: `pytest -m "not cluster"` runs the rest with no control
+    plane and no Go toolchain."""
     for item in items:
-        if "cluster" in getattr(item, "fixturenames", ()):
+        if {"cluster", "old_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+
+
+def _local_cluster(state: Path, **env: str) -> Iterator[Cluster]:
+    env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state), **env}
+    try:
+        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "up"], env=env, check=True)
+        st = json.loads((state / "state.json").read_text())
+        yield Cluster(Path(st["kubeconfig"]), Path(st["bin_dir"]), st["server"])
+    finally:
+        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], env=env, check=False)
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    state = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "LOCAL_CLUSTER_DIR": str(state)}
-    try:
-        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "up"], env=env, check=True)
-        st = json.loads((state / "state.json").read_text())
-        c = Cluster(Path(st["kubeconfig"]), Path(st["bin_dir"]), st["server"])
+    for c in _local_cluster(tmp_path_factory.mktemp("cluster")):
         os.environ["KUBECONFIG"] = str(c.kubeconfig)
         # kubectl of the cluster's own version for `kubectl kustomize` and the tests.
         os.environ["PATH"] = f"{VENV_BIN}:{c.bin_dir}:{os.environ['PATH']}"
         yield c
-    finally:
-        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], env=env, check=False)
+
+
+# The fixture matrix's older API server (K8S_OLD_VERSION, tests/controlplane/versions.env), etcd and
+# kube-apiserver only: it serves legacy discovery, and aggregated discovery v2beta1 behind a gate.
+OLD_APISERVER_FLAGS = {"legacy-discovery": "", "v2beta1-discovery": "--feature-gates=AggregatedDiscoveryEndpoint=true"}
+
+
+@pytest.fixture(scope="module", params=sorted(OLD_APISERVER_FLAGS))
+def old_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    yield from _local_cluster(tmp_path_factory.mktemp("old-cluster"), LOCAL_CLUSTER_OLD_APISERVER="1",
+                              LOCAL_CLUSTER_APISERVER_FLAGS=OLD_APISERVER_FLAGS[request.param])
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """kubeconfig as kubectl reads it, checked against the real API server: merged KUBECONFIG files,
 relative paths, CA data, insecure-skip-tls-verify, tls-server-name, tokenFile, client certificates and
-exec plugins; broken configs are one clear error."""
+exec plugins (expiry, refresh on 401), impersonation, proxies from the environment, kubectl's flags,
+and the in-cluster service account; broken configs are one clear error."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Cluster
+from conftest import Cluster, run_cli
 from diff_helpers import configmap, diff, error_of, statuses
 
 
@@ -187,8 +188,8 @@ class _ConnectProxy(threading.Thread):
             head += client.recv(4096)
         request = head.decode()
         self.seen.append(request)
-        host, port = request.split()[1].rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)))
+        _, port = request.split()[1].rsplit(":", 1)
+        upstream = socket.create_connection(("127.0.0.1", int(port)))  # whatever the name: loopback only
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         socks = [client, upstream]
         while True:
@@ -213,3 +214,145 @@ def test_proxy_url_tunnels_through_the_proxy(cluster: Cluster, namespace: str, a
     assert proxy.seen, "no request went through the proxy"
     auth = "Proxy-Authorization: Basic " + base64.b64encode(b"user:p@ss").decode()
     assert all(r.startswith(f"CONNECT {api} HTTP/1.") and auth in r for r in proxy.seen), proxy.seen
+
+
+def test_https_proxy_from_the_environment_and_loopback_never_proxied(cluster: Cluster, namespace: str, app: Path,
+                                                                     tmp_path: Path) -> None:
+    proxy = _ConnectProxy()
+    proxy.start()
+    port = cluster.server.rsplit(":", 1)[1]
+    ca = str(cluster.kubeconfig.parent / "ca.crt")
+    by_name = _write(tmp_path / "by-name", _single(cluster, {"server": f"https://kubernetes.default.svc:{port}",
+                                                              "certificate-authority": ca},
+                                                   {"token": _admin_token(cluster)}))
+    env = {"HTTPS_PROXY": f"127.0.0.1:{proxy.port}", "NO_PROXY": "example.com,.cluster.local"}
+    _works(diff(str(app), "--kubeconfig", by_name, env=env), namespace)
+    assert proxy.seen and all(r.startswith(f"CONNECT kubernetes.default.svc:{port} ") for r in proxy.seen)
+    tunnels = len(proxy.seen)
+    _works(diff(str(app), env=env), namespace)  # the cluster's own kubeconfig names 127.0.0.1
+    assert len(proxy.seen) == tunnels
+
+
+@pytest.mark.parametrize(("no_proxy", "server", "proxied"), [
+    ("", "https://api.example.com:6443", True),
+    ("example.com", "https://api.example.com:6443", False),
+    (".example.com", "https://example.com", True),
+    ("*.example.com", "https://a.example.com", False),
+    ("api.example.com:443", "https://api.example.com:6443", True),
+    ("api.example.com:6443", "https://api.example.com:6443", False),
+    ("10.0.0.0/8", "https://10.1.2.3", False),
+    ("*", "https://10.1.2.3", False),
+    ("", "https://127.0.0.1:6443", False),
+    ("", "https://localhost:6443", False),
+])
+def test_no_proxy_matches_like_go(monkeypatch: pytest.MonkeyPatch, no_proxy: str, server: str, proxied: bool) -> None:
+    from kubectl_gitops.kubeconfig import proxy_from_environment
+
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    assert proxy_from_environment(server) == ("http://proxy.example:3128" if proxied else None)
+
+
+def _sync(app: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    res = run_cli("kubectl-gitops", "sync", str(app), "--timeout", "60", *args, env=env)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res
+
+
+def test_impersonation_from_the_kubeconfig_and_the_flags(cluster: Cluster, namespace: str, app: Path,
+                                                         tmp_path: Path) -> None:
+    """A user entry with `as:` writes as the impersonated user, never as the base identity."""
+    server = {"server": cluster.server, "certificate-authority": str(cluster.kubeconfig.parent / "ca.crt")}
+    as_limited = _write(tmp_path / "as", _single(cluster, server, {"token": _admin_token(cluster), "as": "limited"}))
+    res = _sync(app, "--kubeconfig", as_limited)
+    assert res.returncode == 2 and 'User "limited" cannot' in res.stderr, res.stderr
+    res = _sync(app, "--as", "nobody")
+    assert res.returncode == 2 and 'User "nobody" cannot' in res.stderr, res.stderr
+    assert cluster.kubectl("get", "-n", namespace, "configmap/probe", check=False).returncode != 0
+    _works(diff(str(app), "--as", "limited"), namespace)  # the view role reads
+    res = _sync(app, "--as", "nobody", "--as-group", "system:masters", "--as-group", "system:authenticated")
+    assert res.returncode == 0, res.stderr
+    extra = _write(tmp_path / "extra", _single(cluster, server, {"token": _admin_token(cluster), "as-groups": ["x"]}))
+    msg = error_of(diff(str(app), "--kubeconfig", extra))
+    assert "needs a user to impersonate" in msg
+
+
+def test_flags_replace_the_kubeconfig(cluster: Cluster, namespace: str, app: Path, tmp_path: Path) -> None:
+    """--server, --token, --certificate-authority and --insecure-skip-tls-verify work without any kubeconfig."""
+    ca = str(cluster.kubeconfig.parent / "ca.crt")
+    none = {"KUBECONFIG": str(tmp_path / "absent")}
+    _works(diff(str(app), "-s", cluster.server, "--token", _admin_token(cluster), "--certificate-authority", ca,
+                env=none), namespace)
+    _works(diff(str(app), "--server", cluster.server, "--token", _admin_token(cluster), "--insecure-skip-tls-verify",
+                env=none), namespace)
+    res = diff(str(app), "--server", cluster.server, "--token", _admin_token(cluster), env=none)
+    assert res.returncode == 2 and "certificate verify failed" in res.stderr, res.stderr
+    res = diff(str(app), "--token", "wrong")
+    assert res.returncode == 2 and "unauthorized (401)" in res.stderr, res.stderr
+    msg = error_of(diff(str(app), env=none))
+    assert "no kubeconfig found" in msg and "not running in a cluster" in msg
+    res = diff(str(app), "--request-timeout", "1m30s")
+    assert res.returncode == 1, res.stderr
+    res = diff(str(app), "--request-timeout", "soon")
+    assert res.returncode == 2 and "'soon' is not a duration" in res.stderr
+
+
+def test_exec_credentials_are_fetched_again_on_401_and_when_expired(cluster: Cluster, namespace: str, app: Path,
+                                                                    tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    plugin = tmp_path / "get-token"
+    # The first run hands out a token the server rejects; each run counts itself.
+    plugin.write_text("#!/bin/sh\n"
+                      f'echo x >> {runs}\n'
+                      f'if [ "$(wc -l < {runs})" -eq 1 ]; then t=expired; else t="$TOKEN"; fi\n'
+                      'printf \'{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", '
+                      '"status": {"token": "%s", "expirationTimestamp": "%s"}}\' "$t" "$EXPIRES"\n')
+    plugin.chmod(0o755)
+    server = {"server": cluster.server, "certificate-authority": str(cluster.kubeconfig.parent / "ca.crt")}
+
+    def user(expires: str) -> dict:
+        return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                         "env": [{"name": "TOKEN", "value": _admin_token(cluster)},
+                                 {"name": "EXPIRES", "value": expires}]}}
+
+    later = _write(tmp_path / "later", _single(cluster, server, user("2999-01-01T00:00:00Z")))
+    _works(diff(str(app), "--kubeconfig", later), namespace)
+    assert runs.read_text().count("x") == 2  # the rejected one, and once more after the 401
+    runs.unlink()
+    runs.write_text("x\n")  # the plugin now always hands out the good token
+    expired = _write(tmp_path / "expired", _single(cluster, server, user("2000-01-01T00:00:00Z")))
+    _works(diff(str(app), "--kubeconfig", expired), namespace)
+    assert runs.read_text().count("x") > 3  # fetched again for each request: it is always expired
+
+
+def test_in_cluster_service_account(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """No kubeconfig anywhere: the Pod's service account (a real token of a real ServiceAccount and the
+    cluster's CA, at the mount path KUBECTL_GITOPS_SERVICEACCOUNT_DIR points to) and its namespace."""
+    sa = f"deployer-{namespace}"
+    cluster.kubectl("create", "serviceaccount", sa, "-n", namespace)
+    cluster.kubectl("create", "clusterrolebinding", sa, "--clusterrole=cluster-admin",
+                    f"--serviceaccount={namespace}:{sa}")
+    try:
+        mount = tmp_path / "serviceaccount"
+        mount.mkdir()
+        (mount / "token").write_text(cluster.kubectl("create", "token", sa, "-n", namespace).stdout.strip())
+        (mount / "ca.crt").write_bytes((cluster.kubeconfig.parent / "ca.crt").read_bytes())
+        (mount / "namespace").write_text(namespace)
+        host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
+        env = {"KUBECONFIG": str(tmp_path / "absent"), "KUBERNETES_SERVICE_HOST": host,
+               "KUBERNETES_SERVICE_PORT": port, "KUBECTL_GITOPS_SERVICEACCOUNT_DIR": str(mount)}
+        app = tmp_path / "app"
+        app.mkdir()
+        (app / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: in-pod}\ndata: {k: v}\n")
+        res = diff(str(app), env=env)
+        assert res.returncode == 1, res.stderr
+        assert statuses(res.stdout) == {("app", "ConfigMap", namespace, "in-pod"): "Missing"}
+        res = _sync(app, "--lock-namespace", namespace, env=env)
+        assert res.returncode == 0, res.stderr
+        cm = cluster.get("-n", namespace, "configmap/in-pod")
+        assert cm["data"] == {"k": "v"}
+        (mount / "token").write_text("not-a-token")
+        res = diff(str(app), env=env)
+        assert res.returncode == 2 and "unauthorized (401)" in res.stderr, res.stderr
+    finally:
+        cluster.kubectl("delete", "clusterrolebinding", sa, check=False)

@@ -3,23 +3,34 @@
 Bodies are (de)serialized with orjson and requests go straight to a pool of keep-alive connections
 (transport.py): the kubernetes client's model deserialization is far slower than the API server, and
 importing it takes ~0.3 s.
-HTTP failures are mapped to GitopsError here, once, with the verb and resource named.
+
+`Client.request` owns every request's fate, once: its timeout (the time the command has left, and
+--request-timeout), retries with backoff and jitter (Retry-After honoured) of what is safe to send
+again, a new credential after a 401, and HTTP failures mapped to GitopsError with the verb and
+resource named. A POST is sent again only when it provably never reached the server.
 """
 
 from __future__ import annotations
 
 import http.client
+import random
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import orjson
 
-from kubectl_gitops import kubeconfig
+from kubectl_gitops import discovery, interrupt, kubeconfig
+from kubectl_gitops.credentials import Credentials
+from kubectl_gitops.discovery import ApiResource
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.kubeconfig import KubeOptions
 from kubectl_gitops.model import (
     FIELD_MANAGER,
     FORCE,
@@ -31,46 +42,26 @@ from kubectl_gitops.model import (
     SyncOptions,
     unknown_kind,
 )
-from kubectl_gitops.transport import Transport
+from kubectl_gitops.transport import NotSent, Response, Transport
+
+__all__ = ["ApiError", "ApiResource", "Client", "KubeOptions", "connect"]
 
 NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
-AGGREGATED_DISCOVERY = (
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;q=0.9"
-)
-
-
-@dataclass(frozen=True)
-class KubeOptions:
-    """kubectl's connection flags."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    namespace: str | None = None
-
-
-@dataclass(frozen=True)
-class ApiResource:
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    verbs: frozenset[str]
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str = "", name: str = "") -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace)}"
-        base += f"/{self.plural}"
-        return f"{base}/{quote(name)}" if name else base
+APPLY_PATCH = "application/apply-patch+yaml"
+REQUEST_TIMEOUT = 60.0  # seconds one request may wait for the network, unless --request-timeout says
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS = 8  # sends of one request at most
+BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0  # seconds; doubled per attempt, with jitter
+PAGE_SIZE = 500  # objects per LIST page
+LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
+DISCOVERY_WORKERS = 8
+# Failures that another attempt would only repeat: an untrusted certificate, a name that does not resolve.
+PERMANENT = (ssl.SSLCertVerificationError, socket.gaierror)
+GRACE_SECONDS = 5.0  # past the deadline, for the lease's own requests (its release)
 
 
 class ApiError(GitopsError):
-    """An API call failed; `status` is the HTTP status (0 when the server was not reached)."""
+    """An API call failed; `status` is the HTTP status (0 when no answer came)."""
 
     def __init__(self, message: str, *, status: int, reason: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -86,48 +77,139 @@ class Client:
     host: str
     context: str
     namespace: str
-    authorization: str | None = None  # the Authorization header, unless a client certificate authenticates
+    credentials: Credentials = field(default_factory=lambda: Credentials(None, []))
+    request_timeout: float | None = REQUEST_TIMEOUT  # None: no limit but the deadline
+    deadline: float | None = None  # time.monotonic() by which the command must end
+    budget: float = 0.0  # the command's --timeout, for messages
+    # Asked before every write; a fence raises to stop it (the lease was lost).
+    fences: list[Callable[[], None]] = field(default_factory=list)
     requests: int = 0
     writes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _discovery_lock: threading.Lock = field(default_factory=threading.Lock)
     _resources: dict[tuple[str, str], ApiResource] | None = None
 
-    # -- transport ---------------------------------------------------------------------------------
+    # -- the request function --------------------------------------------------------------------
+
+    def set_deadline(self, seconds: float) -> None:
+        self.deadline, self.budget = time.monotonic() + seconds, seconds
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Obj | None = None, content_type: str = "application/json",
-                accept: str = "application/json", what: str = "") -> Any:
-        headers = {"Accept": accept, "Content-Type": content_type, "User-Agent": "kubectl-gitops"}
-        if self.authorization:
-            headers["Authorization"] = self.authorization
+                accept: str = "application/json", what: str = "", fenced: bool = True) -> Any:
+        """Send one request, retried as far as it is safe. `fenced=False` for the lease's own writes,
+        which must go out after a signal or once the lease is lost."""
+        what = what or f"{method} {path}"
+        write = method != "GET" and not (query or {}).get("dryRun")
+        # Safe to send twice: reads, deletes, server-side apply, and a PUT guarded by resourceVersion.
+        safe = method in ("GET", "DELETE") or (method == "PATCH" and content_type == APPLY_PATCH) or (
+            method == "PUT" and bool(((body or {}).get("metadata") or {}).get("resourceVersion")))
         url = path + (f"?{urlencode(query)}" if query else "")
-        with self._lock:
-            self.requests += 1
-            if method != "GET" and not (query or {}).get("dryRun"):
-                self.writes += 1
-        try:
-            status, data = self.transport.request(
-                method, url, orjson.dumps(body) if body is not None else None, headers)
-        except (OSError, http.client.HTTPException) as e:  # every way of not getting an answer
-            raise ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}): "
-                           f"{_root_cause(e)}", status=0) from None
-        if status >= 400:
-            raise _api_error(status, data, method, what or path, self)
-        return orjson.loads(data) if data else None
+        data = orjson.dumps(body) if body is not None else None
+        refreshed = False
+        for attempt in range(ATTEMPTS):
+            if write and fenced:  # asked before every attempt: a retry may come after a signal
+                interrupt.check()
+                for fence in self.fences:
+                    fence()
+            timeout = self._timeout(what, grace=not fenced)
+            auth, generation = self.credentials.headers()
+            headers = [("Accept", accept), ("Content-Type", content_type), ("User-Agent", "kubectl-gitops"), *auth]
+            with self._lock:
+                self.requests += 1
+                self.writes += write
+            try:
+                resp = self.transport.request(method, url, data, headers, timeout=timeout, resend=safe)
+            except NotSent as e:  # nothing reached the server: any request may go again
+                cause = e.__cause__ or e
+                if isinstance(cause, PERMANENT):
+                    raise self._unreachable(what, cause) from None
+                self._pause(attempt, None, what, cause)
+                continue
+            except (OSError, http.client.HTTPException) as e:
+                if isinstance(e, TimeoutError) and self.deadline is not None and time.monotonic() >= self.deadline:
+                    raise self._timed_out(what) from None
+                if not safe or isinstance(e, TimeoutError):  # a timeout is not multiplied by retries
+                    raise self._lost_answer(method, what, e) from None
+                self._pause(attempt, None, what, e)
+                continue
+            if resp.status < 400:
+                return orjson.loads(resp.body) if resp.body else None
+            if resp.status == 401 and not refreshed and self.credentials.refresh(generation):
+                refreshed = True  # an expired or rotated credential: once more with a new one
+                continue
+            # A 429 is the server's flow control refusing the request before acting on it.
+            if resp.status in RETRY_STATUSES and (safe or resp.status == 429) and attempt + 1 < ATTEMPTS:
+                self._pause(attempt, resp, what, None)
+                continue
+            raise _api_error(resp, what, self)
+        raise self._unreachable(what, None)
+
+    def _timeout(self, what: str, grace: bool) -> float | None:
+        """The time this attempt may wait; `grace` (releasing a lease) gets a few seconds past the deadline."""
+        if self.deadline is None:
+            return self.request_timeout
+        left = self.deadline - time.monotonic() + (GRACE_SECONDS if grace else 0.0)
+        if left <= 0:
+            raise self._timed_out(what)
+        return min(left, self.request_timeout) if self.request_timeout else left
+
+    def _pause(self, attempt: int, resp: Response | None, what: str, error: BaseException | None) -> None:
+        """Wait before the next attempt; raise when there is none (attempts or time used up)."""
+        if attempt + 1 >= ATTEMPTS:
+            raise self._unreachable(what, error) if resp is None else _api_error(resp, what, self)
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** attempt) * random.uniform(0.5, 1.0)
+        retry_after = resp.headers.get("Retry-After", "") if resp is not None else ""
+        if retry_after.strip().isdigit():
+            delay = float(retry_after)
+        if self.deadline is not None and time.monotonic() + delay >= self.deadline:
+            if resp is not None:
+                raise _api_error(resp, what, self)
+            raise self._timed_out(what) if isinstance(error, TimeoutError) else self._unreachable(what, error)
+        time.sleep(delay)
+
+    def _unreachable(self, what: str, error: BaseException | None) -> ApiError:
+        cause = _root_cause(error) if error is not None else "no answer"
+        return ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}) to {what}: {cause}",
+                        status=0)
+
+    def _lost_answer(self, method: str, what: str, error: BaseException) -> ApiError:
+        return ApiError(f"{what}: the connection to {self.host} broke before the answer came "
+                        f"({_root_cause(error)}); the {method} may have been carried out, so it is not "
+                        "sent again", status=0, hint="run the command again: it starts from what the cluster has")
+
+    def _timed_out(self, what: str) -> ApiError:
+        return ApiError(f"timed out after {self.budget:.0f}s (--timeout) waiting to {what}", status=0)
 
     # -- discovery ---------------------------------------------------------------------------------
 
     def resources(self) -> dict[tuple[str, str], ApiResource]:
-        """(group, kind) -> preferred-version resource; two requests via aggregated discovery."""
+        """(group, kind) -> preferred-version resource: two requests with aggregated discovery, else
+        the legacy documents of every group-version, fetched in parallel."""
         with self._discovery_lock:  # threads asking at once wait for one discovery
             if self._resources is None:
-                found: dict[tuple[str, str], ApiResource] = {}
+                found: discovery.Found = {}
+                legacy: list[str] = []
                 for path in ("/api", "/apis"):
-                    doc = self.request("GET", path, accept=AGGREGATED_DISCOVERY, what=f"discovery {path}")
-                    _add_discovered(doc, found)
+                    doc = self.request("GET", path, accept=discovery.ACCEPT, what=f"read discovery {path}")
+                    if discovery.is_aggregated(doc):
+                        discovery.add_aggregated(doc, found)
+                    else:
+                        legacy += discovery.legacy_group_versions(doc)
+                with ThreadPoolExecutor(max_workers=DISCOVERY_WORKERS) as pool:
+                    docs = list(pool.map(self._group_version, legacy))
+                for gv, doc in zip(legacy, docs, strict=True):
+                    discovery.add_legacy(gv, doc, found)
                 self._resources = found
             return self._resources
+
+    def _group_version(self, gv: str) -> Obj:
+        try:
+            return self.request("GET", discovery.legacy_path(gv), what=f"read discovery of {gv}")
+        except ApiError as e:
+            if e.status in (404, 503):  # an aggregated API that is down: its kinds stay unknown, like kubectl
+                return {}
+            raise
 
     def resource_for(self, group: str, kind: str) -> ApiResource | None:
         return self.resources().get((group, kind))
@@ -139,12 +221,26 @@ class Client:
     # -- verbs -------------------------------------------------------------------------------------
 
     def list(self, res: ApiResource, namespace: str = "") -> list[Obj]:
-        doc = self.request("GET", res.path(namespace), what=f"list {res.plural}")
-        items = doc.get("items") or []
-        for item in items:  # LIST items carry no apiVersion/kind
-            item.setdefault("apiVersion", res.api_version)
-            item.setdefault("kind", res.kind)
-        return items
+        """Every object, in pages of PAGE_SIZE; an expired continue token (410) starts the LIST over,
+        and after a few of those one unpaginated LIST is sent."""
+        what = f"list {res.plural}"
+        for _ in range(LIST_RESTARTS):
+            items: list[Obj] = []
+            token = ""
+            while True:
+                query = {"limit": str(PAGE_SIZE), **({"continue": token} if token else {})}
+                try:
+                    doc = self.request("GET", res.path(namespace), query=query, what=what)
+                except ApiError as e:
+                    if e.status == 410 and token:
+                        break
+                    raise
+                items += doc.get("items") or []
+                token = (doc.get("metadata") or {}).get("continue") or ""
+                if not token:
+                    return _typed(items, res)
+        doc = self.request("GET", res.path(namespace), what=what)
+        return _typed(doc.get("items") or [], res)
 
     def get(self, res: ApiResource, namespace: str, name: str) -> Obj | None:
         try:
@@ -161,7 +257,7 @@ class Client:
         if dry_run:
             query["dryRun"] = "All"
         return self.request("PATCH", res.path(meta.get("namespace", ""), meta["name"]), query=query,
-                            body=obj, content_type="application/apply-patch+yaml",
+                            body=obj, content_type=APPLY_PATCH,
                             what=f"apply {res.plural}/{meta['name']}")
 
     def create(self, res: ApiResource, obj: Obj, *, dry_run: bool = False, validate: bool = True) -> Obj:
@@ -210,11 +306,16 @@ class Client:
 
 
 def connect(opts: KubeOptions) -> Client:
-    """Connect the way kubectl does (--kubeconfig, KUBECONFIG, --context, -n)."""
-    conn = kubeconfig.connection(opts.kubeconfig, opts.context)
-    transport = Transport(conn.server, conn.ssl_context, conn.tls_server_name, conn.proxy_url)
+    """Connect the way kubectl does (kubeconfig or in-cluster, and kubectl's flags)."""
+    conn = kubeconfig.connection(opts)
+    creds = conn.credentials
+    transport = Transport(conn.server, conn.tls.context(creds.client_certificate), conn.tls.server_name,
+                          conn.proxy_url)
+    creds.on_new_certificate = lambda cert, key: transport.use_tls(conn.tls.context((cert, key)))
+    timeout = REQUEST_TIMEOUT if opts.request_timeout is None else (opts.request_timeout or None)
     return Client(transport=transport, host=conn.server, context=conn.context,
-                  namespace=opts.namespace or conn.namespace or "default", authorization=conn.authorization)
+                  namespace=opts.namespace or conn.namespace or "default", credentials=creds,
+                  request_timeout=timeout)
 
 
 def write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
@@ -267,34 +368,35 @@ def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResour
     return res
 
 
-def _add_discovered(doc: Obj, found: dict[tuple[str, str], ApiResource]) -> None:
-    for group in doc.get("items") or []:
-        gname = group.get("metadata", {}).get("name", "")
-        versions = group.get("versions") or []
-        # The first version listed is the preferred one.
-        for version in versions:
-            for r in version.get("resources") or []:
-                kind = (r.get("responseKind") or {}).get("kind")
-                if not kind:
-                    continue
-                found.setdefault((gname, kind), ApiResource(
-                    group=gname, version=version["version"], kind=kind, plural=r["resource"],
-                    namespaced=r.get("scope") == "Namespaced", verbs=frozenset(r.get("verbs") or [])))
+def _typed(items: list[Obj], res: ApiResource) -> list[Obj]:
+    for item in items:  # LIST items carry no apiVersion/kind
+        item.setdefault("apiVersion", res.api_version)
+        item.setdefault("kind", res.kind)
+    return items
 
 
-def _api_error(status: int, data: bytes, method: str, what: str, client: Client) -> ApiError:
+def _api_error(resp: Response, what: str, client: Client) -> ApiError:
+    """The one mapping of an HTTP failure to the message a user reads."""
+    status = resp.status
     try:
-        doc = orjson.loads(data)
+        doc = orjson.loads(resp.body)
         message, reason = doc.get("message", ""), doc.get("reason", "")
     except orjson.JSONDecodeError:
-        message, reason = data.decode(errors="replace")[:200], ""
+        message, reason = resp.body.decode(errors="replace").strip()[:200], ""
     if status == 401:
-        return ApiError(f"unauthorized (401) for {what} on {client.host}: check the credentials of "
+        return ApiError(f"unauthorized (401) to {what} on {client.host}: check the credentials of "
                         f"context {client.context!r}", status=status, reason=reason)
     if status == 403:
         return ApiError(f"forbidden (403): cannot {what}: {message}", status=status, reason=reason,
                         hint=f"the user of context {client.context!r} lacks RBAC permission for it")
-    return ApiError(f"{what}: {message or reason} ({status})", status=status, reason=reason)
+    if status == 413:
+        return ApiError(f"{what}: the API server refused it as too large (413): {message or reason}",
+                        status=status, reason=reason, hint="the API server takes requests up to 3 MiB by default")
+    if status == 429:
+        return ApiError(f"{what}: the API server kept answering 429 Too Many Requests: {message}", status=status,
+                        reason=reason)
+    return ApiError(f"{what}: {message or reason or http.client.responses.get(status, 'error')} ({status})",
+                    status=status, reason=reason)
 
 
 def _root_cause(e: BaseException) -> str:

@@ -37,6 +37,7 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
 
 def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
           notifications: ConfigSource | None = None) -> int:
+    client.set_deadline(req.timeout)  # every request's timeout is the time left
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(client, compare, log)
     plans = pipeline.plan_all(states, req)
@@ -66,6 +67,9 @@ def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest
     log(f"{client.requests} API requests ({client.writes} writes)")
     if notifier is not None:
         notifier.after(result.apps, {p.app: p.state for p in plans})
+    stopped = next((a.stopped for a in result.apps if a.stopped), None)
+    if stopped:  # a signal or a lost lease: what was done is above
+        return stopped.exit_code
     return EXIT_OK if result.ok else EXIT_CHANGED
 
 

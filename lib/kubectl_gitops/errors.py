@@ -18,3 +18,8 @@ class GitopsError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class Halt(GitopsError):
+    """The command must stop writing at once (a signal, a lost lease): no SyncFail hook or other
+    recovery is attempted, since that would write too."""

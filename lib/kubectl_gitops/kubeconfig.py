@@ -1,30 +1,71 @@
-"""The kubeconfig, read the way kubectl reads it, down to what a connection needs: server, TLS and
-the Authorization header.
+"""Where the cluster is and who we are, resolved the way kubectl resolves it: kubeconfig, then the
+in-cluster service account, with kubectl's flags over both.
 
 KUBECONFIG may list several files: the first to define a cluster, user or context name (or a
 current-context) wins; relative paths in a file are relative to that file. Credentials: token,
-tokenFile, client certificate, basic auth, or an exec plugin (client.authentication.k8s.io). Only the
-legacy `auth-provider` plugins are left to the kubernetes client. Standard library otherwise: the
-kubernetes client takes ~0.3 s to import, a third of a no-change diff of 1,000 objects.
+tokenFile, client certificate, basic auth, or an exec plugin (credentials.py); impersonation (`as`,
+`as-uid`, `as-groups`, `as-user-extra`, or --as/--as-group/--as-uid) becomes Impersonate-* headers.
+Proxy: the cluster's proxy-url, else HTTPS_PROXY/HTTP_PROXY unless NO_PROXY matches (loopback never
+goes through a proxy, as in Go). Only the legacy `auth-provider` plugins are left to the kubernetes
+client: it takes ~0.3 s to import, a third of a no-change diff of 1,000 objects.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import ipaddress
 import os
 import ssl
-import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import credentials, yamlio
+from kubectl_gitops.credentials import Credentials, Headers, Secret
 from kubectl_gitops.errors import GitopsError
 
 Doc = dict[str, Any]
-EXEC_TIMEOUT = 60  # seconds an exec credential plugin may take (it may prompt a browser login)
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICEACCOUNT_DIR_ENV = "KUBECTL_GITOPS_SERVICEACCOUNT_DIR"  # another mount path (tests, sidecars)
+
+
+@dataclass(frozen=True)
+class KubeOptions:
+    """kubectl's connection flags."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    server: str | None = None
+    token: str | None = None
+    certificate_authority: str | None = None
+    insecure_skip_tls_verify: bool = False
+    as_user: str | None = None
+    as_groups: tuple[str, ...] = ()
+    as_uid: str | None = None
+    request_timeout: float | None = None  # seconds; None: our default, 0: none
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca: bytes | None
+    insecure: bool
+    server_name: str | None
+    client: tuple[bytes, bytes] | None = None
+
+    def context(self, client: tuple[bytes, bytes] | None = None) -> ssl.SSLContext:
+        # Like kubectl: the cluster's CA when one is named (then the system store, whose loading
+        # costs ~30 ms, is not read), else the system's CAs.
+        ca = None if self.insecure else self.ca
+        ctx = ssl.create_default_context(cadata=ca.decode()) if ca else ssl.create_default_context()
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if client or self.client:
+            _load_cert_chain(ctx, *(client or self.client))  # type: ignore[misc]
+        return ctx
 
 
 @dataclass(frozen=True)
@@ -32,10 +73,9 @@ class Connection:
     context: str
     server: str
     namespace: str | None
-    ssl_context: ssl.SSLContext
-    tls_server_name: str | None
+    tls: Tls
     proxy_url: str | None
-    authorization: str | None  # the Authorization header, when the user authenticates by one
+    credentials: Credentials = field(compare=False)
 
 
 @dataclass
@@ -47,12 +87,14 @@ class _Config:
     entries: dict[str, dict[str, tuple[Doc, Path]]]  # "clusters"/"users"/"contexts" -> name -> (doc, dir)
 
 
-def connection(explicit: str | None, context: str | None) -> Connection:
-    """The connection for `context` (default: current-context) of --kubeconfig, $KUBECONFIG or
-    ~/.kube/config."""
-    cfg = _read(explicit)
+def connection(opts: KubeOptions) -> Connection:
+    """The connection for --context (default: current-context) of --kubeconfig, $KUBECONFIG or
+    ~/.kube/config; without any kubeconfig, the in-cluster service account (or the flags alone)."""
+    cfg = _read(opts.kubeconfig)
+    if cfg is None:
+        return _in_cluster(opts) or _flags_only(opts)
     names = list(cfg.entries["contexts"])  # in file order
-    name = context or cfg.current_context
+    name = opts.context or cfg.current_context
     if not name:
         raise GitopsError(f"no current-context in {cfg.where}", hint="pass --context")
     if name not in cfg.entries["contexts"]:
@@ -61,16 +103,150 @@ def connection(explicit: str | None, context: str | None) -> Connection:
     ctx, _ = cfg.entries["contexts"][name]
     cluster, cluster_dir = _named(cfg, "clusters", ctx.get("cluster"), name)
     user, user_dir = _named(cfg, "users", ctx.get("user"), name) if ctx.get("user") else ({}, Path("."))
-    where = f"kubeconfig user {ctx.get('user')!r}"
-    exec_cred = _exec(user["exec"], where) if user.get("exec") else {}
-    server = cluster.get("server")
+    server = opts.server or cluster.get("server")
     if not server:
         raise GitopsError(f"cluster {ctx.get('cluster')!r} of context {name!r} has no server ({cfg.where})")
-    return Connection(
-        context=name, server=server.rstrip("/"), namespace=ctx.get("namespace"),
-        ssl_context=_ssl_context(cluster, cluster_dir, user, user_dir, exec_cred),
-        tls_server_name=cluster.get("tls-server-name"), proxy_url=cluster.get("proxy-url"),
-        authorization=_authorization(user, user_dir, exec_cred, cfg, name))
+    cert, key = _pem(user, "client-certificate", user_dir), _pem(user, "client-key", user_dir)
+    tls = _tls(opts, _pem(cluster, "certificate-authority", cluster_dir), bool(cluster.get("insecure-skip-tls-verify")),
+               cluster.get("tls-server-name"), (cert, key) if cert and key else None)
+    fetch, max_age = _authentication(opts, user, user_dir, cfg, name, ctx.get("user"))
+    return _connection(name, server, opts.namespace or ctx.get("namespace"), tls, cluster.get("proxy-url"),
+                       Credentials(fetch, _impersonation(opts, user), max_age=max_age))
+
+
+def _connection(context: str, server: str, namespace: str | None, tls: Tls, proxy_url: str | None,
+                creds: Credentials) -> Connection:
+    server = server.rstrip("/")
+    if "://" not in server:  # kubectl accepts host:port
+        server = f"https://{server}"
+    return Connection(context=context, server=server, namespace=namespace, tls=tls,
+                      proxy_url=proxy_url or proxy_from_environment(server), credentials=creds)
+
+
+def _tls(opts: KubeOptions, ca: bytes | None, insecure: bool, server_name: str | None,
+         client: tuple[bytes, bytes] | None) -> Tls:
+    if opts.certificate_authority and opts.insecure_skip_tls_verify:
+        raise GitopsError("--certificate-authority and --insecure-skip-tls-verify exclude each other")
+    if opts.certificate_authority:
+        ca, insecure = _read_file(opts.certificate_authority, "--certificate-authority"), False
+    return Tls(ca=ca, insecure=insecure or opts.insecure_skip_tls_verify, server_name=server_name, client=client)
+
+
+def _authentication(opts: KubeOptions, user: Doc, user_dir: Path, cfg: _Config, context: str,
+                    user_name: str | None) -> tuple[credentials.Fetch | None, float | None]:
+    where = f"kubeconfig user {user_name!r}"
+    if opts.token:
+        return _static(f"Bearer {opts.token}"), None
+    if user.get("exec"):
+        return credentials.exec_plugin(user["exec"], where), None
+    if user.get("token"):
+        return _static(f"Bearer {user['token']}"), None
+    if user.get("tokenFile"):
+        return credentials.token_file(Path(_file(user["tokenFile"], user_dir)), where), credentials.TOKEN_FILE_SECONDS
+    if user.get("username") and user.get("password"):
+        return _static("Basic " + base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()), None
+    if user.get("auth-provider"):
+        return _static(_auth_provider(cfg, context)), None
+    return None, None
+
+
+def _static(authorization: str | None) -> credentials.Fetch:
+    secret = Secret(authorization=authorization)
+    return lambda: secret
+
+
+def _impersonation(opts: KubeOptions, user: Doc) -> Headers:
+    """Impersonate-* headers; each flag replaces its kubeconfig field, as in kubectl."""
+    name = opts.as_user or user.get("as")
+    groups = list(opts.as_groups) or list(user.get("as-groups") or [])
+    uid = opts.as_uid or user.get("as-uid")
+    extra = user.get("as-user-extra") or {}
+    if not name and (groups or uid or extra):
+        raise GitopsError("impersonating groups, a UID or extra fields needs a user to impersonate too",
+                          hint="set `as` in the kubeconfig user, or pass --as")
+    if not name:
+        return []
+    out = [("Impersonate-User", str(name)), *(("Impersonate-Group", str(g)) for g in groups)]
+    if uid:
+        out.append(("Impersonate-Uid", str(uid)))
+    for key, values in extra.items():
+        out += [(f"Impersonate-Extra-{quote(str(key), safe='')}", str(v)) for v in values or []]
+    return out
+
+
+def _in_cluster(opts: KubeOptions) -> Connection | None:
+    """A Pod's own service account: the token and CA the kubelet mounts, the API server's Service."""
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    d = Path(os.environ.get(SERVICEACCOUNT_DIR_ENV) or SERVICEACCOUNT_DIR)
+    where = f"in-cluster service account ({d})"
+    if not (d / "token").is_file():
+        raise GitopsError(f"{where}: no token at {d / 'token'}", hint="mount the service account token, "
+                          "or pass --kubeconfig")
+    ns = (d / "namespace").read_text().strip() if (d / "namespace").is_file() else None
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    fetch = _static(f"Bearer {opts.token}") if opts.token else credentials.token_file(d / "token", where)
+    ca = _read_file(str(d / "ca.crt"), where) if (d / "ca.crt").is_file() else None
+    return _connection("in-cluster", opts.server or f"https://{authority}", opts.namespace or ns,
+                       _tls(opts, ca, False, None, None), None,
+                       Credentials(fetch, _impersonation(opts, {}),
+                                   max_age=None if opts.token else credentials.TOKEN_FILE_SECONDS))
+
+
+def _flags_only(opts: KubeOptions) -> Connection:
+    _, where = _paths(opts.kubeconfig)
+    if not opts.server:
+        raise GitopsError(f"no kubeconfig found at {where}, and not running in a cluster "
+                          "(KUBERNETES_SERVICE_HOST is not set)",
+                          hint="pass --kubeconfig or set KUBECONFIG (or --server)")
+    fetch = _static(f"Bearer {opts.token}") if opts.token else None
+    return _connection("", opts.server, opts.namespace, _tls(opts, None, False, None, None), None,
+                       Credentials(fetch, _impersonation(opts, {})))
+
+
+def proxy_from_environment(server: str) -> str | None:
+    """HTTPS_PROXY (HTTP_PROXY for an http:// server) unless NO_PROXY matches; loopback is never proxied."""
+    url = urlsplit(server)
+    host = (url.hostname or "").lower()
+    env = "https_proxy" if url.scheme == "https" else "http_proxy"
+    proxy = os.environ.get(env.upper()) or os.environ.get(env)
+    if not proxy or host == "localhost" or _is_loopback(host):
+        return None
+    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+    port = str(url.port or (443 if url.scheme == "https" else 80))
+    if any(_no_proxy_matches(entry.strip().lower(), host, port) for entry in no_proxy.split(",")):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _no_proxy_matches(entry: str, host: str, port: str) -> bool:
+    """One NO_PROXY entry, as Go reads it: `*`, an IP or CIDR, or a domain (`.d` or `d`: the domain's
+    hosts), each optionally with `:port`."""
+    if not entry:
+        return False
+    if entry == "*":
+        return True
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        pass
+    name, sep, entry_port = entry.rpartition(":") if entry.count(":") == 1 else ("", "", "")
+    if sep:
+        if entry_port != port:
+            return False
+        entry = name
+    entry = entry.removeprefix("*")
+    if entry.startswith("."):
+        return host.endswith(entry)
+    return host == entry or host.endswith("." + entry)
 
 
 def _paths(explicit: str | None) -> tuple[list[Path], str]:
@@ -83,11 +259,14 @@ def _paths(explicit: str | None) -> tuple[list[Path], str]:
     return [default], str(default)
 
 
-def _read(explicit: str | None) -> _Config:
+def _read(explicit: str | None) -> _Config | None:
+    """The merged kubeconfig files; None when none exists (an explicit --kubeconfig must)."""
     paths, where = _paths(explicit)
     existing = [p for p in paths if p.is_file()]
     if not existing:
-        raise GitopsError(f"no kubeconfig found at {where}", hint="pass --kubeconfig or set KUBECONFIG")
+        if explicit:
+            raise GitopsError(f"no kubeconfig found at {where}", hint="check --kubeconfig")
+        return None
     cfg = _Config(where=where, current_context="", entries={"clusters": {}, "users": {}, "contexts": {}})
     for path in existing:
         doc = yamlio.load(path.read_bytes(), str(path)) or {}
@@ -113,31 +292,20 @@ def _file(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else base / path)
 
 
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise GitopsError(f"{what}: cannot read {e.filename}: {e.strerror}") from None
+
+
 def _pem(doc: Doc, key: str, base: Path) -> bytes | None:
     """`key`-data (base64) or the file `key` names."""
     if doc.get(f"{key}-data"):
         return base64.b64decode(doc[f"{key}-data"])
     if doc.get(key):
-        try:
-            return Path(_file(doc[key], base)).read_bytes()
-        except OSError as e:
-            raise GitopsError(f"kubeconfig {key}: cannot read {e.filename}: {e.strerror}") from None
+        return _read_file(_file(doc[key], base), f"kubeconfig {key}")
     return None
-
-
-def _ssl_context(cluster: Doc, cluster_dir: Path, user: Doc, user_dir: Path, exec_cred: Doc) -> ssl.SSLContext:
-    # Like kubectl: the cluster's CA when the kubeconfig names one (then the system store, whose
-    # loading costs ~30 ms, is not read), else the system's CAs.
-    ca = None if cluster.get("insecure-skip-tls-verify") else _pem(cluster, "certificate-authority", cluster_dir)
-    ctx = ssl.create_default_context(cadata=ca.decode()) if ca else ssl.create_default_context()
-    if cluster.get("insecure-skip-tls-verify"):
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    cert = exec_cred.get("clientCertificateData", "").encode() or _pem(user, "client-certificate", user_dir)
-    key = exec_cred.get("clientKeyData", "").encode() or _pem(user, "client-key", user_dir)
-    if cert and key:
-        _load_cert_chain(ctx, cert, key)
-    return ctx
 
 
 def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
@@ -151,48 +319,6 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
             ctx.load_cert_chain(str(cert_file), str(key_file))
         except ssl.SSLError as e:
             raise GitopsError(f"kubeconfig client certificate/key cannot be used: {e}") from None
-
-
-def _authorization(user: Doc, user_dir: Path, exec_cred: Doc, cfg: _Config, context: str) -> str | None:
-    if exec_cred.get("token"):
-        return f"Bearer {exec_cred['token']}"
-    if user.get("token"):
-        return f"Bearer {user['token']}"
-    if user.get("tokenFile"):
-        try:
-            return f"Bearer {Path(_file(user['tokenFile'], user_dir)).read_text().strip()}"
-        except OSError as e:
-            raise GitopsError(f"kubeconfig tokenFile: cannot read {e.filename}: {e.strerror}") from None
-    if user.get("username") and user.get("password"):
-        return "Basic " + base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()
-    if user.get("auth-provider"):
-        return _auth_provider(cfg, context)
-    return None
-
-
-def _exec(spec: Doc, where: str) -> Doc:
-    """Run a client.authentication.k8s.io exec plugin; its ExecCredential status."""
-    command = spec.get("command")
-    if not command:
-        raise GitopsError(f"{where}: exec plugin without a command")
-    env = {**os.environ, **{e["name"]: e["value"] for e in spec.get("env") or [] if "name" in e}}
-    env["KUBERNETES_EXEC_INFO"] = json.dumps({
-        "apiVersion": spec.get("apiVersion", "client.authentication.k8s.io/v1"), "kind": "ExecCredential",
-        "spec": {"interactive": False}})
-    try:
-        proc = subprocess.run([command, *(spec.get("args") or [])], env=env, capture_output=True, text=True,
-                              timeout=EXEC_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        hint = spec.get("installHint")
-        raise GitopsError(f"{where}: exec plugin {command!r} could not run: {e}", hint=hint) from None
-    if proc.returncode != 0:
-        raise GitopsError(f"{where}: exec plugin {command!r} failed (exit {proc.returncode}): "
-                          f"{proc.stderr.strip()[:500]}")
-    try:
-        status = json.loads(proc.stdout).get("status") or {}
-    except (ValueError, AttributeError):
-        raise GitopsError(f"{where}: exec plugin {command!r} did not print an ExecCredential") from None
-    return status
 
 
 def _auth_provider(cfg: _Config, context: str) -> str | None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from kubectl_gitops import plan
 from kubectl_gitops.apps import App
 from kubectl_gitops.cluster import Client, resource_or_error, write_object
-from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.health import worst
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import CREATE_NAMESPACE, Obj, ResourceKey, SyncOptions
@@ -47,6 +47,12 @@ class Runner:
             else:
                 self.waits.observe(applied)  # a single step ends when applied, health as it is
             out.phase = OperationPhase.SUCCEEDED
+        except Halt as e:  # stop writing now (no SyncFail hook); report what was done
+            out.phase, out.message, out.stopped = OperationPhase.FAILED, str(e), e
+            self.log(f"{p.app}: sync stopped: {e}")
+            out.tasks = [t for t in [*p.main, *p.fail_hooks, *p.prunes] if t.result is not None]
+            out.finished_at = datetime.now(UTC)
+            return out
         except GitopsError as e:  # after the first write every failure is a failed sync
             out.phase, out.message = OperationPhase.FAILED, str(e)
             self.log(f"{p.app}: sync failed: {e}")
@@ -83,6 +89,11 @@ class Runner:
                       if isinstance(r, GitopsError)]
             for t, r in failed:
                 t.result, t.message = TaskResult.FAILED, str(r)
+            halts = [(t, r) for t, r in failed if isinstance(r, Halt)]
+            for t, _ in halts:  # never sent: not a failure of the object
+                t.result, t.message = None, ""
+            if halts:
+                raise halts[0][1]
             if failed:
                 raise SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
                                  f"{failed[0][1]}")

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from kubectl_gitops.apps import App
+from kubectl_gitops.errors import Halt
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, SyncOptions
 
 
@@ -164,6 +165,7 @@ class AppSyncResult:
     tasks: list[SyncTask] = field(default_factory=list)
     health: HealthCode | None = None
     message: str = ""
+    stopped: Halt | None = None  # a signal or a lost lease ended it: `tasks` holds only what was done
 
     @property
     def ok(self) -> bool:

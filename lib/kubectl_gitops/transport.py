@@ -2,8 +2,11 @@
 
 A sync sends thousands of small requests from a pool of threads on the same machine as a busy API
 server: http.client costs about half the client CPU of urllib3 per request and imports in a third of
-the time, and all we need is a pool of persistent connections, a CONNECT tunnel for `proxy-url` and a
+the time, and all we need is a pool of persistent connections, a CONNECT tunnel for a proxy and a
 TLS server name that may differ from the host.
+
+Policy (what is retried, timeouts) is the caller's (cluster.py); this module only tells apart a request
+that never left (`NotSent`: safe to send again whatever it was) from one whose answer was lost.
 """
 
 from __future__ import annotations
@@ -15,17 +18,30 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
-CONNECT_TIMEOUT = 10.0  # seconds to open a connection
-READ_TIMEOUT = 60.0  # seconds a response may take
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection, at most
 POOL_SIZE = 16  # idle connections kept; more are opened while more threads are busy
-# The server closed a kept-alive connection before it read our request: safe to send it again once.
+# How a kept-alive connection the server closed while idle shows itself.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+Headers = list[tuple[str, str]]  # a list: Impersonate-Group may be sent several times
+
+
+class NotSent(OSError):
+    """The request did not reach the server whole (connecting, the TLS handshake or writing it failed),
+    so the server cannot have acted on it."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
 
 
 class _Connection(http.client.HTTPSConnection):
-    """TLS with an explicit server name (kubeconfig `tls-server-name`) and separate timeouts."""
+    """TLS with an explicit server name (kubeconfig `tls-server-name`)."""
 
     def __init__(self, host: str, port: int | None, context: ssl.SSLContext | None, server_name: str | None,
                  tls: bool) -> None:
@@ -38,7 +54,6 @@ class _Connection(http.client.HTTPSConnection):
         if self.tls:
             name = self.server_name or self._tunnel_host or self.host  # type: ignore[attr-defined]
             self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
-        self.sock.settimeout(READ_TIMEOUT)
 
 
 class Transport:
@@ -48,9 +63,18 @@ class Transport:
                  proxy_url: str | None = None) -> None:
         url = urlsplit(server)
         self.base_path = url.path.rstrip("/")  # a server URL may carry a path prefix
+        self._url, self._server_name, self._proxy_url = url, server_name, proxy_url
         self._new = self._factory(url, ssl_context, server_name, proxy_url)
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
+
+    def use_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """New client credentials (a refreshed exec certificate): later connections present them."""
+        with self._lock:
+            self._new = self._factory(self._url, ssl_context, self._server_name, self._proxy_url)
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     @staticmethod
     def _factory(url: SplitResult, ctx: ssl.SSLContext, server_name: str | None,
@@ -71,17 +95,27 @@ class Transport:
             return conn
         return tunnelled
 
-    def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: bytes | None, headers: Headers, *, timeout: float | None,
+                resend: bool) -> Response:
+        """One exchange; `timeout` bounds each wait for the network. A kept-alive connection the server
+        had closed is replaced at once, and the request sent again on a new one when it provably never
+        arrived, or when `resend` says the request is safe to repeat."""
         conn, reused = self._take()
         try:
             try:
-                status, data, keep = _send(conn, method, self.base_path + path, body, headers)
-            except _STALE:
+                resp, keep = _exchange(conn, method, self.base_path + path, body, headers, timeout)
+            except NotSent as e:
                 conn.close()
-                if not reused:
+                if not (reused and isinstance(e.__cause__, _STALE)):
                     raise
                 conn = self._new()
-                status, data, keep = _send(conn, method, self.base_path + path, body, headers)
+                resp, keep = _exchange(conn, method, self.base_path + path, body, headers, timeout)
+            except _STALE:
+                conn.close()
+                if not (reused and resend):
+                    raise
+                conn = self._new()
+                resp, keep = _exchange(conn, method, self.base_path + path, body, headers, timeout)
         except BaseException:
             conn.close()
             raise
@@ -89,7 +123,7 @@ class Transport:
             self._give(conn)
         else:
             conn.close()
-        return status, data
+        return resp
 
     def _take(self) -> tuple[_Connection, bool]:
         with self._lock:
@@ -108,9 +142,39 @@ class Transport:
         conn.close()
 
 
-def _send(conn: _Connection, method: str, path: str, body: bytes | None,
-          headers: dict[str, str]) -> tuple[int, bytes, bool]:
-    conn.request(method, path, body=body, headers=headers)
+def _exchange(conn: _Connection, method: str, path: str, body: bytes | None, headers: Headers,
+              timeout: float | None) -> tuple[Response, bool]:
+    if conn.sock is None:  # None: no limit but the connect timeout
+        conn.timeout = CONNECT_TIMEOUT if timeout is None else min(timeout, CONNECT_TIMEOUT)
+        try:
+            conn.connect()
+        except (OSError, http.client.HTTPException) as e:
+            raise NotSent(str(e) or type(e).__name__) from e
+    conn.sock.settimeout(timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+    except OSError as e:
+        # A server that refuses a request while it is still being sent (413: too large) answers and
+        # closes: its answer says more than "broken pipe".
+        early = None if isinstance(e, TimeoutError) else _early_answer(conn)
+        if early is not None:
+            return early, False
+        raise NotSent(str(e) or type(e).__name__) from e
     resp = conn.getresponse()
     data = resp.read()
-    return resp.status, data, not resp.will_close
+    return Response(resp.status, resp.msg, data), not resp.will_close
+
+
+def _early_answer(conn: _Connection) -> Response | None:
+    try:
+        conn.sock.settimeout(1.0)
+        resp = http.client.HTTPResponse(conn.sock, method="POST")
+        resp.begin()
+        return Response(resp.status, resp.msg, resp.read())
+    except (OSError, http.client.HTTPException, ValueError):
+        return None

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from kubectl_gitops import __version__
+from kubectl_gitops import __version__, interrupt
 from kubectl_gitops.errors import EXIT_ERROR, GitopsError
 
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (Python's default: 700)
@@ -60,6 +60,7 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
     # A run allocates about a million short-lived, acyclic JSON values; at the default threshold the
     # cycle collector walks them thousands of times (~12 % of a no-change sync). Rarer passes suffice.
     gc.set_threshold(GC_THRESHOLD)
+    interrupt.install()
     try:
         rc = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except GitopsError as e:
@@ -73,8 +74,6 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
     except click.ClickException as e:
         e.show()
         _exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        _exit(130)
     _exit(rc if isinstance(rc, int) else 0)
 
 

@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.kubeconfig import KubeOptions
 
 from kubectl_gitops.cli.options import color_option, kube_options, output_option, progress, source_options, use_color
 
@@ -18,7 +19,7 @@ from kubectl_gitops.cli.options import color_option, kube_options, output_option
 @color_option
 @kube_options
 def diff(compare: CompareOptions, output: str, color: str,
-         kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+         kube: KubeOptions) -> int:
     """Show how the live cluster differs from the desired state in Git.
 
     TARGET is a directory of manifests, a Kustomize directory, an Argo CD Application file, a directory of
@@ -28,8 +29,7 @@ def diff(compare: CompareOptions, output: str, color: str,
 
     Exit status: 0 no differences, 1 differences, 2 error.
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_diff
 
     return run_diff(compare=compare, output=output,
-                    color=use_color(color), kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+                    color=use_color(color), kube=kube, log=progress)

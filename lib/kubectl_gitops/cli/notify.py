@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from kubectl_gitops.kubeconfig import KubeOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress
 
@@ -66,20 +69,18 @@ def template() -> None:
 @app_namespace
 @kube_options
 def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notifications_secret: str | None,
-                config_namespace: str, output: str, kubeconfig: str | None, context: str | None,
-                namespace: str | None) -> int:
+                config_namespace: str, output: str, kube: KubeOptions) -> int:
     """Evaluate TRIGGER's conditions against APP and show each result.
 
     A condition that cannot be evaluated, or that returns no boolean, shows the error and would not
     fire. Exit status: 0 evaluated, 2 bad input (a syntax error names the trigger and column).
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.notify.loading import ConfigSource
     from kubectl_gitops.notify.usecases import run_trigger_cmd
 
     return run_trigger_cmd(trigger=trigger_name, app_ref=app, src=ConfigSource(
-        notifications_cm, notifications_secret, config_namespace), app_namespace=namespace, output=output,
-        kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+        notifications_cm, notifications_secret, config_namespace), app_namespace=kube.namespace, output=output,
+        kube=kube, log=progress)
 
 
 @template.command("notify", context_settings=CTX)
@@ -94,15 +95,14 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
 @kube_options
 def template_notify(template_name: str, app: str, recipients: tuple[str, ...], notifications_cm: str | None,
                     notifications_secret: str | None, config_namespace: str, output: str,
-                    kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+                    kube: KubeOptions) -> int:
     """Render TEMPLATE for APP and send it to each --recipient.
 
     Exit status: 0 sent (or rendered), 1 a delivery failed, 2 bad input.
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.notify.loading import ConfigSource
     from kubectl_gitops.notify.usecases import run_template_notify
 
     return run_template_notify(template=template_name, app_ref=app, recipients=recipients, src=ConfigSource(
-        notifications_cm, notifications_secret, config_namespace), app_namespace=namespace, output=output,
-        kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+        notifications_cm, notifications_secret, config_namespace), app_namespace=kube.namespace, output=output,
+        kube=kube, log=progress)

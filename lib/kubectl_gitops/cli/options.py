@@ -15,12 +15,46 @@ F = Callable[..., Any]
 
 
 def kube_options(f: F) -> F:
+    """kubectl's connection flags; the command gets them as `kube` (a KubeOptions)."""
+    f = _to_kube_options(f)
+    f = click.option("--request-timeout", type=Duration(), metavar="DURATION",
+                     help="How long one request may wait for the server (e.g. 30s, 1m; 0: no limit). "
+                     "Default: 60s, and never past the command's --timeout.")(f)
+    f = click.option("--insecure-skip-tls-verify", is_flag=True, default=False,
+                     help="Do not check the server's certificate (insecure).")(f)
+    f = click.option("--certificate-authority", type=click.Path(dir_okay=False),
+                     help="Path to a CA certificate file for the server's certificate.")(f)
+    f = click.option("--token", help="Bearer token for the API server (replaces the kubeconfig user's).")(f)
+    f = click.option("-s", "--server", help="The address and port of the Kubernetes API server.")(f)
+    f = click.option("--as-uid", "as_uid", metavar="UID", help="UID to impersonate for the operation.")(f)
+    f = click.option("--as-group", "as_groups", metavar="GROUP", multiple=True,
+                     help="Group to impersonate for the operation; repeat for several.")(f)
+    f = click.option("--as", "as_user", metavar="USER",
+                     help="Username (or service account) to impersonate for the operation.")(f)
     f = click.option("-n", "--namespace", help="Namespace for objects that name none (default: the "
                      "Application's destination, else the context's).")(f)
     f = click.option("--context", help="kubeconfig context to use (default: current-context).")(f)
     f = click.option("--kubeconfig", type=click.Path(dir_okay=False),
-                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")(f)
+                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config; without "
+                     "one, the in-cluster service account).")(f)
     return f
+
+
+def _to_kube_options(f: F) -> F:
+    @functools.wraps(f)
+    def wrapper(*, kubeconfig: str | None, context: str | None, namespace: str | None, as_user: str | None,
+                as_groups: tuple[str, ...], as_uid: str | None, server: str | None, token: str | None,
+                certificate_authority: str | None, insecure_skip_tls_verify: bool, request_timeout: float | None,
+                **kwargs: Any) -> Any:
+        from kubectl_gitops.kubeconfig import KubeOptions
+
+        kube = KubeOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, server=server, token=token,
+                           certificate_authority=certificate_authority,
+                           insecure_skip_tls_verify=insecure_skip_tls_verify, as_user=as_user, as_groups=as_groups,
+                           as_uid=as_uid, request_timeout=request_timeout)
+        return f(kube=kube, **kwargs)
+
+    return wrapper
 
 
 def source_options(f: F) -> F:

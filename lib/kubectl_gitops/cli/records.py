@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from kubectl_gitops.kubeconfig import KubeOptions
     from kubectl_gitops.state import SyncRequest
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, sync_request_options
@@ -23,7 +24,7 @@ record_namespace = click.option(
 @record_namespace
 @kube_options
 def list_apps(target: str | None, output: str, config_namespace: str,
-              kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+              kube: KubeOptions) -> int:
     """List apps with their sync status, health and last deployment, like `argocd app list`.
 
     With TARGET (resolved as for `kubectl gitops diff`), its apps are compared with the cluster now and
@@ -34,13 +35,12 @@ def list_apps(target: str | None, output: str, config_namespace: str,
 
     Exit status: 0 listed, 2 error.
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_list
     from kubectl_gitops.engine import CompareOptions
 
     compare = CompareOptions(target=target, config_namespace=config_namespace) if target else None
     return run_list(compare=compare, namespace=config_namespace, output=output,
-                    kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+                    kube=kube, log=progress)
 
 
 @click.command(context_settings=CONTEXT)
@@ -49,7 +49,7 @@ def list_apps(target: str | None, output: str, config_namespace: str,
 @record_namespace
 @kube_options
 def history(app: str, output: str, config_namespace: str,
-            kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+            kube: KubeOptions) -> int:
     """Show an app's deployment history (the last 10 successful syncs), like `argocd app history`.
 
     Read from the app's record on the cluster: no Git needed, and a read-only user may run it.
@@ -57,11 +57,10 @@ def history(app: str, output: str, config_namespace: str,
 
     Exit status: 0 shown, 2 error (no record for APP).
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_history
 
     return run_history(app=app, namespace=config_namespace, output=output,
-                       kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+                       kube=kube, log=progress)
 
 
 @click.command(context_settings=CONTEXT)
@@ -76,7 +75,7 @@ def history(app: str, output: str, config_namespace: str,
 @kube_options
 def rollback(app: str, entry_id: int | None, output: str, force: bool, argocd_cm: str | None,
              config_namespace: str, req: SyncRequest,
-             kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+             kube: KubeOptions) -> int:
     """Sync an app at the revision of one of its history entries, like `argocd app rollback`.
 
     APP names one app (its name in ./apps, or its Application file); ID is a history entry (default:
@@ -87,10 +86,9 @@ def rollback(app: str, entry_id: int | None, output: str, force: bool, argocd_cm
 
     Exit status: 0 rolled back, 1 the sync failed, 2 bad input or error before any write.
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_rollback
     from kubectl_gitops.engine import CompareOptions
 
     compare = CompareOptions(target=app, argocd_cm=argocd_cm, config_namespace=config_namespace)
     return run_rollback(compare=compare, entry_id=entry_id, force=force, output=output,
-                        kube=KubeOptions(kubeconfig, context, namespace), req=req, log=progress)
+                        kube=kube, req=req, log=progress)

@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.kubeconfig import KubeOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
 
@@ -17,7 +18,7 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @output_option(["table", "json", "yaml"], "table")
 @kube_options
 def status(compare: CompareOptions, output: str,
-           kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+           kube: KubeOptions) -> int:
     """Show the sync and health status of every object and app.
 
     TARGET is resolved as for `kubectl gitops diff`. Health follows Argo CD: built-in checks for core
@@ -26,8 +27,7 @@ def status(compare: CompareOptions, output: str,
 
     Exit status: 0 every app Synced and Healthy, 1 otherwise, 2 error.
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_status
 
     return run_status(compare=compare, output=output,
-                      kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+                      kube=kube, log=progress)

@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.kubeconfig import KubeOptions
     from kubectl_gitops.state import SyncRequest
 
 from kubectl_gitops.cli.notify import notification_file_options
@@ -21,8 +22,7 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @notification_file_options
 @kube_options
 def sync(compare: CompareOptions, output: str, req: SyncRequest,
-         notifications_cm: str | None, notifications_secret: str | None,
-         kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+         notifications_cm: str | None, notifications_secret: str | None, kube: KubeOptions) -> int:
     """Make the cluster match Git.
 
     Renders TARGET (as for `kubectl gitops diff`), validates every object with a server-side dry-run
@@ -42,12 +42,11 @@ def sync(compare: CompareOptions, output: str, req: SyncRequest,
     kubectl-gitops-notified-<app> in --lock-namespace. A failed delivery is a warning, never a failed sync.
 
     Exit status: 0 synced (and, when awaited, healthy), 1 an apply, hook or awaited health check failed or
-    timed out, 2 bad input or error before any write.
+    timed out (or the sync lost its lease), 2 bad input or error before any write, 130/143 stopped by
+    SIGINT/SIGTERM (no further write is sent, the lease is released and what was done is printed).
     """
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_sync
     from kubectl_gitops.notify.loading import ConfigSource
 
     notifications = ConfigSource(notifications_cm, notifications_secret, compare.config_namespace)
-    return run_sync(compare=compare, output=output, kube=KubeOptions(kubeconfig, context, namespace), req=req,
-                    log=progress, notifications=notifications)
+    return run_sync(compare=compare, output=output, kube=kube, req=req, log=progress, notifications=notifications)
