@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LINT_PATHS := lib tests bench plugins/kubectl-gitops plugins/kubectl-gitops-diff \
 	plugins/kubectl-gitops-sync plugins/kubectl-gitops-status plugins/git-promote scripts/local-cluster
 
-.PHONY: venv controlplane lint test demo demo-down cluster-up cluster-down bench clean
+.PHONY: venv controlplane helm lint test demo demo-down cluster-up cluster-down bench bench-helm clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,15 +23,19 @@ controlplane:
 	scripts/build-controlplane build
 	scripts/build-controlplane build-old
 
+# helm (Helm 3) from the Go module proxy for the Helm tests, cached per user and keyed by its version.
+helm:
+	scripts/build-helm build >/dev/null
+
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: venv controlplane lint
+test: venv controlplane helm lint
 	PATH="$(BIN):$$PATH" $(BIN)/pytest
 
-demo: venv controlplane
+demo: venv controlplane helm
 	PATH="$(BIN):$$PATH" scripts/demo
 
 cluster-up: controlplane
@@ -41,8 +45,12 @@ cluster-down demo-down:
 	scripts/local-cluster down
 
 # diff and sync, N=1000; e.g. `make bench BENCH_ARGS="--only sync --runs 5"`
-bench: venv controlplane
+bench: venv controlplane helm
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# 100 Helm Applications over one chart: the first diff (helm renders each) vs the second (render cache)
+bench-helm: venv controlplane helm
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/helm.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build lib/*.egg-info

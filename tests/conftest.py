@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("helm_helpers",)  # the helm and chart_repo fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"
 VENV_BIN = Path(sys.executable).parent
@@ -24,6 +26,13 @@ os.environ.pop("KUBECTL_GITOPS_CONFIG", None)
 os.environ["NO_COLOR"] = "1"
 for _var in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):  # nor a cluster we might run inside
     os.environ.pop(_var, None)
+
+
+def helm_bin_dir() -> Path:
+    """Where `make helm` (scripts/build-helm) puts helm."""
+    out = subprocess.run([str(ROOT / "scripts" / "build-helm"), "bin-dir"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    return Path(out)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     for c in _local_cluster(tmp_path_factory.mktemp("cluster")):
         os.environ["KUBECONFIG"] = str(c.kubeconfig)
         # kubectl of the cluster's own version for `kubectl kustomize` and the tests.
-        os.environ["PATH"] = f"{VENV_BIN}:{c.bin_dir}:{os.environ['PATH']}"
+        # helm (make helm) too: the example repository has a Helm-based service.
+        os.environ["PATH"] = f"{VENV_BIN}:{c.bin_dir}:{helm_bin_dir()}:{os.environ['PATH']}"
         yield c
 
 

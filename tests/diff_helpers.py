@@ -68,6 +68,13 @@ def diff(*args: str, cwd: Path | str | None = None,
     return res
 
 
+def sync(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """`kubectl gitops sync ARGS` from `cwd`, never a traceback: (exit code, stdout, stderr)."""
+    res = run_cli("kubectl-gitops", "sync", *args, "--timeout", "90s", cwd=cwd)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res.returncode, res.stdout, res.stderr
+
+
 def error_of(res: subprocess.CompletedProcess[str]) -> str:
     """The one error message of a failed run: exit 2, stderr's `error:` lines, nothing on stdout."""
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)

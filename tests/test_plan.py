@@ -7,7 +7,7 @@ import pytest
 from kubectl_gitops import plan
 from kubectl_gitops.apps import App, Source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Manifest, SyncOptions, key_of
+from kubectl_gitops.model import Manifest, SyncOptions, key_of, sync_wave
 from kubectl_gitops.state import AppState, ResourceState, SyncRequest, SyncStatus
 
 
@@ -19,7 +19,7 @@ def obj(kind: str, name: str, ns: str = "app", ann: dict | None = None, api: str
 
 
 def task(o: dict, phase: str = plan.SYNC) -> plan.SyncTask:
-    return plan.SyncTask(app="a", key=key_of(o), phase=phase, wave=plan.wave_of(o, "t"), obj=o)
+    return plan.SyncTask(app="a", key=key_of(o), phase=phase, wave=sync_wave(o, "t"), obj=o)
 
 
 def names(tasks: list[plan.SyncTask]) -> list[str]:
@@ -73,7 +73,7 @@ def test_generate_name_hooks_get_a_fresh_name_each_time() -> None:
 
 def test_bad_wave_and_unknown_sync_option_are_input_errors() -> None:
     with pytest.raises(GitopsError, match="sync-wave 'soon' is not an integer"):
-        plan.wave_of(obj("ConfigMap", "c", ann={"argocd.argoproj.io/sync-wave": "soon"}), "c.yaml")
+        sync_wave(obj("ConfigMap", "c", ann={"argocd.argoproj.io/sync-wave": "soon"}), "c.yaml")
     with pytest.raises(GitopsError, match="unknown sync option 'Prun=false'"):
         SyncOptions.parse(["Prun=false"], "c.yaml")
 

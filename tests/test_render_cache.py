@@ -20,11 +20,13 @@ import orjson
 import pytest
 
 from gitrepo import git, make_repo
-from kubectl_gitops import render as render_mod
 from kubectl_gitops import yamlio
-from kubectl_gitops.apps import Directory
+from kubectl_gitops.appsource import Directory, Source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.render import Manifest, render, render_directory, worktree_cache_path
+from kubectl_gitops.render import Manifest, Request
+from kubectl_gitops.render import directory as render_mod
+from kubectl_gitops.render import render as render_request
+from kubectl_gitops.render.directory import render_directory, worktree_cache_path
 from kubectl_gitops.source import Tree, open_local
 
 SHORT_WINDOW_S = 0.2
@@ -67,6 +69,10 @@ def write(app: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
         (app / rel).parent.mkdir(parents=True, exist_ok=True)
         (app / rel).write_text(text)
+
+
+def render(tree: Tree, path: str, d: Directory) -> list[Manifest]:
+    return render_request(Request(tree, path, Source(repo_url="", path=path, directory=d)))
 
 
 def run(app: Path, d: Directory | None = None) -> list[Manifest]:
@@ -302,12 +308,13 @@ def test_a_plain_directory_outside_git_does_not_import_pygit2(tmp_path: Path) ->
     script = textwrap.dedent(f"""\
         import sys
         from pathlib import Path
-        from kubectl_gitops.apps import Directory
-        from kubectl_gitops.render import render
+        from kubectl_gitops.appsource import Directory, Source
+        from kubectl_gitops.render import Request, render
         from kubectl_gitops.source import Tree, open_local
         app = Path({str(app)!r})
         assert open_local(app) is None
-        assert len(render(Tree(root=app, tree_id=None, label="work tree"), ".", Directory())) == 1
+        req = Request(Tree(root=app, tree_id=None, label="work tree"), ".", Source("", ".", directory=Directory()))
+        assert len(render(req)) == 1
         print("pygit2" in sys.modules)
         """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

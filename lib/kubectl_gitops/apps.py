@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import schema, yamlio
+from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, annotations_of, group_of
+from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, sync_wave
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
-
-
-@dataclass(frozen=True)
-class Directory:
-    recurse: bool = False
-    include: str = ""
-    exclude: str = ""
-
-
-@dataclass(frozen=True)
-class Source:
-    repo_url: str
-    path: str
-    target_revision: str = "HEAD"
-    directory: Directory = field(default_factory=Directory)
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,7 @@ class App:
     """One Application: where its manifests come from and where they go."""
 
     name: str
-    source: Source
+    source: Source  # the first of `sources`
     dest_namespace: str = ""
     project: str = "default"
     sync_options: tuple[str, ...] = ()
@@ -58,6 +44,11 @@ class App:
     wave: int = 0
     origin: str = ""  # file the Application came from, for messages
     manifest: Obj | None = None  # the Application object itself (None for a plain directory)
+    extra_sources: tuple[Source, ...] = ()  # spec.sources after the first
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source, *self.extra_sources)
 
     @property
     def is_plain_dir(self) -> bool:
@@ -70,27 +61,18 @@ def is_application(obj: Any) -> bool:
 
 
 def parse_application(obj: Obj, origin: str) -> App:
-    meta = obj.get("metadata") or {}
-    name = meta.get("name")
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
     where = f"{origin}: Application {name or '?'}"
+    schema.check_argo_document(obj, where)  # from here on, every field has its type
     if not name:
         raise GitopsError(f"{origin}: Application without metadata.name")
     spec = obj.get("spec") or {}
-    src = spec.get("source")
-    if not src and spec.get("sources"):
-        raise GitopsError(f"{where}: multi-source applications (spec.sources) are not supported")
-    if not isinstance(src, dict) or "path" not in src:
-        raise GitopsError(f"{where}: spec.source.path is required (Helm charts are not supported)")
-    d = src.get("directory") or {}
+    sources = _sources(spec, where)
     policy = spec.get("syncPolicy") or {}
     auto = policy.get("automated")
     return App(
         name=name,
-        source=Source(
-            repo_url=src.get("repoURL", ""), path=str(src["path"]).strip("/") or ".",
-            target_revision=str(src.get("targetRevision") or "HEAD"),
-            directory=Directory(recurse=bool(d.get("recurse")), include=d.get("include") or "",
-                                exclude=d.get("exclude") or "")),
+        source=sources[0], extra_sources=sources[1:],
         dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
         project=spec.get("project") or "default",
         sync_options=tuple(policy.get("syncOptions") or ()),
@@ -99,15 +81,34 @@ def parse_application(obj: Obj, origin: str) -> App:
         self_heal=bool((auto or {}).get("selfHeal")),
         ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
         managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
-        wave=_int(annotations_of(obj).get("argocd.argoproj.io/sync-wave", "0"), where),
+        wave=sync_wave(obj, where),
         origin=origin,
         manifest=obj,
     )
 
 
-def parse_ignore_rule(r: Obj, where: str) -> IgnoreRule:
-    if not isinstance(r, dict):
+def _sources(spec: Obj, where: str) -> tuple[Source, ...]:
+    """spec.sources wins over spec.source, as in Argo CD."""
+    many = spec.get("sources")
+    if many:
+        if not isinstance(many, list):
+            raise GitopsError(f"{where}: spec.sources must be a list")
+        out = tuple(parse_source(s, where, f"spec.sources[{i}]") for i, s in enumerate(many))
+        refs = [s.ref for s in out if s.ref]
+        if len(refs) != len(set(refs)):
+            raise GitopsError(f"{where}: spec.sources: ref {next(r for r in refs if refs.count(r) > 1)!r} "
+                              "is used twice")
+        return out
+    if spec.get("source") is None:
+        raise GitopsError(f"{where}: spec.source is required")
+    return (parse_source(spec["source"], where, "spec.source"),)
+
+
+def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:
+    """One ignoreDifferences entry (of an Application, or an argocd-cm key's)."""
+    if r is None or not isinstance(r, dict):
         raise GitopsError(f"{where}: ignoreDifferences entries must be mappings")
+    schema.check(r, schema.IGNORE_RULE, where)
     return IgnoreRule(
         group=r.get("group") or "", kind=r.get("kind") or "", name=r.get("name") or "",
         namespace=r.get("namespace") or "",
@@ -122,18 +123,12 @@ def plain_dir_app(path: Path, name: str) -> App:
     return App(name=name, source=Source(repo_url="", path=str(path)), origin=str(path))
 
 
-def _int(value: str, where: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise GitopsError(f"{where}: sync-wave {value!r} is not an integer") from None
-
-
 def applications_in_file(path: Path, display: Display = str) -> list[App]:
     if path.suffix not in MANIFEST_SUFFIXES:
         return []
     where = display(path)
-    return [parse_application(d, where) for d in yamlio.load_all(path.read_bytes(), where) if is_application(d)]
+    docs = yamlio.load_documents(path.read_bytes(), where, is_json=path.suffix == ".json")
+    return [parse_application(d, where) for d in docs if is_application(d)]
 
 
 def applications_in_dir(path: Path, display: Display = str) -> list[App]:
@@ -179,7 +174,7 @@ def _has_plain_manifests(p: Path, display: Display) -> bool:
         return True
     for f in p.iterdir():
         if f.is_file() and f.suffix in MANIFEST_SUFFIXES:
-            for d in yamlio.load_all(f.read_bytes(), display(f)):
+            for d in yamlio.load_documents(f.read_bytes(), display(f), is_json=f.suffix == ".json"):
                 if isinstance(d, dict) and not is_application(d) and d.get("kind") != "AppProject":
                     return True
     return False

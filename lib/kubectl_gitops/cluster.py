@@ -31,6 +31,7 @@ from kubectl_gitops.credentials import Credentials
 from kubectl_gitops.discovery import ApiResource
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.kubeconfig import KubeOptions
+from kubectl_gitops.masking import mask_message
 from kubectl_gitops.model import (
     FIELD_MANAGER,
     FORCE,
@@ -40,6 +41,7 @@ from kubectl_gitops.model import (
     Obj,
     ResourceKey,
     SyncOptions,
+    is_secret,
     unknown_kind,
 )
 from kubectl_gitops.transport import NotSent, Response, Transport
@@ -214,6 +216,10 @@ class Client:
     def resource_for(self, group: str, kind: str) -> ApiResource | None:
         return self.resources().get((group, kind))
 
+    def server_version(self) -> str:
+        """The cluster's Kubernetes version (`/version` gitVersion), for Helm's --kube-version."""
+        return str((self.request("GET", "/version", what="version") or {}).get("gitVersion", ""))
+
     def forget_discovery(self) -> None:
         """After creating CRDs, their kinds appear only in fresh discovery."""
         self._resources = None
@@ -324,8 +330,19 @@ def write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, o
 
     Default: server-side apply. Replace=true: PUT (POST when absent). ServerSideApply=false or
     Validate=false (server-side apply always checks the schema): POST, else a JSON merge patch.
-    Force=true: delete and re-create when the change hits an immutable field.
+    Force=true: delete and re-create when the change hits an immutable field. What the server says
+    about a Secret it refused is masked: it quotes the values it could not take.
     """
+    try:
+        return _write_object(client, res, obj, live, opts, dry_run=dry_run)
+    except ApiError as e:
+        if not is_secret(obj):
+            raise
+        raise ApiError(mask_message(e.message, obj), status=e.status, reason=e.reason, hint=e.hint) from None
+
+
+def _write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
+                  dry_run: bool) -> Obj:
     validate = not opts.is_false(VALIDATE)
     meta = obj["metadata"]
     if opts.is_true(REPLACE) and obj.get("kind") not in NO_REPLACE_KINDS:

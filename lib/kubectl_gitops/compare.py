@@ -342,23 +342,3 @@ def _keep_selected_live_value(obj: Obj, live: Obj, pointer: str) -> None:
     items = get_pointer(obj, parent) if parent else obj
     if isinstance(items, list):
         items.append(copy.deepcopy(get_pointer(live, pointer)))
-
-
-# -- secrets ---------------------------------------------------------------------------------------
-
-def mask_secrets(*objs: Obj | None) -> None:
-    """Replace Secret data values in place, consistently across `objs` (target first, then live):
-    per key, the first distinct value becomes 8 '+', each further distinct value 4 more."""
-    masks: dict[str, dict[str, str]] = {}
-    for obj in objs:
-        if not obj or obj.get("kind") != "Secret":
-            continue
-        data = obj.get("data") or {}
-        for k, v in data.items():
-            seen = masks.setdefault(k, {})
-            if v not in seen:
-                seen[v] = "+" * (8 + 4 * len(seen))
-            data[k] = seen[v]
-        ann = (obj.get("metadata") or {}).get("annotations") or {}
-        if LAST_APPLIED in ann:
-            ann[LAST_APPLIED] = "+" * 8

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from kubectl_gitops import pairing, settings
 from kubectl_gitops.apps import App, resolve_target
+from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, scopes
 from kubectl_gitops.model import SyncOptions
-from kubectl_gitops.render import render
+from kubectl_gitops.render import DEFAULT_TIMEOUT, Renders, Request, Target, TargetOnce
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -31,6 +32,7 @@ class CompareOptions:
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm (and the app records) live
     pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
+    render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
     live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()
+    target = TargetOnce(lambda: cluster_target(client))
 
     def visit(app: App, stack: tuple[str, ...]) -> None:
         if app.name in stack:
@@ -74,26 +77,57 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
         if app.name in done:
             return
         done.add(app.name)
-        state = compare_app(app, sources, client, get_settings, live_cache, log)
+        state = compare_app(app, renders, client, get_settings, live_cache, log)
         states.append(state)
         if opts.recursive:
+            renders.prefetch(c for c in state.children if c.name not in done)  # siblings render in parallel
             for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
                 if child.name != app.name:  # a root that manages its own Application is not a cycle
                     visit(child, (*stack, app.name))
 
-    for app in apps:
-        visit(app, ())
+    with Renders(lambda app: render_requests(app, sources, target, opts.render_timeout, log), log) as renders:
+        renders.prefetch(apps)
+        for app in apps:
+            visit(app, ())
     if live_cache.forbidden:
         log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
             "extraneous objects of those kinds are not shown")
     return states
 
 
-def compare_app(app: App, sources: Sources, client: Client, get_settings: Callable[[], Settings],
+def render_requests(app: App, sources: Sources, target: Callable[[], Target], timeout: float,
+                    log: Log) -> list[Request]:
+    """One render request per source of `app`, with the trees of its `ref` sources."""
+    picked = [(s, *sources.tree_for(app, s)) for s in app.sources]
+    refs = {s.ref: tree for s, tree, _ in picked if s.ref and tree is not None}
+    where = f"{app.origin}: Application {app.name}"
+    for s, tree, path in picked:
+        if s.renders:
+            log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
+    return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
+                    refs=refs, timeout=timeout, env=_build_env(app, s, path))
+            for s, tree, path in picked]
+
+
+def _build_env(app: App, s: Source, path: str) -> dict[str, str]:
+    """Argo CD's build environment, which Kustomize's commonAnnotationsEnvsubst reads."""
+    return {"ARGOCD_APP_NAME": app.name, "ARGOCD_APP_NAMESPACE": app.dest_namespace,
+            "ARGOCD_APP_SOURCE_REPO_URL": s.repo_url, "ARGOCD_APP_SOURCE_PATH": path,
+            "ARGOCD_APP_SOURCE_TARGET_REVISION": s.target_revision}
+
+
+def cluster_target(client: Client) -> Target:
+    """The live cluster's version and API versions, as Argo CD passes them to Helm."""
+    versions: set[str] = set()
+    for r in client.resources().values():
+        gv = f"{r.group}/{r.version}" if r.group else r.version
+        versions.update((gv, f"{gv}/{r.kind}"))
+    return Target(kube_version=client.server_version(), api_versions=tuple(sorted(versions)))
+
+
+def compare_app(app: App, renders: Renders, client: Client, get_settings: Callable[[], Settings],
                 live_cache: LiveCache, log: Log) -> AppState:
-    tree, path = sources.tree_for(app)
-    log(f"{app.name}: rendering {path} from {tree.label}")
-    manifests = render(tree, path, app.source.directory, where=f"{app.origin}: Application {app.name}")
+    manifests = renders.get(app)
     desired = pairing.prepare(app, manifests, client.resource_for, client.namespace)
     if desired.skipped_argo:
         log(f"{app.name}: argoproj.io CRDs are not installed; Applications define child apps only")
@@ -107,7 +141,8 @@ def compare_app(app: App, sources: Sources, client: Client, get_settings: Callab
     for rs, after in zip(todo, dry_run(client, todo, app_options), strict=True):
         pairing.predicted(rs, after, rules)
     resources = [*desired.resources.values(), *pairing.extraneous(app.name, keys, live)]
-    state = AppState(app=app, source_label=tree.label, revision=tree.commit, resources=sorted(resources,
+    label, revision = renders.source_of(app)
+    state = AppState(app=app, source_label=label, revision=revision, resources=sorted(resources,
                      key=lambda r: r.key), hooks=desired.hooks, children=desired.children)
     log(f"{app.name}: {len(keys)} objects in Git, {sum(r.out_of_sync for r in state.resources)} out of sync")
     return state

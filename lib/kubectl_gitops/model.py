@@ -64,6 +64,11 @@ def key_of(obj: Obj, default_namespace: str = "") -> ResourceKey:
     )
 
 
+def is_secret(obj: Obj) -> bool:
+    """A core Secret (apiVersion v1): the kind whose data is never shown or cached."""
+    return obj.get("kind") == "Secret" and group_of(str(obj.get("apiVersion", "v1"))) == ""
+
+
 def annotations_of(obj: Obj) -> dict[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
@@ -73,11 +78,6 @@ def unknown_kind(key: ResourceKey, where: str) -> GitopsError:
     hint = (f"install the CustomResourceDefinition for {gk} first" if key.group
             and "." in key.group else "check apiVersion and kind")
     return GitopsError(f"{where}: the cluster does not know kind {gk} ({key})", hint=hint)
-
-
-def is_hook(obj: Obj) -> bool:
-    ann = annotations_of(obj)
-    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
 
 
 def tracking_id(app: str, key: ResourceKey) -> str:
@@ -167,3 +167,68 @@ def container_images(obj: Obj) -> list[str]:
             if isinstance(image, str) and image not in out:
                 out.append(image)
     return out
+
+# -- what an object's Argo CD annotations say, checked once for diff and sync alike ----------------
+
+HOOK_TYPES = ("PreSync", "Sync", "PostSync", "SyncFail")  # in phase order
+HOOK_SKIP = "Skip"
+HELM_HOOKS = {"pre-install": "PreSync", "pre-upgrade": "PreSync", "post-install": "PostSync",
+              "post-upgrade": "PostSync"}
+BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "BeforeHookCreation", "HookSucceeded", "HookFailed"
+DELETE_POLICIES = (BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED)
+
+
+def is_hook(obj: Obj) -> bool:
+    ann = annotations_of(obj)
+    return ANN_HOOK in ann or (ANN_HELM_HOOK in ann and "crd-install" not in ann[ANN_HELM_HOOK])
+
+
+def sync_wave(obj: Obj, where: str) -> int:
+    """`argocd.argoproj.io/sync-wave`, else `helm.sh/hook-weight`, else 0."""
+    ann = annotations_of(obj)
+    raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        name = ANN_SYNC_WAVE if ANN_SYNC_WAVE in ann else ANN_HELM_HOOK_WEIGHT
+        raise GitopsError(f"{where}: {name} {raw!r} is not an integer") from None
+
+
+def hook_types(obj: Obj, where: str) -> tuple[str, ...]:
+    """Hook types of an object: () for a non-hook, ("Skip", …) for one never applied."""
+    ann = annotations_of(obj)
+    if ANN_HOOK in ann:
+        found = tuple(p.strip() for p in ann[ANN_HOOK].split(",") if p.strip())
+        unknown = [p for p in found if p not in HOOK_TYPES and p != HOOK_SKIP]
+        if unknown:
+            raise GitopsError(f"{where}: unknown hook type {unknown[0]!r}",
+                              hint=f"one of {', '.join(HOOK_TYPES)}, {HOOK_SKIP}")
+        return found
+    if ANN_HELM_HOOK in ann:
+        return tuple(sorted({HELM_HOOKS[h.strip()] for h in ann[ANN_HELM_HOOK].split(",")
+                             if h.strip() in HELM_HOOKS}))
+    return ()
+
+
+def hook_delete_policies(obj: Obj, where: str) -> frozenset[str]:
+    raw = annotations_of(obj).get(ANN_HOOK_DELETE_POLICY, "")
+    found = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    unknown = sorted(found - set(DELETE_POLICIES))
+    if unknown:
+        raise GitopsError(f"{where}: unknown {ANN_HOOK_DELETE_POLICY} {unknown[0]!r}",
+                          hint=f"one of {', '.join(DELETE_POLICIES)}")
+    return found or frozenset({BEFORE_HOOK_CREATION})
+
+
+def check_sync_annotations(obj: Obj, where: str) -> None:
+    """Everything sync will read from a desired object's annotations and name, checked when it is read,
+    so diff refuses what sync would refuse, with the same message."""
+    sync_wave(obj, where)
+    object_options(obj, where)
+    if is_hook(obj):
+        hook_types(obj, where)
+        hook_delete_policies(obj, where)
+    elif not (obj.get("metadata") or {}).get("name"):
+        raise GitopsError(f"{where}: metadata.generateName without metadata.name is only for hooks "
+                          "(a new object every sync could never be in sync or pruned)",
+                          hint="give it a metadata.name, or make it a hook")

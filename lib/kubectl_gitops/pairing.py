@@ -19,6 +19,7 @@ from kubectl_gitops.model import (
     Obj,
     ResourceKey,
     annotations_of,
+    check_sync_annotations,
     is_hook,
     key_of,
     owning_app,
@@ -71,6 +72,7 @@ def prepare(app: App, manifests: list[Manifest], kind_of: KindLookup, default_na
             meta.pop("namespace", None)
         elif not meta.get("namespace"):
             meta["namespace"] = app.dest_namespace or default_namespace
+        check_sync_annotations(obj, f"{m.origin}: {key_of(obj)}")
         if is_hook(obj):
             out.hooks.append(Manifest(obj, m.origin))
             continue

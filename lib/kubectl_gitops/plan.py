@@ -15,33 +15,27 @@ from dataclasses import dataclass, field, replace
 from kubectl_gitops.compare import respect_ignored, rules_for
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import (
-    ANN_HELM_HOOK,
-    ANN_HELM_HOOK_WEIGHT,
-    ANN_HOOK,
-    ANN_HOOK_DELETE_POLICY,
-    ANN_SYNC_WAVE,
     APPLY_OUT_OF_SYNC_ONLY,
     DELETE,
+    HOOK_SKIP,
     PRUNE,
     PRUNE_PROPAGATION,
     RESPECT_IGNORE_DIFFERENCES,
     TRACKING_ID,
     Obj,
     SyncOptions,
-    annotations_of,
+    hook_delete_policies,
+    hook_types,
     key_of,
     object_options,
     owning_app,
+    sync_wave,
     tracking_id,
 )
 from kubectl_gitops.state import AppState, Phase, ResourceState, SyncRequest, SyncTask
 
 PRE_SYNC, SYNC, POST_SYNC, SYNC_FAIL = Phase.PRE_SYNC, Phase.SYNC, Phase.POST_SYNC, Phase.SYNC_FAIL
 PHASES = tuple(Phase)
-HOOK_SKIP = "Skip"
-BEFORE_HOOK_CREATION, HOOK_SUCCEEDED, HOOK_FAILED = "BeforeHookCreation", "HookSucceeded", "HookFailed"
-HELM_HOOKS = {"pre-install": PRE_SYNC, "pre-upgrade": PRE_SYNC, "post-install": POST_SYNC,
-              "post-upgrade": POST_SYNC}
 
 KIND_ORDER = (
     "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget",
@@ -98,12 +92,12 @@ def build(state: AppState, req: SyncRequest) -> AppPlan:
         where = f"{rs.origin or 'live'}: {rs.key}"
         if rs.desired is not None:
             opts = app_opts.merged(object_options(rs.desired, where))
-            out.tasks.append(SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.desired, where),
+            out.tasks.append(SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=sync_wave(rs.desired, where),
                                       obj=_to_apply(rs, opts, state), live=rs.live, origin=rs.origin,
                                       options=opts, skip_apply=_skip_apply(rs, opts)))
         elif rs.live is not None and not rs.ignored_extraneous:
             opts = app_opts.merged(object_options(rs.live, where))
-            t = SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=wave_of(rs.live, where), obj=None,
+            t = SyncTask(app=app.name, key=rs.key, phase=SYNC, wave=sync_wave(rs.live, where), obj=None,
                          live=rs.live, options=opts, prune=True)
             t.prune_skipped = prune_decision(t, prune_enabled=prune_enabled, confirmed=req.confirm_prune).reason
             out.prunes.append(t)
@@ -154,42 +148,15 @@ def sort_key(t: SyncTask) -> tuple[int, int, int, str]:
     return (t.phase.rank, t.wave, kind_rank(t), t.key.name)
 
 
-def phases_of(obj: Obj) -> list[str]:
-    """Hook phases of an object: [] for a non-hook, ["Skip"] never applied."""
-    ann = annotations_of(obj)
-    if ANN_HOOK in ann:
-        return [p.strip() for p in ann[ANN_HOOK].split(",") if p.strip()]
-    if ANN_HELM_HOOK in ann:
-        return sorted({HELM_HOOKS[h.strip()] for h in ann[ANN_HELM_HOOK].split(",") if h.strip() in HELM_HOOKS})
-    return []
-
-
-def wave_of(obj: Obj, where: str) -> int:
-    ann = annotations_of(obj)
-    raw = ann.get(ANN_SYNC_WAVE, ann.get(ANN_HELM_HOOK_WEIGHT, "0"))
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        raise GitopsError(f"{where}: {ANN_SYNC_WAVE} {raw!r} is not an integer") from None
-
-
-def delete_policies(obj: Obj) -> frozenset[str]:
-    raw = annotations_of(obj).get(ANN_HOOK_DELETE_POLICY, "")
-    found = frozenset(p.strip() for p in raw.split(",") if p.strip())
-    return found or frozenset({BEFORE_HOOK_CREATION})
-
-
 def hook_tasks(app: str, obj: Obj, origin: str, app_options: SyncOptions) -> list[SyncTask]:
     where = f"{origin}: {key_of(obj)}"
-    phases = phases_of(obj)
-    unknown = [p for p in phases if p not in PHASES and p != HOOK_SKIP]
-    if unknown:
-        raise GitopsError(f"{where}: unknown hook type {unknown[0]!r}", hint=f"one of {', '.join(PHASES)}, Skip")
+    phases = hook_types(obj, where)
     if HOOK_SKIP in phases:
         return []
     opts = app_options.merged(object_options(obj, where))
-    return [SyncTask(app=app, key=key_of(obj), phase=Phase(p), wave=wave_of(obj, where), obj=obj, origin=origin,
-                     hook=True, delete_policies=delete_policies(obj), options=opts) for p in phases]
+    policies = hook_delete_policies(obj, where)
+    return [SyncTask(app=app, key=key_of(obj), phase=Phase(p), wave=sync_wave(obj, where), obj=obj, origin=origin,
+                     hook=True, delete_policies=policies, options=opts) for p in phases]
 
 
 def with_generated_name(task: SyncTask) -> SyncTask:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from kubectl_gitops import yamlio
-from kubectl_gitops.compare import mask_secrets
+from kubectl_gitops.masking import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
 from kubectl_gitops.record import AppRecord, application_document

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kubectl_gitops import plan
+from kubectl_gitops import model, plan
 from kubectl_gitops.apps import App
 from kubectl_gitops.cluster import Client, resource_or_error, write_object
 from kubectl_gitops.errors import GitopsError, Halt
@@ -78,7 +78,7 @@ class Runner:
         self.log(f"{t0.app}: phase {t0.phase} wave {t0.wave}: {len(step)} object(s)")
         hooks = [t for t in step if t.hook]
         for t in hooks:
-            if plan.BEFORE_HOOK_CREATION in t.delete_policies:
+            if model.BEFORE_HOOK_CREATION in t.delete_policies:
                 self._delete_and_wait(t)
         for group in plan.kind_groups(step):
             for t in group:
@@ -129,7 +129,7 @@ class Runner:
     def _hook_cleanup(self, t: SyncTask) -> None:
         if t.result not in (TaskResult.HOOK_SUCCEEDED, TaskResult.HOOK_FAILED):
             return  # still running (the sync timed out or another object failed first)
-        policy = plan.HOOK_SUCCEEDED if t.result == TaskResult.HOOK_SUCCEEDED else plan.HOOK_FAILED
+        policy = model.HOOK_SUCCEEDED if t.result == TaskResult.HOOK_SUCCEEDED else model.HOOK_FAILED
         if policy in t.delete_policies:
             res = resource_or_error(self.client, t.key, t.origin)
             self.client.delete(res, t.key.namespace, t.key.name, propagation="Background")

@@ -131,6 +131,9 @@ def ignore_rules(data: Mapping[str, str], source: str = ARGOCD_CM) -> tuple[Igno
             continue
         gk = k[len(IGNORE_DIFF_PREFIX):]
         doc = yamlio.load(v, f"{source} {k}") or {}
+        if not isinstance(doc, dict):
+            raise GitopsError(f"{source} {k}: must be a mapping (jsonPointers, jqPathExpressions, "
+                              "managedFieldsManagers)")
         if gk == "all":
             group, kind = "*", "*"
         else:

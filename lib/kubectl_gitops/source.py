@@ -3,15 +3,20 @@ from the object database, or a remote repository fetched into a per-user cache. 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kubectl_gitops.apps import App
+from kubectl_gitops.appsource import Source
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.repourl import RepoURL
 
 if TYPE_CHECKING:
     import pygit2
@@ -27,6 +32,8 @@ class Tree:
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
     commit: str | None = None  # the commit it is (a work tree: the commit checked out), for app records
+    # Symlinks of a git tree that point outside it, not written to disk (repository paths).
+    escapes: frozenset[str] = frozenset()
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the
@@ -48,8 +55,49 @@ class Tree:
 
 
 def cache_dir(*parts: str) -> Path:
+    """A path in the per-user cache. The cache holds repository content (Secrets in Git too), so
+    its root is made the user's only (0700), an older, wider one tightened."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kubectl-gitops"
+    _make_private(str(base))
     return base.joinpath(*parts)
+
+
+@functools.cache
+def _make_private(base: str) -> None:
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        if os.stat(base).st_mode & 0o077:
+            os.chmod(base, 0o700)
+    except OSError:  # a read-only or foreign cache costs speed, never the run; writes will say so
+        pass
+
+
+class _PrivateFiles:
+    """While held, files and directories created (by us or libgit2) are 0600/0700.
+
+    umask is per process: holders are counted so that overlapping holders in threads restore the
+    user's umask only when the last one leaves (anything created meanwhile is private, never wider).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._user_umask = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._user_umask = os.umask(0o077)
+            self._holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                os.umask(self._user_umask)
+
+
+private_files = _PrivateFiles()
 
 
 @dataclass(frozen=True)
@@ -171,32 +219,78 @@ def _commit_of(obj: object) -> str | None:
 
 
 def materialize(repo: object, tree_id: str, label: str, commit: str | None = None) -> Tree:
-    """Write a git tree to a content-addressed cache dir once; reused by every later run."""
+    """Write a git tree to a content-addressed cache dir once; reused by every later run.
+
+    A symlink whose target leaves the tree (absolute, or `..` past its root) is not created: its
+    repository path goes into `<tree_id>.escapes.json` next to the tree, and renders refuse to read
+    through it. A tree without that file was written by an older version and is written again.
+    """
     dest = cache_dir("trees", tree_id)
+    record = dest.with_name(f"{tree_id}.escapes.json")
+    if dest.exists() and not record.exists():
+        _rmtree(dest)
     if not dest.exists():
         tmp = dest.with_name(f"{tree_id}.tmp{os.getpid()}")
-        _write_tree(repo, repo[tree_id], tmp)  # type: ignore[index]
+        escapes: list[str] = []
+        links: list[PurePosixPath] = []
+        with private_files:
+            _write_tree(repo, repo[tree_id], tmp, PurePosixPath(), escapes, links)  # type: ignore[index]
+            escapes += _drop_escaping_links(tmp, links)
+            tmp_record = record.with_name(f"{record.name}.tmp{os.getpid()}")
+            tmp_record.write_text(json.dumps(sorted(escapes)))
+        tmp_record.replace(record)
         try:
             tmp.rename(dest)
         except OSError:  # another process won the race; theirs is identical
             _rmtree(tmp)
-    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit)
+    return Tree(root=dest, tree_id=tree_id, label=label, repo=repo, commit=commit,
+                escapes=frozenset(json.loads(record.read_text())))
 
 
-def _write_tree(repo: object, tree: object, dest: Path) -> None:
+def _write_tree(repo: object, tree: object, dest: Path, rel: PurePosixPath, escapes: list[str],
+                links: list[PurePosixPath]) -> None:
     import pygit2
 
     dest.mkdir(parents=True, exist_ok=True)
     for entry in tree:  # type: ignore[attr-defined]
         path = dest / entry.name
         if entry.type_str == "tree":
-            _write_tree(repo, repo[entry.id], path)  # type: ignore[index]
+            _write_tree(repo, repo[entry.id], path, rel / entry.name, escapes, links)  # type: ignore[index]
         elif entry.type_str == "blob":
             blob = repo[entry.id]  # type: ignore[index]
             if entry.filemode == pygit2.GIT_FILEMODE_LINK:
-                path.symlink_to(blob.data.decode())
+                target = blob.data.decode(errors="replace")
+                if _link_stays_inside(rel, target):
+                    path.symlink_to(target)
+                    links.append(rel / entry.name)
+                else:
+                    escapes.append(str(rel / entry.name))
             else:
                 path.write_bytes(blob.data)
+
+
+def _drop_escaping_links(root: Path, links: list[PurePosixPath]) -> list[str]:
+    """Links that leave the tree only through another link (`a -> b/..` with `b -> .`): removed."""
+    real_root = os.path.realpath(root)
+    dropped: list[str] = []
+    for rel in links:
+        real = os.path.realpath(root / rel)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            (root / rel).unlink()
+            dropped.append(str(rel))
+    return dropped
+
+
+def _link_stays_inside(link_dir: PurePosixPath, target: str) -> bool:
+    """Does a symlink in `link_dir` (relative to the tree root) with this target stay in the tree?"""
+    if target.startswith("/") or "\0" in target:
+        return False
+    depth = len(link_dir.parts)
+    for part in PurePosixPath(target).parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return False
+    return True
 
 
 def _rmtree(path: Path) -> None:
@@ -205,28 +299,53 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def clone_key(url: RepoURL) -> str:
+    """Repositories that differ in scheme or credentials never share a cached clone: a fetch with one
+    user's credentials must not serve an Application that names none, or another's."""
+    scheme = url.shown.partition("://")[0] if "://" in url.shown else "scp"
+    ident = "\0".join(["2", scheme, normalize_url(url.shown), url.username or "", url.password or ""])
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
 def fetch_remote(url: str, revision: str) -> Tree:
-    """A bare clone per URL in the cache, fetched on every use, then `revision` resolved in it.
+    """A bare clone per URL (and credentials) in the cache, fetched on every use, then `revision`
+    resolved in it.
 
     Credentials: the URL's own, GIT_USERNAME/GIT_PASSWORD (or GIT_TOKEN) from the environment, or the
-    SSH agent for ssh URLs.
+    SSH agent for ssh URLs; given to this fetch only, never stored.
     """
     import pygit2
 
-    key = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:24]
-    path = cache_dir("repos", f"{key}.git")
+    repo_url = RepoURL.parse(url)
+    _drop_legacy_clones(str(cache_dir("repos")))
+    path = cache_dir("repos", f"{clone_key(repo_url)}.git")
     try:
-        if path.exists():
-            repo = pygit2.Repository(str(path))
-        else:
-            repo = pygit2.init_repository(str(path), bare=True)
-            repo.remotes.create("origin", url)
-        repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
-                                      "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials())
+        with private_files:
+            repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
+            # An anonymous remote: the URL is not written to the repository's config.
+            repo.remotes.create_anonymous(repo_url.fetch).fetch(
+                ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*",
+                 "+HEAD:refs/remotes/origin/HEAD"], callbacks=_credentials(repo_url))
     except pygit2.GitError as e:
-        raise GitopsError(f"cannot fetch {url}: {e}") from None
-    tree_id, commit = _resolve_remote_rev(repo, revision, url)
-    return materialize(repo, tree_id, label=f"{url}@{revision or 'HEAD'}", commit=commit)
+        raise GitopsError(f"cannot fetch {repo_url.shown}: {_without_secrets(str(e), repo_url)}") from None
+    tree_id, commit = _resolve_remote_rev(repo, revision, repo_url.shown)
+    return materialize(repo, tree_id, label=f"{repo_url.shown}@{revision or 'HEAD'}", commit=commit)
+
+
+@functools.cache
+def _drop_legacy_clones(repos: str) -> None:
+    """Clones cached by earlier builds kept a repoURL's password in their config: remove them (their
+    names are 24 hex digits; today's are 32)."""
+    for old in Path(repos).glob("?" * 24 + ".git"):
+        if re.fullmatch(r"[0-9a-f]{24}\.git", old.name):
+            _rmtree(old)
+
+
+def _without_secrets(message: str, url: RepoURL) -> str:
+    for secret in (url.password, os.environ.get("GIT_PASSWORD"), os.environ.get("GIT_TOKEN")):
+        if secret:
+            message = message.replace(secret, "***")
+    return message
 
 
 def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
@@ -242,21 +361,28 @@ def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | No
     raise GitopsError(f"{url}: unknown revision {rev!r}")
 
 
-def _credentials() -> pygit2.RemoteCallbacks:
-    """pygit2 RemoteCallbacks, built only when a fetch happens (pygit2 is imported lazily)."""
+def _credentials(repo_url: RepoURL) -> pygit2.RemoteCallbacks:
+    """pygit2 RemoteCallbacks for one fetch, built lazily (pygit2 is imported only when one happens)."""
     import pygit2
 
     class Callbacks(pygit2.RemoteCallbacks):
+        tried = False
+
         def credentials(self, url: str, username_from_url: str | None,
-                        allowed: int) -> pygit2.UserPass | pygit2.Keypair:
-            user = os.environ.get("GIT_USERNAME") or username_from_url or "git"
-            secret = os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
-            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret:
+                        allowed: pygit2.enums.CredentialType) -> pygit2.UserPass | pygit2.Keypair:
+            if self.tried:  # libgit2 asks again when the server refused: it will not change its mind
+                raise pygit2.GitError(f"authentication to {repo_url.shown} failed")
+            self.tried = True
+            user = repo_url.username or os.environ.get("GIT_USERNAME") or username_from_url or "git"
+            secret = repo_url.password or os.environ.get("GIT_PASSWORD") or os.environ.get("GIT_TOKEN")
+            if secret is None and repo_url.username:
+                secret = ""  # https://TOKEN@host: the token is the user name, as git sends it
+            if allowed & pygit2.enums.CredentialType.USERPASS_PLAINTEXT and secret is not None:
                 return pygit2.UserPass(user, secret)
             if allowed & pygit2.enums.CredentialType.SSH_KEY:
                 return pygit2.KeypairFromAgent(username_from_url or "git")
-            raise pygit2.GitError(f"no credentials for {url}: set GIT_USERNAME/GIT_PASSWORD or use "
-                                  "an SSH agent")
+            raise pygit2.GitError(f"no credentials for {repo_url.shown}: set GIT_USERNAME/GIT_PASSWORD, "
+                                  "put them in the repoURL, or use an SSH agent")
 
     return Callbacks()
 
@@ -274,41 +400,47 @@ class Sources:
         if revision and self.local is None:
             raise GitopsError(f"{target}: --revision needs a git repository, and this is not in one")
 
-    def tree_for(self, app: App) -> tuple[Tree, str]:
+    def tree_for(self, app: App, source: Source) -> tuple[Tree | None, str]:
+        """The tree `source` renders from and its path there; no tree for a chart from a Helm repository."""
+        if source.chart:
+            return None, ""
         pinned = self.pins.get(app.name)
         if pinned:
-            return self._pinned(app, pinned)
+            return self._pinned(app, source, pinned)
         if app.is_plain_dir:
-            p = Path(app.source.path).resolve()
+            p = Path(source.path).resolve()
             if self.revision:
                 return self._local_rev(), os.path.relpath(p, self._local_rev().root)
-            return Tree(root=p, tree_id=None, label="work tree"), "."
-        url = app.source.repo_url
+            if self.local is not None and self.local.workdir in (p, *p.parents):
+                return self.local.work_tree(), os.path.relpath(p, self.local.workdir)
+            # Not in a repository: a directory the user named on disk, with nothing around it to stay in.
+            return Tree(root=Path(p.anchor), tree_id=None, label="work tree"), str(p.relative_to(p.anchor))
+        url = source.repo_url
         if self.local is not None and self.local.matches(url):
             # --revision wins; else the Application's targetRevision: the work tree when that is
             # what is checked out (uncommitted edits included), otherwise read from the object database.
-            rev = self.revision or app.source.target_revision
+            rev = self.revision or source.target_revision
             if not self.revision and self.local.is_checked_out(rev):
-                return self.local.work_tree(), app.source.path
-            return self._local_rev(rev), app.source.path
-        rev = app.source.target_revision
+                return self.local.work_tree(), source.path
+            return self._local_rev(rev), source.path
+        rev = source.target_revision
         if (url, rev) not in self._trees:
             self._trees[(url, rev)] = fetch_remote(url, rev)
-        return self._trees[(url, rev)], app.source.path
+        return self._trees[(url, rev)], source.path
 
-    def _pinned(self, app: App, commit: str) -> tuple[Tree, str]:
-        if app.is_plain_dir or (self.local is not None and self.local.matches(app.source.repo_url)):
+    def _pinned(self, app: App, source: Source, commit: str) -> tuple[Tree, str]:
+        if app.is_plain_dir or (self.local is not None and self.local.matches(source.repo_url)):
             if self.local is None:
-                raise GitopsError(f"app {app.name}: {app.source.path} is not in a git repository, so it "
+                raise GitopsError(f"app {app.name}: {source.path} is not in a git repository, so it "
                                   f"cannot be read at commit {commit}")
             tree = self._local_rev(commit)
             if app.is_plain_dir:
-                return tree, os.path.relpath(Path(app.source.path).resolve(), self.local.workdir)
-            return tree, app.source.path
-        key = (app.source.repo_url, commit)
+                return tree, os.path.relpath(Path(source.path).resolve(), self.local.workdir)
+            return tree, source.path
+        key = (source.repo_url, commit)
         if key not in self._trees:
-            self._trees[key] = fetch_remote(app.source.repo_url, commit)
-        return self._trees[key], app.source.path
+            self._trees[key] = fetch_remote(source.repo_url, commit)
+        return self._trees[key], source.path
 
     def _local_rev(self, rev: str | None = None) -> Tree:
         rev = rev or self.revision

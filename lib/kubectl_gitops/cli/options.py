@@ -60,6 +60,9 @@ def _to_kube_options(f: F) -> F:
 def source_options(f: F) -> F:
     """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
     f = _to_compare_options(f)
+    f = click.option("--render-timeout", type=Duration(minimum=0.001), default="90s", show_default=True,
+                     help="How long each renderer run (helm, kubectl kustomize) may take, like Argo CD's "
+                     "exec timeout; a duration such as 30s or 2m.")(f)
     f = click.option("--config-namespace", default="argocd", show_default=True,
                      help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences).")(f)
     f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
@@ -76,10 +79,11 @@ def source_options(f: F) -> F:
 def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
-                config_namespace: str, **kwargs: Any) -> Any:
+                config_namespace: str, render_timeout: float, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
-        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace), **kwargs)
+        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace,
+                                        render_timeout=render_timeout), **kwargs)
 
     return wrapper
 

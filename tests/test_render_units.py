@@ -1,0 +1,63 @@
+"""Pure pieces of the renderers, without a cluster: image specs as `kustomize edit set image` reads
+them, envsubst, Helm repository URLs without their credentials, and which symlinks a revision keeps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from gitrepo import git, make_repo
+from kubectl_gitops.render.helmchart import Repo
+from kubectl_gitops.render.kustomize_edit import envsubst, parse_image
+from kubectl_gitops.source import _link_stays_inside, open_local
+
+
+@pytest.mark.parametrize(("spec", "entry"), [
+    ("nginx:1.25", {"name": "nginx", "newTag": "1.25"}),
+    ("nginx=registry.invalid/nginx:2", {"name": "nginx", "newName": "registry.invalid/nginx", "newTag": "2"}),
+    ("registry.invalid:5000/web:3", {"name": "registry.invalid:5000/web", "newTag": "3"}),
+    ("web=web@sha256:abc", {"name": "web", "digest": "sha256:abc"}),
+    ("registry.invalid:5000/web", {"name": "registry.invalid:5000/web"}),
+])
+def test_image_specs(spec: str, entry: dict[str, str]) -> None:
+    assert parse_image(spec, "x") == entry
+
+
+def test_envsubst_reads_only_the_build_environment() -> None:
+    env = {"ARGOCD_APP_NAME": "web"}
+    assert envsubst("${ARGOCD_APP_NAME}-$ARGOCD_APP_NAME/$HOME", env) == "web-web/"
+
+
+def test_helm_repository_credentials_are_not_part_of_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HELM_REPO_USERNAME", raising=False)
+    repo = Repo.parse("https://alice:s3cret@charts.example.com:8443/stable/")
+    assert (repo.url, repo.username, repo.password) == ("https://charts.example.com:8443/stable", "alice", "s3cret")
+    assert Repo.parse("oci://registry.example.com/charts").oci
+
+
+@pytest.mark.parametrize(("link_dir", "target", "inside"), [
+    ("", "a/b", True), ("app", "../shared/cm.yaml", True), ("app", "../../x", False), ("", "/etc/passwd", False),
+    ("a/b", "../../c", True), ("a/b", "../../../c", False), ("", "./x/../y", True),
+])
+def test_which_symlinks_stay_inside(link_dir: str, target: str, inside: bool) -> None:
+    assert _link_stays_inside(PurePosixPath(link_dir), target) is inside
+
+
+def test_a_revision_in_the_cache_keeps_only_links_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    repo = make_repo(tmp_path / "r", {"app/cm.yaml": "x: 1\n"})
+    for name, target in (("in.yaml", "cm.yaml"), ("abs.yaml", "/etc/hostname"), ("up.yaml", "../../x"),
+                         ("via.yaml", "../loop/../../x")):
+        os.symlink(target, repo / "app" / name)
+    os.symlink(".", repo / "loop")
+    git(repo, "add", "-A")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "links"],
+                   check=True)
+    local = open_local(repo)
+    assert local is not None
+    tree = local.revision("main")
+    assert tree.escapes == {"app/abs.yaml", "app/up.yaml", "app/via.yaml"}
+    assert sorted(p.name for p in (tree.root / "app").iterdir()) == ["cm.yaml", "in.yaml"]
