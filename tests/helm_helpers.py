@@ -54,8 +54,12 @@ class ChartRepo:
                        capture_output=True)
 
     def requests(self) -> list[str]:
-        """The paths the server was asked for, in order."""
-        return [line.split('"')[1].split()[1] for line in self.log.read_text().splitlines() if '"GET ' in line]
+        """The paths the server was asked for, in order (with ` authorized`/` refused` for a private one)."""
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text().splitlines()
+        return [line.split('"')[1].split()[1] if '"GET ' in line else line for line in lines
+                if '"GET ' in line or line.startswith("/")]
 
 
 def _free_port() -> int:
@@ -66,13 +70,29 @@ def _free_port() -> int:
 
 @pytest.fixture
 def chart_repo(helm: Path, tmp_path: Path) -> Iterator[ChartRepo]:
-    served = tmp_path / "chart-repo"
-    served.mkdir()
     port = _free_port()
-    log = tmp_path / "chart-repo.log"
+    yield from _serve(helm, tmp_path / "chart-repo", port, [sys.executable, "-m", "http.server", str(port),
+                                                            "--bind", "127.0.0.1", "--directory"])
+
+
+PRIVATE_USER, PRIVATE_PASSWORD = "charts-reader", "s3cret-Pa55"
+
+
+@pytest.fixture
+def private_chart_repo(helm: Path, tmp_path: Path) -> Iterator[ChartRepo]:
+    """A chart repository that serves PRIVATE_USER:PRIVATE_PASSWORD only (tests/chart_server.py)."""
+    port = _free_port()
+    served = tmp_path / "private-repo"
+    yield from _serve(helm, served, port, [sys.executable, str(Path(__file__).parent / "chart_server.py")],
+                      [str(port), PRIVATE_USER, PRIVATE_PASSWORD, str(tmp_path / "private-repo.requests")])
+
+
+def _serve(helm: Path, served: Path, port: int, argv: list[str], after: list[str] | None = None
+           ) -> Iterator[ChartRepo]:
+    served.mkdir()
+    log = served.with_suffix(".log")
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                                 "--directory", str(served)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*argv, str(served), *(after or [])], stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -83,7 +103,7 @@ def chart_repo(helm: Path, tmp_path: Path) -> Iterator[ChartRepo]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"chart repository did not start: {log.read_text()}") from None
                 time.sleep(0.05)
-        yield ChartRepo(f"http://127.0.0.1:{port}", served, helm, log)
+        yield ChartRepo(f"http://127.0.0.1:{port}", served, helm, log if not after else Path(after[-1]))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Cluster
 from diff_helpers import ORIGIN_URL, Repo, application, diff, error_of, sync
-from helm_helpers import ChartRepo, write_chart
+from helm_helpers import PRIVATE_PASSWORD, PRIVATE_USER, ChartRepo, write_chart
 
 
 @pytest.fixture(autouse=True)
@@ -244,3 +244,49 @@ def test_missing_helm_is_one_clear_error(cluster: Cluster, namespace: str, tmp_p
                            if not (Path(p) / "helm").exists())
     err = error_of(diff("apps/web.yaml", cwd=repo.root, env={"PATH": path}))
     assert "rendering needs helm on PATH" in err and "install Helm 3" in err
+
+
+def test_credentials_from_an_argo_cd_repository_secret_or_the_environment(
+        cluster: Cluster, namespace: str, tmp_path: Path, private_chart_repo: ChartRepo) -> None:
+    private_chart_repo.publish(write_chart(tmp_path / "published", "private", "0.1.0", {"cm.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: "{{ .Release.Name }}"}
+        data: {from: private}
+        """}))
+    repo = Repo(tmp_path / "config")
+    repo.write("apps/p.yaml", textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: priv}}
+        spec:
+          project: default
+          source: {{repoURL: "{private_chart_repo.url}", chart: private, targetRevision: 0.1.0}}
+          destination: {{server: https://kubernetes.default.svc, namespace: {namespace}}}
+        """))
+    repo.commit()
+    args = ("apps/p.yaml", "--config-namespace", namespace)
+    assert "helm pull private 0.1.0" in error_of(diff(*args, cwd=repo.root, env={"HELM_REPO_USERNAME": ""}))
+
+    cluster.kubectl("apply", "-f", "-", stdin=textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Secret
+        metadata:
+          name: private-charts
+          namespace: {namespace}
+          labels: {{argocd.argoproj.io/secret-type: repository}}
+        stringData: {{type: helm, url: "{private_chart_repo.url}", username: {PRIVATE_USER},
+                     password: {PRIVATE_PASSWORD}}}
+        """))
+    code, out, err = sync(repo.root, *args)
+    assert code == 0, err
+    assert cluster.get("configmap", "-n", namespace, "priv")["data"] == {"from": "private"}
+    assert any(r.endswith(".tgz authorized") for r in private_chart_repo.requests())
+    assert PRIVATE_PASSWORD not in out + err
+    for f in (tmp_path / "cache").rglob("*"):
+        assert not f.is_file() or PRIVATE_PASSWORD.encode() not in f.read_bytes(), f
+
+    cluster.kubectl("delete", "secret", "-n", namespace, "private-charts")
+    (tmp_path / "cache").rename(tmp_path / "cache-before")  # pull again, now with credentials from env
+    res = diff(*args, cwd=repo.root, env={"HELM_REPO_USERNAME": PRIVATE_USER, "HELM_REPO_PASSWORD": PRIVATE_PASSWORD})
+    assert res.returncode == 0, res.stderr

@@ -3,6 +3,7 @@ control plane; each syncs, diffs clean afterwards, and each bad input exits 2 wi
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -210,6 +211,9 @@ def test_multi_source_with_values_ref_and_a_duplicate(cluster: Cluster, namespac
     assert "ConfigMap multi-settings comes from more than one source" in err
     assert cluster.get("configmap", "-n", namespace, "multi-settings")["data"] == {"color": "from-extra"}
     assert cluster.get("configmap", "-n", namespace, "extra")["data"] == {"a": "1"}
+    doc = json.loads(diff("apps/multi.yaml", "-o", "json", cwd=repo.root).stdout)
+    origins = {r["name"]: r["origin"] for r in doc["apps"][0]["resources"]}
+    assert origins["extra"].endswith("extra/cm.yaml (spec.sources[2])")
 
     repo.write("extra/dup.yaml", "")
     repo.commit("no duplicate")

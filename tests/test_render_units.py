@@ -61,3 +61,31 @@ def test_a_revision_in_the_cache_keeps_only_links_inside(tmp_path: Path, monkeyp
     tree = local.revision("main")
     assert tree.escapes == {"app/abs.yaml", "app/up.yaml", "app/via.yaml"}
     assert sorted(p.name for p in (tree.root / "app").iterdir()) == ["cm.yaml", "in.yaml"]
+
+
+def test_helm_template_arguments_follow_argo_cd(tmp_path: Path) -> None:
+    from kubectl_gitops.appsource import Helm, HelmParameter, Source
+    from kubectl_gitops.render import Request
+    from kubectl_gitops.render.helm import template_args
+    from kubectl_gitops.render.helmchart import HelmHome
+    from kubectl_gitops.source import Tree
+
+    chart = tmp_path / "repo" / "chart"
+    chart.mkdir(parents=True)
+    (chart / "values-a.yaml").write_text("a: 1\n")
+    (chart / "values-b.yaml").write_text("b: 1\n")
+    h = Helm(release_name="rel", value_files=("values-*.yaml",), values="x: 1\n", values_object='{"y": 2}',
+             parameters=(HelmParameter("p", "1"), HelmParameter("s", "007", force_string=True)),
+             skip_crds=True, skip_tests=True, skip_schema_validation=True, namespace="other",
+             kube_version="v1.30.0", api_versions=("example.com/v1",))
+    req = Request(Tree(tmp_path / "repo", None, "work tree"), "chart", Source("", "chart", helm=h), app_name="app",
+                  namespace="dest")
+    home = HelmHome("helm", "x", 1.0, tmp_path, False)
+    args = template_args(req, h, home, chart, chart)
+    assert args == ["template", "rel", str(chart), "--namespace", "other", "--kube-version", "v1.30.0",
+                    "--api-versions", "example.com/v1",
+                    "--values", str(chart / "values-a.yaml"), "--values", str(chart / "values-b.yaml"),
+                    "--values", str(tmp_path / "values.yaml"), "--values", str(tmp_path / "values-object.yaml"),
+                    "--set", "p=1", "--set-string", "s=007", "--skip-tests", "--skip-schema-validation"]
+    plain = template_args(req, Helm(kube_version="v1", api_versions=("v1",)), home, chart, chart)
+    assert plain[:5] == ["template", "app", str(chart), "--namespace", "dest"] and "--include-crds" in plain

@@ -445,7 +445,8 @@ def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, 
     code, out, err = sync(root, "-o", "json")
     assert code == 0, err
     rows = json.loads(out)["results"]
-    assert [r["app"] for r in rows] == ["api-dev"] * 6 + ["web-dev"] * 6  # children in the root's wave order
+    # children in the root's wave order: cache-dev (a Helm chart, wave 1) between api-dev and web-dev
+    assert [r["app"] for r in rows] == ["api-dev"] * 6 + ["cache-dev"] * 3 + ["web-dev"] * 6
     assert {(r["kind"], r["result"]) for r in rows if r["kind"] == "Job"} == {("Job", "hook succeeded")}
     for svc in ("api", "web"):
         dep = cluster.get("-n", f"{svc}-dev", f"deployment/{svc}")
@@ -455,5 +456,9 @@ def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, 
         assert cluster.kubectl("get", "-n", f"{svc}-dev", f"job/{svc}-migrate", check=False).returncode != 0
     status = run_cli("kubectl-gitops", "status", str(root))
     assert status.returncode == 0, status.stdout + status.stderr
-    assert [line.split() for line in status.stdout.splitlines()[-3:]] == [
-        ["root", "Synced", "Healthy"], ["api-dev", "Synced", "Healthy"], ["web-dev", "Synced", "Healthy"]]
+    assert [line.split() for line in status.stdout.splitlines()[-4:]] == [
+        ["root", "Synced", "Healthy"], ["api-dev", "Synced", "Healthy"], ["cache-dev", "Synced", "Healthy"],
+        ["web-dev", "Synced", "Healthy"]]
+    # the Helm-based service: rendered with its values-dev.yaml, a parameter and its releaseName
+    assert cluster.get("-n", "cache-dev", "configmap/cache-config")["data"] == {
+        "maxmemory": "128mb", "maxmemory-policy": "volatile-lru"}

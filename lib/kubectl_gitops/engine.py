@@ -14,9 +14,9 @@ from kubectl_gitops.apps import App, resolve_target
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, scopes
+from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
 from kubectl_gitops.model import SyncOptions
-from kubectl_gitops.render import DEFAULT_TIMEOUT, Renders, Request, Target, TargetOnce
+from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -68,7 +68,8 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
     live_cache = LiveCache(client)
     states: list[AppState] = []
     done: set[str] = set()
-    target = TargetOnce(lambda: cluster_target(client))
+    target = Once(lambda: cluster_target(client))
+    secrets = Once(lambda: repository_secrets(client, opts.config_namespace))
 
     def visit(app: App, stack: tuple[str, ...]) -> None:
         if app.name in stack:
@@ -85,7 +86,7 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
                 if child.name != app.name:  # a root that manages its own Application is not a cycle
                     visit(child, (*stack, app.name))
 
-    with Renders(lambda app: render_requests(app, sources, target, opts.render_timeout, log), log) as renders:
+    with Renders(lambda app: render_requests(app, sources, target, secrets, opts.render_timeout, log), log) as renders:
         renders.prefetch(apps)
         for app in apps:
             visit(app, ())
@@ -95,8 +96,8 @@ def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[
     return states
 
 
-def render_requests(app: App, sources: Sources, target: Callable[[], Target], timeout: float,
-                    log: Log) -> list[Request]:
+def render_requests(app: App, sources: Sources, target: Callable[[], Target],
+                    secrets: Callable[[], list[tuple[str, str, str, bool]]], timeout: float, log: Log) -> list[Request]:
     """One render request per source of `app`, with the trees of its `ref` sources."""
     picked = [(s, *sources.tree_for(app, s)) for s in app.sources]
     refs = {s.ref: tree for s, tree, _ in picked if s.ref and tree is not None}
@@ -105,7 +106,7 @@ def render_requests(app: App, sources: Sources, target: Callable[[], Target], ti
         if s.renders:
             log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
     return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
-                    refs=refs, timeout=timeout, env=_build_env(app, s, path))
+                    refs=refs, timeout=timeout, env=_build_env(app, s, path), repo_secrets=secrets)
             for s, tree, path in picked]
 
 

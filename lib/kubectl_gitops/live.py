@@ -3,6 +3,7 @@ dry-runs run concurrently with a bounded pool."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,6 +133,29 @@ def argocd_cm(client: Client, namespace: str) -> dict[str, str]:
             raise
         cm = None  # no permission to read it: run without customizations
     return dict((cm or {}).get("data") or {})
+
+
+def repository_secrets(client: Client, namespace: str) -> list[tuple[str, str, str, bool]]:
+    """Argo CD's repository Secrets in `namespace` (label argocd.argoproj.io/secret-type: repository, or
+    repo-creds for a URL prefix): (url, username, password, is_prefix) each; none when we may not list
+    Secrets there. The values go to helm on stdin only: never printed, logged or cached."""
+    res = client.resource_for("", "Secret")
+    if res is None:
+        return []
+    try:
+        doc = client.request("GET", res.path(namespace), what="list repository Secrets",
+                             query={"labelSelector": "argocd.argoproj.io/secret-type in (repository,repo-creds)"})
+    except ApiError as e:
+        if e.status in (401, 403, 404):
+            return []
+        raise
+    out = []
+    for secret in (doc or {}).get("items") or []:
+        data = {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.get("data") or {}).items()}
+        kind = ((secret.get("metadata") or {}).get("labels") or {}).get("argocd.argoproj.io/secret-type")
+        if data.get("url"):
+            out.append((data["url"], data.get("username", ""), data.get("password", ""), kind == "repo-creds"))
+    return out
 
 
 def existing_namespaces(client: Client, names: set[str]) -> set[str]:

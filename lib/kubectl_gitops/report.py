@@ -116,7 +116,8 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             health, message = health_of(rs)
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
-                    "healthMessage": message or None, "ignored": rs.ignored_extraneous}
+                    "healthMessage": message or None, "ignored": rs.ignored_extraneous,
+                    "origin": rs.origin or None}  # the file (and source) Git has it from
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)

@@ -414,7 +414,7 @@ class Sources:
             if self.local is not None and self.local.workdir in (p, *p.parents):
                 return self.local.work_tree(), os.path.relpath(p, self.local.workdir)
             # Not in a repository: a directory the user named on disk, with nothing around it to stay in.
-            return Tree(root=Path(p.anchor), tree_id=None, label="work tree"), str(p.relative_to(p.anchor))
+            return Tree(root=Path(p.anchor), tree_id=None, label="work tree"), str(p)
         url = source.repo_url
         if self.local is not None and self.local.matches(url):
             # --revision wins; else the Application's targetRevision: the work tree when that is

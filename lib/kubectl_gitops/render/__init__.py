@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from kubectl_gitops.apps import App
 from kubectl_gitops.appsource import Source
@@ -37,6 +37,7 @@ __all__ = [
     "renderer_for",
 ]
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 90.0  # seconds, like Argo CD's exec timeout
 
 
@@ -48,19 +49,20 @@ class Target:
     api_versions: tuple[str, ...] = ()
 
 
-class TargetOnce:
-    """The destination's Target, asked for once by whichever render needs it first (thread-safe)."""
+class Once(Generic[T]):
+    """A value from the cluster (its versions, repository Secrets), asked for once by whichever render
+    needs it first; renders run in threads."""
 
-    def __init__(self, ask: Callable[[], Target]) -> None:
+    def __init__(self, ask: Callable[[], T]) -> None:
         self._ask = ask
         self._lock = threading.Lock()
-        self._value: Target | None = None
+        self._value: list[T] = []
 
-    def __call__(self) -> Target:
+    def __call__(self) -> T:
         with self._lock:
-            if self._value is None:
-                self._value = self._ask()
-            return self._value
+            if not self._value:
+                self._value.append(self._ask())
+            return self._value[0]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Request:
     refs: Mapping[str, Tree] = field(default_factory=dict)  # multi-source `ref` name → its tree
     timeout: float = DEFAULT_TIMEOUT
     env: Mapping[str, str] = field(default_factory=dict)  # ARGOCD_APP_* build environment
+    # Argo CD repository Secrets readable in the cluster: (url, username, password, is_prefix) each.
+    repo_secrets: Callable[[], list[tuple[str, str, str, bool]]] = list
 
     @property
     def app_dir(self) -> Path:
@@ -102,21 +106,25 @@ class Renderer(Protocol):
 
 
 def _registry() -> tuple[Renderer, ...]:
+    """In Argo CD's order of detection: a kustomization wins over a Chart.yaml beside it."""
     from kubectl_gitops.render.directory import DirectoryRenderer
     from kubectl_gitops.render.helm import HelmRenderer
     from kubectl_gitops.render.kustomize import KustomizeRenderer
 
-    return (HelmRenderer(), KustomizeRenderer(), DirectoryRenderer())
+    return (KustomizeRenderer(), HelmRenderer(), DirectoryRenderer())
 
 
 def renderer_for(req: Request) -> Renderer:
-    """The first renderer that claims the source; an explicit `helm:`/`kustomize:` must match it."""
-    renderer = next(r for r in _registry() if r.claims(req))
+    """The renderer of the type the source names (`helm:`/`kustomize:`), else the first that claims it."""
+    claiming = [r for r in _registry() if r.claims(req)]
     for name, given in (("helm", req.source.helm), ("kustomize", req.source.kustomize)):
-        if given is not None and renderer.name != name:
-            raise GitopsError(f"{req.label}: source.{name} is set, but {req.path!r} is a {renderer.name} "
-                              f"source, not {name}")
-    return renderer
+        if given is not None:
+            named = next((r for r in claiming if r.name == name), None)
+            if named is None:
+                raise GitopsError(f"{req.label}: source.{name} is set, but {req.path!r} is a {claiming[0].name} "
+                                  f"source, not {name}")
+            return named
+    return claiming[0]
 
 
 def render(req: Request) -> list[Manifest]:
@@ -143,7 +151,9 @@ def render_sources(reqs: list[Request], warn: Callable[[str], None]) -> list[Man
         return render(rendering[0])
     out: dict[object, Manifest] = {}
     for req in rendering:
+        index = reqs.index(req)
         for m in render(req):
+            m = Manifest(m.obj, f"{m.origin} (spec.sources[{index}])")  # which source, in messages and -o json
             k = key_of(m.obj)
             if k in out:
                 warn(f"{req.label}: {k} comes from more than one source; the last one "

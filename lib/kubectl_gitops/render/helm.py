@@ -97,7 +97,7 @@ def _chart(req: Request, home: HelmHome) -> tuple[Path, str]:
     """The chart's directory and how messages name it."""
     s = req.source
     if s.chart:
-        repo = Repo.parse(s.repo_url)
+        repo = Repo.parse(s.repo_url, req.repo_secrets)
         if not repo.url.startswith(("https://", "http://", "oci://")):
             raise GitopsError(f"{req.label}: source.repoURL {repo.url!r} is not a Helm repository URL "
                               "(https://, http:// or oci://)")
@@ -113,7 +113,7 @@ def _with_dependencies(req: Request, home: HelmHome, chart_dir: Path) -> Path:
     if not deps or not missing(chart_dir, deps):
         return chart_dir
     local = local_dependency_dirs(req.tree, chart_dir, deps, req.label)
-    built = built_dependencies(home, req.tree, chart_dir, deps, deps_digest(chart_dir, deps, local))
+    built = built_dependencies(home, req.tree, chart_dir, deps, deps_digest(chart_dir, deps, local), req.repo_secrets)
     work = home.dir / "chart" / chart_dir.name
     shutil.copytree(chart_dir, work, symlinks=False)
     (work / "charts").mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,17 +43,32 @@ class Repo:
     password: str = ""
 
     @classmethod
-    def parse(cls, url: str) -> Repo:
+    def parse(cls, url: str, secrets: Callable[[], list[tuple[str, str, str, bool]]] = list) -> Repo:
+        """Credentials from the URL, else HELM_REPO_USERNAME/HELM_REPO_PASSWORD, else the Argo CD
+        repository Secret for this URL (or the repo-creds Secret with the longest matching prefix)."""
         parts = urlsplit(url)
-        user, password = parts.username or "", parts.password or ""
         bare = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")
-                                         if parts.hostname else parts.netloc))
-        return cls(bare.rstrip("/"), user or os.environ.get("HELM_REPO_USERNAME", ""),
-                   password or os.environ.get("HELM_REPO_PASSWORD", ""))
+                                         if parts.hostname else parts.netloc)).rstrip("/")
+        if parts.username:
+            return cls(bare, parts.username, parts.password or "")
+        if os.environ.get("HELM_REPO_USERNAME"):
+            return cls(bare, os.environ["HELM_REPO_USERNAME"], os.environ.get("HELM_REPO_PASSWORD", ""))
+        found = secret_for(bare, secrets() if bare.startswith(("http", "oci")) else [])
+        return cls(bare, *found) if found else cls(bare)
 
     @property
     def oci(self) -> bool:
         return self.url.startswith("oci://")
+
+
+def secret_for(url: str, secrets: list[tuple[str, str, str, bool]]) -> tuple[str, str] | None:
+    """Argo CD's matching: a repository Secret for exactly this URL, else the longest repo-creds prefix."""
+    exact = [(u, p) for s_url, u, p, prefix in secrets if not prefix and s_url.rstrip("/") == url]
+    if exact:
+        return exact[0]
+    prefixes = sorted(((s_url, u, p) for s_url, u, p, prefix in secrets if prefix and url.startswith(s_url)),
+                      key=lambda e: len(e[0]), reverse=True)
+    return (prefixes[0][1], prefixes[0][2]) if prefixes else None
 
 
 class HelmHome:
@@ -189,7 +204,7 @@ def local_dependency_dirs(tree: Tree | None, chart_dir: Path, deps: list[Depende
 
 
 def built_dependencies(home: HelmHome, tree: Tree | None, chart_dir: Path, deps: list[Dependency],
-                       digest: str) -> Path:
+                       digest: str, secrets: Callable[[], list[tuple[str, str, str, bool]]] = list) -> Path:
     """The cached `charts/` for these dependencies (`digest` names them), built when missing."""
     dest = cache_dir("helm", "deps", digest)
     if (dest / "charts").is_dir():
@@ -202,7 +217,7 @@ def built_dependencies(home: HelmHome, tree: Tree | None, chart_dir: Path, deps:
         work = Path(tmp) / "ws" / chart_dir.resolve().relative_to(root)
         for d in deps:
             if d.repository.startswith(("http://", "https://", "oci://")):
-                home.add(Repo.parse(d.repository))
+                home.add(Repo.parse(d.repository, secrets))
         home.helm_run("dependency", "build", str(work), what="helm dependency build")
         built = Path(tmp) / "built"
         built.mkdir()

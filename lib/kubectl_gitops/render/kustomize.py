@@ -8,7 +8,6 @@ bases, generators) have no cheap key.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -63,7 +62,7 @@ class KustomizeRenderer:
         kubectl = tool("kubectl", origin, "install kubectl (its `kubectl kustomize` renders Kustomize)")
         k = req.source.kustomize
         if k and k.version:
-            _check_version(kubectl, k, req.label)
+            _check_version(kubectl, k, req.label, req.timeout)
         if not has_options(k):
             out = run([kubectl, "kustomize", str(app_dir)], where=origin, what="kustomize", timeout=req.timeout)
         else:
@@ -101,15 +100,14 @@ def _render_wrapped(req: Request, k: Kustomize, kubectl: str, app_dir: Path, ori
         return run([kubectl, "kustomize", str(wrap)], where=origin, what="kustomize", timeout=req.timeout)
 
 
-def _check_version(kubectl: str, k: Kustomize, where: str) -> None:
+def _check_version(kubectl: str, k: Kustomize, where: str, timeout: float) -> None:
     """A pinned kustomize version is honoured only if it is the one kubectl embeds."""
     import orjson
 
+    out = run([kubectl, "version", "--client", "-o", "json"], where=where, what="kubectl version", timeout=timeout)
     try:
-        out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True,
-                             timeout=30).stdout
         have = str(orjson.loads(out).get("kustomizeVersion", ""))
-    except (OSError, subprocess.TimeoutExpired, orjson.JSONDecodeError):
+    except orjson.JSONDecodeError:
         have = ""
     if have.lstrip("v") != k.version.lstrip("v"):
         raise GitopsError(f"{where}: source.kustomize.version {k.version!r} cannot be honoured: kubectl "
