@@ -34,6 +34,8 @@ class App:
     name: str
     source: Source  # the first of `sources`
     dest_namespace: str = ""
+    dest_server: str = ""  # spec.destination.server / .name: resolved to a cluster by destinations.py
+    dest_name: str = ""
     project: str = "default"
     sync_options: tuple[str, ...] = ()
     automated: bool = False
@@ -74,6 +76,8 @@ def parse_application(obj: Obj, origin: str) -> App:
         name=name,
         source=sources[0], extra_sources=sources[1:],
         dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
+        dest_server=(spec.get("destination") or {}).get("server") or "",
+        dest_name=(spec.get("destination") or {}).get("name") or "",
         project=spec.get("project") or "default",
         sync_options=tuple(policy.get("syncOptions") or ()),
         automated=auto is not None,

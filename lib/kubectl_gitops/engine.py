@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kubectl_gitops import pairing, settings
@@ -14,6 +15,7 @@ from kubectl_gitops.apps import App, resolve_target
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
@@ -53,47 +55,100 @@ def single_app(opts: CompareOptions) -> App:
 
 # -- compare ----------------------------------------------------------------------------------------
 
-def compare_target(opts: CompareOptions, client: Client, log: Log) -> tuple[list[AppState], Settings]:
+def compare_target(opts: CompareOptions, fleet: Fleet, log: Log) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
-        pending = pool.submit(load_settings, client, opts.argocd_cm, opts.config_namespace)
-        states = _compare_apps(opts, client, pending.result, log)
+        pending = pool.submit(load_settings, fleet.management, opts.argocd_cm, opts.config_namespace)
+        states = _compare_apps(opts, fleet, pending.result, log)
         return states, pending.result()
 
 
-def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
+class _Cluster:
+    """What one destination cluster shares between its apps: one LIST cache, its versions for Helm,
+    and one worker, so its apps are compared one after another while other clusters' run alongside."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.live = LiveCache(client)
+        self.target = Once(lambda: cluster_target(client))
+        self.worker = ThreadPoolExecutor(max_workers=1)
+
+
+def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
                   log: Log) -> list[AppState]:
     sources = Sources(opts.target, opts.revision, dict(opts.pins))
     apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
-    live_cache = LiveCache(client)
+    fleet.resolve(apps)  # every destination known before anything is read from its cluster
+    clusters: dict[int, _Cluster] = {}
+    secrets = Once(lambda: repository_secrets(fleet.management, opts.config_namespace))
+    started: dict[str, Future[AppState]] = {}
+
+    lock = threading.Lock()
+
+    def cluster_of(app: App) -> _Cluster:
+        client = fleet.client_of(app)
+        with lock:
+            if id(client) not in clusters:
+                clusters[id(client)] = _Cluster(client)
+            return clusters[id(client)]
+
+    def start(app: App) -> None:
+        c = cluster_of(app)
+        started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, get_settings, log)
+
+    def visit(app: App, stack: tuple[str, ...]) -> list[AppState]:
+        state = started[app.name].result()
+        out = [state]
+        if not opts.recursive:
+            return out
+        kids = sorted((c for c in state.children if c.name != app.name),  # a root managing itself is no cycle
+                      key=lambda a: (a.wave, a.name))  # the root's wave order
+        for kid in kids:
+            if kid.name in (*stack, app.name):
+                raise GitopsError(f"app of apps cycle: {' → '.join((*stack, app.name, kid.name))}",
+                                  hint=f"{kid.origin} is reached from its own children")
+        new = list({k.name: k for k in kids if k.name not in started}.values())
+        fleet.resolve(new)
+        renders.prefetch(new)  # siblings render in parallel
+        for kid in new:
+            start(kid)
+        for kid in new:
+            out += visit(kid, (*stack, app.name))
+        return out
+
+    def render_for(app: App) -> list[Request]:
+        return render_requests(app, sources, cluster_of(app).target, secrets, opts.render_timeout, log)
+
     states: list[AppState] = []
-    done: set[str] = set()
-    target = Once(lambda: cluster_target(client))
-    secrets = Once(lambda: repository_secrets(client, opts.config_namespace))
-
-    def visit(app: App, stack: tuple[str, ...]) -> None:
-        if app.name in stack:
-            raise GitopsError(f"app of apps cycle: {' → '.join((*stack, app.name))}",
-                              hint=f"{app.origin} is reached from its own children")
-        if app.name in done:
-            return
-        done.add(app.name)
-        state = compare_app(app, renders, client, get_settings, live_cache, log)
-        states.append(state)
-        if opts.recursive:
-            renders.prefetch(c for c in state.children if c.name not in done)  # siblings render in parallel
-            for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
-                if child.name != app.name:  # a root that manages its own Application is not a cycle
-                    visit(child, (*stack, app.name))
-
-    with Renders(lambda app: render_requests(app, sources, target, secrets, opts.render_timeout, log), log) as renders:
-        renders.prefetch(apps)
-        for app in apps:
-            visit(app, ())
-    if live_cache.forbidden:
-        log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
-            "extraneous objects of those kinds are not shown")
+    try:
+        with Renders(render_for, log) as renders:
+            renders.prefetch(apps)
+            for app in apps:
+                start(app)
+            for app in apps:
+                states += visit(app, ())
+    finally:
+        for c in clusters.values():
+            c.worker.shutdown(wait=True, cancel_futures=True)
+    for c in clusters.values():
+        if c.live.forbidden:
+            log(f"not allowed to list {', '.join(sorted(r.plural for r in c.live.forbidden))} on "
+                f"{c.client.context or c.client.host}: extraneous objects of those kinds are not shown")
     return states
+
+
+def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, get_settings: Callable[[], Settings],
+                log: Log) -> AppState:
+    label = fleet.target_of(app).label
+    try:
+        state = compare_app(app, renders, c.client, get_settings, c.live, log)
+    except GitopsError as e:
+        if c.client is fleet.management or not unreachable(e):
+            raise
+        # Another cluster that does not answer fails its own apps only.
+        return AppState(app=app, source_label="", cluster=label, error=str(e))
+    state.cluster = label
+    return state
 
 
 def render_requests(app: App, sources: Sources, target: Callable[[], Target],
