@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     through another fixture, is marked `cluster`: `pytest -m "not cluster"` runs the rest with no control
     plane and no Go toolchain."""
     for item in items:
-        if {"cluster", "old_cluster"} & set(getattr(item, "fixturenames", ())):
+        if {"cluster", "old_cluster", "second_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
 
 
@@ -90,6 +90,43 @@ OLD_APISERVER_FLAGS = {"legacy-discovery": "", "v2beta1-discovery": "--feature-g
 def old_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     yield from _local_cluster(tmp_path_factory.mktemp("old-cluster"), LOCAL_CLUSTER_OLD_APISERVER="1",
                               LOCAL_CLUSTER_APISERVER_FLAGS=OLD_APISERVER_FLAGS[request.param])
+
+
+@pytest.fixture(scope="session")
+def second_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A second control plane at once (etcd and kube-apiserver only: its objects need no controllers),
+    for Applications whose destination is another cluster."""
+    yield from _local_cluster(tmp_path_factory.mktemp("second-cluster"), LOCAL_CLUSTER_MINIMAL="1")
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Both clusters behind one merged kubeconfig: context `local` (current) is the first cluster,
+    context `second` (cluster `second`, user `second-admin`) the other."""
+
+    first: Cluster
+    second: Cluster
+    kubeconfig: Path
+
+
+def merged_kubeconfig(first: Cluster, second: Cluster, path: Path) -> Path:
+    import yaml
+
+    a, b = (yaml.safe_load(c.kubeconfig.read_text()) for c in (first, second))
+    b_cluster = dict(b["clusters"][0]["cluster"])
+    b_user = next(u["user"] for u in b["users"] if u["name"] == "admin")
+    a["clusters"].append({"name": "second", "cluster": b_cluster})
+    a["users"].append({"name": "second-admin", "user": b_user})
+    a["contexts"].append({"name": "second", "context": {"cluster": "second", "user": "second-admin"}})
+    path.write_text(yaml.safe_dump(a))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clusters(cluster: Cluster, second_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Clusters:
+    path = merged_kubeconfig(cluster, second_cluster, tmp_path_factory.mktemp("merged") / "kubeconfig")
+    return Clusters(cluster, second_cluster, path)
 
 
 @pytest.fixture

@@ -325,8 +325,9 @@ def test_output_markdown_and_table(cluster: Cluster, namespace: str, tmp_path: P
     res = diff(str(app), "-o", "table")
     assert res.returncode == 1, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].split() == ["APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH"]
-    assert sorted(line.split()[3:5] for line in lines[1:]) == [
+    assert lines[0].split() == ["APP", "CLUSTER", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH"]
+    assert {line.split()[1] for line in lines[1:]} == {"local"}  # the context's cluster
+    assert sorted(line.split()[4:6] for line in lines[1:]) == [
         ["changed", "OutOfSync"], ["gone", "Extraneous"], ["missing", "Missing"], ["same", "Synced"]]
     assert "+++" not in res.stdout
 

@@ -429,8 +429,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cluster: Cluster, namespace:
     res = run_cli("kubectl-gitops", "sync", str(app), "--dry-run")
     assert res.returncode == 0, res.stderr
     lines = [line.split() for line in res.stdout.splitlines()]
-    assert lines[0][:3] == ["APP", "PHASE", "WAVE"]
-    assert lines[1][1:4] == ["PreSync", "0", "Job"] and lines[2][1:4] == ["Sync", "2", "ConfigMap"]
+    assert lines[0][:4] == ["APP", "CLUSTER", "PHASE", "WAVE"]
+    assert lines[1][1:5] == ["local", "PreSync", "0", "Job"] and lines[2][1:5] == ["local", "Sync", "2", "ConfigMap"]
     assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0
 
 

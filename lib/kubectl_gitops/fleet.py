@@ -126,7 +126,7 @@ class Fleet:
 
     def clients(self) -> list[Client]:
         with self._lock:
-            return list(dict.fromkeys(self._clients.values()))
+            return list({id(c): c for c in self._clients.values()}.values())
 
     @property
     def requests(self) -> int:
