@@ -95,38 +95,28 @@ def old_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 @pytest.fixture(scope="session")
 def second_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A second control plane at once (etcd and kube-apiserver only: its objects need no controllers),
-    for Applications whose destination is another cluster."""
-    yield from _local_cluster(tmp_path_factory.mktemp("second-cluster"), LOCAL_CLUSTER_MINIMAL="1")
+    for Applications whose destination is another cluster. Its kubeconfig names cluster and context
+    `second`, so KUBECONFIG=first:second merges the two."""
+    yield from _local_cluster(tmp_path_factory.mktemp("second-cluster"), LOCAL_CLUSTER_MINIMAL="1",
+                              LOCAL_CLUSTER_NAME="second")
 
 
 @dataclass(frozen=True)
 class Clusters:
     """Both clusters behind one merged kubeconfig: context `local` (current) is the first cluster,
-    context `second` (cluster `second`, user `second-admin`) the other."""
+    context `second` the other."""
 
     first: Cluster
     second: Cluster
-    kubeconfig: Path
 
-
-def merged_kubeconfig(first: Cluster, second: Cluster, path: Path) -> Path:
-    import yaml
-
-    a, b = (yaml.safe_load(c.kubeconfig.read_text()) for c in (first, second))
-    b_cluster = dict(b["clusters"][0]["cluster"])
-    b_user = next(u["user"] for u in b["users"] if u["name"] == "admin")
-    a["clusters"].append({"name": "second", "cluster": b_cluster})
-    a["users"].append({"name": "second-admin", "user": b_user})
-    a["contexts"].append({"name": "second", "context": {"cluster": "second", "user": "second-admin"}})
-    path.write_text(yaml.safe_dump(a))
-    path.chmod(0o600)
-    return path
+    @property
+    def kubeconfig(self) -> str:
+        return os.pathsep.join((str(self.first.kubeconfig), str(self.second.kubeconfig)))
 
 
 @pytest.fixture(scope="session")
-def clusters(cluster: Cluster, second_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Clusters:
-    path = merged_kubeconfig(cluster, second_cluster, tmp_path_factory.mktemp("merged") / "kubeconfig")
-    return Clusters(cluster, second_cluster, path)
+def clusters(cluster: Cluster, second_cluster: Cluster) -> Clusters:
+    return Clusters(cluster, second_cluster)
 
 
 @pytest.fixture

@@ -48,8 +48,9 @@ def fleet_repo(tmp_path: Path, ns: str, first: Cluster, second: Cluster, extra: 
     return repo
 
 
-def gitops(kubeconfig: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    res = run_cli("kubectl-gitops", *argv, "--kubeconfig", str(kubeconfig), cwd=cwd)
+def gitops(kubeconfig: Path | str, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl gitops ARGV` with KUBECONFIG (one file, or several joined by ':')."""
+    res = run_cli("kubectl-gitops", *argv, cwd=cwd, env={"KUBECONFIG": str(kubeconfig)})
     assert "Traceback" not in res.stderr, res.stderr
     return res
 
@@ -182,11 +183,13 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
     proxy_a = FaultProxy(first.server, first.kubeconfig.parent / "ca.crt", *cert_a)
     proxy_b = FaultProxy(second.server, second.kubeconfig.parent / "ca.crt", *cert_b)
     try:
-        cfg = yaml.safe_load(clusters.kubeconfig.read_text())
-        for c in cfg["clusters"]:
-            c["cluster"]["server"] = proxy_a.url if c["name"] == "local" else proxy_b.url
-        kubeconfig = tmp_path / "proxied.kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(cfg))
+        files = []
+        for c, proxy in ((first, proxy_a), (second, proxy_b)):
+            cfg = yaml.safe_load(c.kubeconfig.read_text())
+            cfg["clusters"][0]["cluster"]["server"] = proxy.url
+            files.append(tmp_path / f"{cfg['clusters'][0]['name']}.kubeconfig")
+            files[-1].write_text(yaml.safe_dump(cfg))
+        kubeconfig = ":".join(map(str, files))
         repo = Repo(tmp_path / "config")
         repo.write("apps/root.yaml", child("root", "children", ns, "server: https://kubernetes.default.svc"))
         repo.write("children/near.yaml", child("near", "near", ns, "name: local", 0))

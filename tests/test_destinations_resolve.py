@@ -41,6 +41,10 @@ def test_server_matches_normalised_url_through_its_context() -> None:
     assert resolve("web", "HTTPS://STAGING.EXAMPLE:443", "", INV).context == "staging"
     # Two contexts use the current context's cluster: the current one is taken, no choice needed.
     assert resolve("web", "https://10.0.0.1:6443/", "", INV).context == "mgmt"
+    # Elsewhere, the context named like the cluster is the one.
+    inv = Inventory(**{**INV.__dict__, "contexts": {**INV.contexts, "prod": "prod"}})
+    assert resolve("web", "https://prod.example:6443", "", inv).context == "prod"
+    assert resolve("web", "", "prod", inv).context == "prod"
 
 
 def test_name_is_a_context_else_a_cluster() -> None:

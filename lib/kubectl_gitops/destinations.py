@@ -7,7 +7,8 @@ and answers with a Target or one error naming the app, the destination and what 
 Order, as a user expects it: the explicit map; the in-cluster names (the current context); for
 `server`, the kubeconfig clusters with that server URL (through the context that uses them), then the
 cluster Secrets; for `name`, a context of that name, a kubeconfig cluster of that name, then a Secret's
-`name`. A destination with both fields, or one that matches nothing or more than one thing, is an error.
+`name`. Several contexts on one cluster: the run's own, else the one named like the cluster. A
+destination with both fields, or one that matches nothing or more than one thing, is an error.
 """
 
 from __future__ import annotations
@@ -124,9 +125,7 @@ def resolve(app: str, server: str, name: str, inv: Inventory, project: str = "de
 def _by_server(server: str, inv: Inventory) -> list[tuple[Target, str]]:
     want = normalize_server(server)
     clusters = {c for c, url in inv.clusters.items() if normalize_server(url) == want}
-    contexts = [c for c, cl in inv.contexts.items() if cl in clusters]
-    if inv.current in contexts:  # the run's own context reaches it: no need to choose
-        contexts = [inv.current]
+    contexts = _preferred([c for c, cl in inv.contexts.items() if cl in clusters], inv)
     found = [(Target(label=c, context=c), f"context {c}") for c in contexts]
     if found:
         return found
@@ -138,11 +137,20 @@ def _by_name(name: str, inv: Inventory) -> list[tuple[Target, str]]:
     if name in inv.contexts:
         return [(Target(label=name, context=name), f"context {name}")]
     if name in inv.clusters:
-        contexts = [c for c, cl in inv.contexts.items() if cl == name]
-        if inv.current in contexts:
-            contexts = [inv.current]
+        contexts = _preferred([c for c, cl in inv.contexts.items() if cl == name], inv)
         return [(Target(label=c, context=c), f"context {c} (of cluster {name})") for c in contexts]
     return [(Target(label=s.name, secret=s), f"cluster Secret {s.secret}") for s in inv.secrets if s.name == name]
+
+
+def _preferred(contexts: list[str], inv: Inventory) -> list[str]:
+    """Of several contexts reaching one cluster: the run's own, else the one named like its cluster
+    (the usual admin context: kind, minikube, `kubectl config set-context`); else all, to choose from."""
+    if len(contexts) < 2:
+        return contexts
+    if inv.current in contexts:
+        return [inv.current]
+    same = [c for c in contexts if inv.contexts[c] == c]
+    return same or contexts
 
 
 def _looked_at(inv: Inventory) -> str:
