@@ -122,7 +122,6 @@ def test_an_unresolvable_destination_stops_everything_before_any_write(
         assert f"error: {message}" in res.stderr
     for c in (clusters.first, clusters.second):  # nothing written anywhere
         assert c.kubectl("get", "namespace", ns, check=False).returncode != 0
-        assert not names(c, "configmaps", "argocd") & {f"kubectl-gitops-app-{a}" for a in ("near", "far-server")}
 
 
 def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns: str, tmp_path: Path) -> None:
@@ -141,17 +140,17 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     repo.commit()
     only_first = first.kubeconfig  # the second cluster is in no kubeconfig
 
-    res = gitops(only_first, repo.root, "sync", "edge", "--config-namespace", config_ns)
+    res = gitops(only_first, repo.root, "sync", "apps/edge.yaml", "--config-namespace", config_ns)
     assert res.returncode == 2 and "app edge: destination.name 'edge': no such cluster" in res.stderr
     assert "--cluster-secrets" in res.stderr
 
-    res = gitops(only_first, repo.root, "sync", "edge", "--config-namespace", config_ns, "--cluster-secrets")
+    res = gitops(only_first, repo.root, "sync", "apps/edge.yaml", "--config-namespace", config_ns, "--cluster-secrets")
     assert res.returncode == 0, res.stderr
     assert names(second, "configmaps", ns) - {"kube-root-ca.crt"} == {"edge-cm"}
     assert not names(first, "configmaps", ns)
     assert [line.split()[:2] for line in res.stdout.splitlines()[1:]] == [["edge", "edge"]]
     assert token not in res.stdout + res.stderr
-    res = gitops(only_first, repo.root, "diff", "edge", "--config-namespace", config_ns, "--cluster-secrets")
+    res = gitops(only_first, repo.root, "diff", "apps/edge.yaml", "--config-namespace", config_ns, "--cluster-secrets")
     assert res.returncode == 0, res.stderr
     assert token not in res.stdout + res.stderr
 
@@ -162,19 +161,20 @@ def test_explicit_map_sends_a_name_to_a_context(clusters: Clusters, ns: str, tmp
     repo.write("web/cm.yaml", cm("web-cm", ns))
     repo.write("clusters.yaml", "clusters: {staging: second}\n")
     repo.commit()
-    res = gitops(clusters.kubeconfig, repo.root, "diff", "web")
+    res = gitops(clusters.kubeconfig, repo.root, "diff", "apps/web.yaml")
     assert res.returncode == 2 and "destination.name 'staging': no such cluster" in res.stderr
-    res = gitops(clusters.kubeconfig, repo.root, "sync", "web", "--cluster", "staging=second")
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "apps/web.yaml", "--cluster", "staging=second")
     assert res.returncode == 0, res.stderr
     assert "web-cm" in names(clusters.second, "configmaps", ns)
     assert not names(clusters.first, "configmaps", ns)
-    res = gitops(clusters.kubeconfig, repo.root, "diff", "web", "--clusters-file", "clusters.yaml")
+    res = gitops(clusters.kubeconfig, repo.root, "diff", "apps/web.yaml", "--clusters-file", "clusters.yaml")
     assert res.returncode == 0, res.stderr
 
 
 def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: str, tmp_path: Path) -> None:
     """The second cluster (behind a proxy) stops answering as soon as the first cluster receives the
-    sync's first write: the apps on the second fail, with one line naming it; the others are synced."""
+    sync's first write (every connection to it is reset from then on, kept-alive ones too): the apps on
+    the second fail, with one line naming it; the others are synced."""
     first, second = clusters.first, clusters.second
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -199,7 +199,7 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
             repo.write(f"{d}/cm.yaml", cm(name, ns))
         repo.commit()
         proxy_a.add(Rule("delay", "PATCH", rf"/namespaces/{ns}/configmaps/near-cm\?(?!.*dryRun)", seconds=0.0,
-                         hook=proxy_b.stop))
+                         hook=lambda: proxy_b.add(Rule("reset", times=0))))
 
         res = gitops(kubeconfig, repo.root, "sync", "root", "--timeout", "90s")
         assert res.returncode == 1, res.stderr  # it wrote to the first cluster
@@ -213,3 +213,28 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
     finally:
         proxy_a.stop()
         proxy_b.stop()
+
+
+def test_diff_and_status_show_the_apps_of_the_clusters_that_answer(clusters: Clusters, ns: str,
+                                                                   tmp_path: Path) -> None:
+    """A context whose API server does not answer (nothing listens on its port): its app fails with
+    one line, exit 2; the app on the cluster that answers is compared and shown."""
+    cfg = yaml.safe_load(clusters.second.kubeconfig.read_text())
+    cfg["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(yaml.safe_dump(cfg))
+    repo = Repo(tmp_path / "config")
+    repo.write("apps/near.yaml", child("near", "near", ns, "name: in-cluster"))
+    repo.write("apps/far.yaml", child("far", "far", ns, "name: second"))
+    repo.write("near/cm.yaml", cm("near-cm", ns))
+    repo.write("far/cm.yaml", cm("far-cm", ns))
+    repo.commit()
+    kubeconfig = f"{clusters.first.kubeconfig}:{dead}"
+    for command in ("diff", "status"):
+        res = gitops(kubeconfig, repo.root, command, "apps/", "--request-timeout", "2s")
+        assert res.returncode == 2, res.stderr
+        errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(
+            "error: cluster second: apps far failed: cannot reach the cluster at https://127.0.0.1:1"), res.stderr
+        assert f"near  local    ConfigMap  {ns}" in res.stdout
+        assert "far-cm" not in res.stdout

@@ -316,7 +316,7 @@ def test_output_markdown_and_table(cluster: Cluster, namespace: str, tmp_path: P
     assert res.returncode == 1, res.stderr
     md = res.stdout
     assert md.startswith("### kubectl gitops diff: 3 of 4 resources differ\n")
-    assert f"| mixed | ConfigMap | {namespace} | same | Synced |" in md
+    assert f"| mixed | local | ConfigMap | {namespace} | same | Synced |" in md
     assert md.count("<details><summary>") == 3 and md.count("</details>") == 3
     assert (f"<details><summary>mixed: ConfigMap {namespace}/changed (OutOfSync)</summary>\n\n```diff\n"
             in md)
