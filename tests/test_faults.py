@@ -211,6 +211,37 @@ def test_a_write_refused_as_too_large_reports_the_servers_answer(cluster: Cluste
     assert "too large (413)" in res.stderr and "cannot reach" not in res.stderr
 
 
+def test_a_rotated_service_account_token_is_read_again(cluster: Cluster, proxied: Proxied, namespace: str,
+                                                        tmp_path: Path) -> None:
+    """In a Pod the kubelet replaces the token file; a 401 makes us read it again (the proxy answers the
+    first request 401, as the server does for an expired token, while the file is rotated)."""
+    sa = f"rotating-{namespace}"
+    cluster.kubectl("create", "serviceaccount", sa, "-n", namespace)
+    cluster.kubectl("create", "clusterrolebinding", sa, "--clusterrole=cluster-admin",
+                    f"--serviceaccount={namespace}:{sa}")
+    try:
+        token = cluster.kubectl("create", "token", sa, "-n", namespace).stdout.strip()
+        mount = tmp_path / "serviceaccount"
+        mount.mkdir()
+        (mount / "token").write_text("expired-token")
+        (mount / "ca.crt").write_bytes((cluster.kubeconfig.parent / "ca.crt").read_bytes())
+        (mount / "namespace").write_text(namespace)
+        unauthorized = b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}'
+        proxied.proxy.add(Rule("answer", "GET", r"^/api$", status=401, body=unauthorized,
+                               hook=lambda: (mount / "token").write_text(token)))
+        app = _app(tmp_path, namespace, 1)
+        res = run_cli("kubectl-gitops-diff", str(app), env={
+            "KUBECONFIG": str(tmp_path / "absent"), "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": proxied.proxy.url.rsplit(":", 1)[1],
+            "KUBECTL_GITOPS_SERVICEACCOUNT_DIR": str(mount)})
+        assert res.returncode == 1, res.stderr
+        first, second = proxied.proxy.requests("GET", r"^/api$")[:2]
+        assert (first.authorization, first.outcome) == ("Bearer expired-token", "401")
+        assert (second.authorization, second.outcome) == (f"Bearer {token}", "200")
+    finally:
+        cluster.kubectl("delete", "clusterrolebinding", sa, check=False)
+
+
 def _waves(tmp_path: Path, namespace: str, n: int = 3) -> Path:
     app = tmp_path / f"waves-{namespace}"
     write_files(app, {f"w{i}.yaml": configmap(namespace, f"w{i}", {"k": "v"}, {"argocd.argoproj.io/sync-wave": str(i)})

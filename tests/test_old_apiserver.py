@@ -10,6 +10,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from conftest import Cluster, run_cli
 from diff_helpers import statuses
 from gitrepo import write_files
@@ -43,8 +45,12 @@ def _served_discovery(c: Cluster) -> str:
     return f"{doc['apiVersion']} {doc['kind']}" if doc.get("apiVersion") else doc["kind"]
 
 
-def test_diff_and_sync_a_small_app(old_cluster: Cluster, tmp_path: Path) -> None:
-    assert _served_discovery(old_cluster) in ("APIGroupList", "apidiscovery.k8s.io/v2beta1 APIGroupDiscoveryList")
+SERVED = {"legacy-discovery": "v1 APIGroupList",
+          "v2beta1-discovery": "apidiscovery.k8s.io/v2beta1 APIGroupDiscoveryList"}
+
+
+def test_diff_and_sync_a_small_app(old_cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    assert _served_discovery(old_cluster) == SERVED[request.node.callspec.params["old_cluster"]]
     version = json.loads(old_cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
     assert version.startswith("v1.26."), version
     ns = f"t-{uuid.uuid4().hex[:8]}"

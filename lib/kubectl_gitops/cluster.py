@@ -31,24 +31,16 @@ from kubectl_gitops.credentials import Credentials
 from kubectl_gitops.discovery import ApiResource
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.kubeconfig import KubeOptions
-from kubectl_gitops.masking import mask_message
 from kubectl_gitops.model import (
     FIELD_MANAGER,
-    FORCE,
-    REPLACE,
-    SERVER_SIDE_APPLY,
-    VALIDATE,
     Obj,
     ResourceKey,
-    SyncOptions,
-    is_secret,
     unknown_kind,
 )
 from kubectl_gitops.transport import NotSent, Response, Transport
 
 __all__ = ["ApiError", "ApiResource", "Client", "KubeOptions", "connect"]
 
-NO_REPLACE_KINDS = ("CustomResourceDefinition", "Namespace")  # updated, never replaced
 APPLY_PATCH = "application/apply-patch+yaml"
 REQUEST_TIMEOUT = 60.0  # seconds one request may wait for the network, unless --request-timeout says
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -325,60 +317,6 @@ def connect(opts: KubeOptions, conn: kubeconfig.Connection | None = None) -> Cli
                   request_timeout=timeout)
 
 
-def write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
-                 dry_run: bool) -> Obj:
-    """Create/update `obj` the way its sync options ask; the same path serves the dry-run and the write.
-
-    Default: server-side apply. Replace=true: PUT (POST when absent). ServerSideApply=false or
-    Validate=false (server-side apply always checks the schema): POST, else a JSON merge patch.
-    Force=true: delete and re-create when the change hits an immutable field. What the server says
-    about a Secret it refused is masked: it quotes the values it could not take.
-    """
-    try:
-        return _write_object(client, res, obj, live, opts, dry_run=dry_run)
-    except ApiError as e:
-        if not is_secret(obj):
-            raise
-        raise ApiError(mask_message(e.message, obj), status=e.status, reason=e.reason, hint=e.hint) from None
-
-
-def _write_object(client: Client, res: ApiResource, obj: Obj, live: Obj | None, opts: SyncOptions, *,
-                  dry_run: bool) -> Obj:
-    validate = not opts.is_false(VALIDATE)
-    meta = obj["metadata"]
-    if opts.is_true(REPLACE) and obj.get("kind") not in NO_REPLACE_KINDS:
-        if live is None:
-            return client.create(res, obj, dry_run=dry_run, validate=validate)
-        if opts.is_true(FORCE):
-            return _recreate(client, res, obj, dry_run=dry_run, validate=validate)
-        body = {**obj, "metadata": {**meta, "resourceVersion": live["metadata"]["resourceVersion"]}}
-        return client.replace(res, body, dry_run=dry_run, validate=validate)
-    if opts.is_false(SERVER_SIDE_APPLY) or not validate:
-        if live is None:
-            return client.create(res, obj, dry_run=dry_run, validate=validate)
-        return client.merge_patch(res, meta.get("namespace", ""), meta["name"], obj, dry_run=dry_run,
-                                  validate=validate)
-    try:
-        return client.apply(res, obj, dry_run=dry_run)
-    except ApiError as e:
-        if e.status != 422 or not opts.is_true(FORCE) or live is None:
-            raise
-        return _recreate(client, res, obj, dry_run=dry_run, validate=validate)
-
-
-def _recreate(client: Client, res: ApiResource, obj: Obj, *, dry_run: bool, validate: bool) -> Obj:
-    meta = obj["metadata"]
-    if dry_run:  # validate the new object under a generated name that cannot collide with the live one
-        probe = {**obj, "metadata": {k: v for k, v in meta.items() if k != "name"}}
-        probe["metadata"]["generateName"] = meta["name"] + "-"
-        result = client.create(res, probe, dry_run=True, validate=validate)
-        result["metadata"]["name"] = meta["name"]
-        return result
-    client.delete(res, meta.get("namespace", ""), meta["name"], propagation="Foreground")
-    client.wait_gone(res, meta.get("namespace", ""), meta["name"])
-    return client.create(res, obj, validate=validate)
-
-
 def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResource:
     res = client.resource_for(key.group, key.kind)
     if res is None:
@@ -405,8 +343,10 @@ def _api_error(resp: Response, what: str, client: Client) -> ApiError:
         return ApiError(f"unauthorized (401) to {what} on {client.host}: check the credentials of "
                         f"context {client.context!r}", status=status, reason=reason)
     if status == 403:
+        who = next((f"the impersonated user {v!r}" for k, v in client.credentials.impersonation
+                    if k == "Impersonate-User"), f"the user of context {client.context!r}")
         return ApiError(f"forbidden (403): cannot {what}: {message}", status=status, reason=reason,
-                        hint=f"the user of context {client.context!r} lacks RBAC permission for it")
+                        hint=f"{who} lacks RBAC permission for it")
     if status == 413:
         return ApiError(f"{what}: the API server refused it as too large (413): {message or reason}",
                         status=status, reason=reason, hint="the API server takes requests up to 3 MiB by default")

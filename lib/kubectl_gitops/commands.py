@@ -88,11 +88,11 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
             log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
     unreached = _unreached([*states, *_stopped_answering(result, plans)], log)
     log(f"{fleet.requests} API requests ({fleet.writes} writes)")
-    if notifier is not None:
-        notifier.after(result.apps, {p.app: p.state for p in plans})
     stopped = next((a.stopped for a in result.apps if a.stopped), None)
     if stopped:  # a signal or a lost lease: what was done is above
         return stopped.exit_code
+    if notifier is not None:
+        notifier.after(result.apps, {p.app: p.state for p in plans})
     if unreached and not any(t.result in WROTE for a in result.apps for t in a.tasks):
         return EXIT_ERROR  # nothing was written anywhere
     return EXIT_OK if result.ok and not unreached else EXIT_CHANGED

@@ -90,10 +90,6 @@ class Fleet:
         self.resolve([app])
         return self._targets[app.name]
 
-    def label_of(self, app_name: str) -> str:
-        t = self._targets.get(app_name)
-        return t.label if t else self.inventory.current
-
     # -- connections -------------------------------------------------------------------------------
 
     def client_of(self, app: App) -> Client:
@@ -135,10 +131,6 @@ class Fleet:
     @property
     def writes(self) -> int:
         return sum(c.writes for c in self.clients())
-
-    @property
-    def several(self) -> bool:
-        return len({t.key for t in self._targets.values()}) > 1
 
 
 def _cluster_secrets(client: Client, namespace: str, read: str) -> list[ClusterSecret]:

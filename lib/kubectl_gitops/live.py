@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error, write_object
+from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj, ResourceKey, SyncOptions, key_of, object_options
 from kubectl_gitops.settings import ARGOCD_CM
 from kubectl_gitops.state import ResourceState
+from kubectl_gitops.writes import write_object
 
 WORKERS = 16  # requests in flight: the API server (and etcd, batching writes) keeps up to ~16 busy
 MAX_NAMESPACED_LISTS = 3  # above this many namespaces for one kind, one cluster-wide LIST is cheaper

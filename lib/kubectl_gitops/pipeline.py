@@ -131,7 +131,7 @@ def _lane(client: Client, plans: list[AppPlan], down: dict[int, str], checker: H
         out.append(outcome)
         if outcome.unreachable:
             down[id(client)] = outcome.message
-        elif p.has_writes:
+        elif p.has_writes and not outcome.stopped:  # stopped (a signal, a lost lease): no write at all
             record(p.state, outcome, client, req, log)
         if not outcome.ok and not outcome.unreachable:
             break

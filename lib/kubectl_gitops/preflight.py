@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubectl_gitops import plan
-from kubectl_gitops.cluster import Client, resource_or_error, write_object
+from kubectl_gitops.cluster import Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import FAIL_ON_SHARED_RESOURCE, SKIP_DRY_RUN_ON_MISSING, ResourceKey, owning_app
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import SyncRequest, SyncTask
+from kubectl_gitops.writes import write_object
 
 
 @dataclass(frozen=True)

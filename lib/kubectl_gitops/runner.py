@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from kubectl_gitops import model, plan
 from kubectl_gitops.apps import App
-from kubectl_gitops.cluster import ApiError, Client, resource_or_error, write_object
+from kubectl_gitops.cluster import ApiError, Client, resource_or_error
 from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.health import worst
 from kubectl_gitops.live import parallel_results
@@ -18,6 +18,7 @@ from kubectl_gitops.model import CREATE_NAMESPACE, Obj, ResourceKey, SyncOptions
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.state import AppSyncResult, OperationPhase, Phase, SyncRequest, SyncTask, TaskResult
 from kubectl_gitops.waits import POLL_SECONDS, Deadline, HealthFn, HealthWait, SyncFailed
+from kubectl_gitops.writes import write_object
 
 Log = Callable[[str], None]
 APPLIED = (TaskResult.CREATED, TaskResult.CONFIGURED, TaskResult.UNCHANGED)

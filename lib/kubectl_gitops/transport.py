@@ -97,7 +97,7 @@ class Transport:
 
     def request(self, method: str, path: str, body: bytes | None, headers: Headers, *, timeout: float | None,
                 resend: bool) -> Response:
-        """One exchange; `timeout` bounds each wait for the network. A kept-alive connection the server
+        """One exchange; `timeout` bounds each wait for the network (None: no bound). A kept-alive connection the server
         had closed is replaced at once, and the request sent again on a new one when it provably never
         arrived, or when `resend` says the request is safe to repeat."""
         conn, reused = self._take()
