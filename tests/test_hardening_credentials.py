@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cluster
+from conftest import Cluster, run_cli
 from diff_helpers import application, bare_remote, diff
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.repourl import RepoURL
@@ -178,3 +178,21 @@ def test_clones_of_earlier_builds_holding_passwords_are_removed(server: GitServe
     (legacy / "config").write_text(f'[remote "origin"]\n\turl = {server.url("team.git", "alice:" + PASSWORD)}\n')
     fetch_remote(server.url("team.git", f"alice:{PASSWORD}"), "main")
     assert not legacy.exists()
+
+
+def test_sync_records_and_lists_the_repo_url_without_credentials(cluster: Cluster, namespace: str,
+                                                                 server: GitServer, tmp_path: Path) -> None:
+    name = f"rec-{namespace}"
+    app = tmp_path / "apps" / "rec.yaml"
+    app.parent.mkdir()
+    app.write_text(application(name, "app", namespace, repo_url=server.url("team.git", f"alice:{PASSWORD}"),
+                               revision="main"))
+    r = run_cli("kubectl-gitops-sync", str(app), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    records = cluster.kubectl("get", "configmaps", "-A", "-l", "kubectl-gitops.io/record=true", "-o", "json").stdout
+    assert name in records and server.url("team.git") in records
+    assert PASSWORD not in records and "alice" not in records
+    for argv in (("list", "-o", "wide"), ("list", "-o", "json"), ("history", name)):
+        shown = run_cli("kubectl-gitops", *argv, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert PASSWORD not in shown.stdout + shown.stderr and "alice" not in shown.stdout + shown.stderr

@@ -19,6 +19,7 @@ from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState
@@ -33,8 +34,8 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm (and the app records) live
-    pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
     render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
+    pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -159,7 +160,8 @@ def render_requests(app: App, sources: Sources, target: Callable[[], Target],
     where = f"{app.origin}: Application {app.name}"
     for s, tree, path in picked:
         if s.renders:
-            log(f"{app.name}: rendering {s.chart or path} from {tree.label if tree else s.repo_url}")
+            shown = tree.label if tree else RepoURL.parse(s.repo_url).shown
+            log(f"{app.name}: rendering {s.chart or path} from {shown}")
     return [Request(tree, path, s, app_name=app.name, namespace=app.dest_namespace, where=where, target=target,
                     refs=refs, timeout=timeout, env=_build_env(app, s, path), repo_secrets=secrets)
             for s, tree, path in picked]

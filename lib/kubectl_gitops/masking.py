@@ -29,7 +29,7 @@ def mask_secrets(*objs: Obj | None) -> None:
     masks: dict[str, dict[str, str]] = {}
     for obj in objs:
         if obj and obj.get("kind") == "Application" and group_of(str(obj.get("apiVersion", ""))) == ARGO_GROUP:
-            _strip_repo_credentials(obj)
+            strip_repo_credentials(obj.get("spec"))
         if not obj or obj.get("kind") != "Secret":
             continue
         data = obj.get("data") or {}
@@ -43,8 +43,8 @@ def mask_secrets(*objs: Obj | None) -> None:
             ann[LAST_APPLIED] = MASK
 
 
-def _strip_repo_credentials(app: Obj) -> None:
-    spec = app.get("spec")
+def strip_repo_credentials(spec: Any) -> None:
+    """An Application spec's repoURLs (source, sources) without the credentials they carry, in place."""
     if not isinstance(spec, dict):
         return
     sources = [spec.get("source"), *(spec.get("sources") or [])]

@@ -144,30 +144,6 @@ def object_options(obj: Obj, where: str) -> SyncOptions:
     return SyncOptions.parse(annotations_of(obj).get(ANN_SYNC_OPTIONS, "").split(","), where)
 
 
-def pod_specs(obj: Obj) -> list[Obj]:
-    """The pod specs an object runs: a Pod's own, a workload's template, a CronJob's job template."""
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return []
-    if obj.get("kind") == "Pod":
-        return [spec]
-    if obj.get("kind") == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
-    template = spec.get("template")
-    pod = template.get("spec") if isinstance(template, dict) else None
-    return [pod] if isinstance(pod, dict) else []
-
-
-def container_images(obj: Obj) -> list[str]:
-    """Every image an object's pods run (init containers included), in order, without repeats."""
-    out: list[str] = []
-    for pod in pod_specs(obj):
-        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-            image = c.get("image") if isinstance(c, dict) else None
-            if isinstance(image, str) and image not in out:
-                out.append(image)
-    return out
-
 # -- what an object's Argo CD annotations say, checked once for diff and sync alike ----------------
 
 HOOK_TYPES = ("PreSync", "Sync", "PostSync", "SyncFail")  # in phase order
@@ -232,3 +208,28 @@ def check_sync_annotations(obj: Obj, where: str) -> None:
         raise GitopsError(f"{where}: metadata.generateName without metadata.name is only for hooks "
                           "(a new object every sync could never be in sync or pruned)",
                           hint="give it a metadata.name, or make it a hook")
+
+
+def pod_specs(obj: Obj) -> list[Obj]:
+    """The pod specs an object runs: a Pod's own, a workload's template, a CronJob's job template."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    if obj.get("kind") == "Pod":
+        return [spec]
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    template = spec.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    return [pod] if isinstance(pod, dict) else []
+
+
+def container_images(obj: Obj) -> list[str]:
+    """Every image an object's pods run (init containers included), in order, without repeats."""
+    out: list[str] = []
+    for pod in pod_specs(obj):
+        for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+            image = c.get("image") if isinstance(c, dict) else None
+            if isinstance(image, str) and image not in out:
+                out.append(image)
+    return out

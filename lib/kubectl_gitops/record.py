@@ -17,6 +17,7 @@ import orjson
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj, container_images
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.state import HEALTH_ORDER, AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
 
 RECORD_KEY = "record.json"
@@ -158,7 +159,7 @@ def from_sync(prev: AppRecord | None, state: AppState, outcome: AppSyncResult, *
               dest_server: str = "", automated: bool = False, rollback_of: int | None = None) -> AppRecord:
     """The record after `outcome`, one app's sync of `state` (what compare found before it)."""
     app = state.app
-    source = SourceRef(repo_url=app.source.repo_url, path=app.source.path,
+    source = SourceRef(repo_url=RepoURL.parse(app.source.repo_url).shown, path=app.source.path,
                        target_revision=app.source.target_revision)
     revision = outcome.revision or ""
     tasks = [t for t in outcome.tasks if t.result is not None and t.result != TaskResult.SKIPPED]
@@ -202,7 +203,8 @@ def live_record(state: AppState, prev: AppRecord | None, dest_server: str) -> Ap
     app = state.app
     base = prev or AppRecord(app=app.name, project=app.project, dest_server=dest_server,
                              dest_namespace=app.dest_namespace, automated=app.automated,
-                             source=SourceRef(app.source.repo_url, app.source.path, app.source.target_revision))
+                             source=SourceRef(RepoURL.parse(app.source.repo_url).shown, app.source.path,
+                                              app.source.target_revision))
     return replace(base, sync_status=str(state.sync_status), health_status=str(state.health or "Unknown"))
 
 

@@ -31,9 +31,9 @@ class Tree:
     tree_id: str | None
     label: str  # for messages: "work tree", "rev abc1234", "https://…@main"
     repo: object | None = None  # pygit2.Repository when tree_id is set
-    commit: str | None = None  # the commit it is (a work tree: the commit checked out), for app records
     # Symlinks of a git tree that point outside it, not written to disk (repository paths).
     escapes: frozenset[str] = frozenset()
+    commit: str | None = None  # the commit it is (a work tree: the commit checked out), for app records
 
     def display(self, path: Path) -> str:
         """How messages name a file of this tree: for a git tree its path in the repository, not the

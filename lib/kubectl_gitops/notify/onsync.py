@@ -15,6 +15,7 @@ import orjson
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import worst
+from kubectl_gitops.masking import strip_repo_credentials
 from kubectl_gitops.model import ARGO_GROUP, Obj, key_of
 from kubectl_gitops.notify.appdoc import (
     AppFacts,
@@ -57,6 +58,14 @@ def _resource(t: SyncTask) -> ResourceResult:
                           sync_phase=t.phase.value)
 
 
+def _spec(manifest: Obj, state: AppState) -> Obj:
+    """The Application's spec as templates see it: repoURLs without credentials (a copy)."""
+    spec = orjson.loads(orjson.dumps(manifest.get("spec") or {
+        "source": {"repoURL": state.app.source.repo_url, "path": state.app.source.path}}))
+    strip_repo_credentials(spec)
+    return dict(spec)
+
+
 def revision_of(result: AppSyncResult, state: AppState) -> str:
     """The synced revision; a work tree (no git tree id) is named by a digest of what was applied, so
     oncePer keys change when its content does."""
@@ -97,8 +106,7 @@ def facts(result: AppSyncResult, state: AppState, previous: NotifyRecord) -> tup
     desired = [rs.desired for rs in state.resources if rs.desired]
     f = AppFacts(
         name=state.app.name, namespace=str(meta.get("namespace") or "argocd"), project=state.app.project,
-        spec=dict(manifest.get("spec") or {"source": {"repoURL": state.app.source.repo_url,
-                                                      "path": state.app.source.path}}),
+        spec=_spec(manifest, state),
         labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
         created_at=str(meta.get("creationTimestamp") or ""),
         sync_status="Synced" if synced else "OutOfSync", sync_revision=revision, health_status=health,

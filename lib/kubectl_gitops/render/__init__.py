@@ -22,6 +22,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import key_of
 from kubectl_gitops.render import cache, paths
 from kubectl_gitops.render.manifest import Manifest
+from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.source import Tree
 
 __all__ = [
@@ -185,8 +186,9 @@ class Renders:
                     self._futures[app.name] = failed
                     continue
                 self._futures[app.name] = self._pool.submit(render_sources, reqs, self._warn)
-                label = ", ".join(dict.fromkeys(r.tree.label if r.tree else f"{r.source.repo_url} {r.source.chart}"
-                                                for r in reqs if r.source.renders))
+                label = ", ".join(dict.fromkeys(
+                    r.tree.label if r.tree else f"{RepoURL.parse(r.source.repo_url).shown} {r.source.chart}"
+                    for r in reqs if r.source.renders))
                 self._sources[app.name] = (label, reqs[0].tree.commit if reqs[0].tree else None)
 
     def source_of(self, app: App) -> tuple[str, str | None]:
