@@ -39,7 +39,7 @@ class KustomizeRenderer:
     name = "kustomize"
 
     def claims(self, req: Request) -> bool:
-        return kustomization_file(req.app_dir) is not None
+        return req.tree is not None and kustomization_file(req.app_dir) is not None
 
     def cache_key(self, req: Request) -> list[str] | None:
         tree = req.tree
