@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from kubectl_gitops.appdoc import build_application
 from kubectl_gitops.apps import App, Source
 from kubectl_gitops.model import ResourceKey
-from kubectl_gitops.notify.appdoc import build_application
 from kubectl_gitops.notify.onsync import facts
 from kubectl_gitops.notify.record import NotifyRecord
 from kubectl_gitops.notify.triggers import NotifiedState

@@ -82,8 +82,8 @@ def test_sync_sends_once_per_state_change(cluster: Cluster, namespace: str, tmp_
         got = events(http)[2:]
         assert sorted(got) == [("deployed", got[0][1]), ("sync-succeeded", got[0][1])] and got[0][1] != rev1
 
-    record = cluster.get("-n", namespace, f"configmap/kubectl-gitops-notified-{name}")["data"]
-    keys = json.loads(record["notified.notifications.argoproj.io"])
+    record = cluster.get("-n", namespace, f"configmap/kubectl-gitops-app-{name}")["data"]  # the app record
+    keys = dict(json.loads(record["record.json"])["notified"])
     assert sorted(k.split(":")[1] for k in keys) == ["on-deployed", "on-deployed", "on-sync-succeeded",
                                                      "on-sync-succeeded"]
     assert all(v not in json.dumps(record) for v in SECRETS.values())

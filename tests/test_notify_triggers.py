@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kubectl_gitops import yamlio
+from kubectl_gitops.appdoc import AppFacts, HistoryEntry, Operation, ResourceResult, build_application
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.notify.appdoc import AppFacts, HistoryEntry, Operation, ResourceResult, build_application
 from kubectl_gitops.notify.config import NotifyConfig, parse_config
 from kubectl_gitops.notify.notifier import plan
 from kubectl_gitops.notify.subscriptions import Destination, destinations

@@ -24,6 +24,7 @@ from kubectl_gitops.record import (
 )
 from kubectl_gitops.state import OperationPhase
 
+DEPLOYED = ResourceResult(kind="Deployment", name="web", namespace="ns", group="apps", status="Synced")
 SRC = SourceRef(repo_url="https://git.example/repo.git", path="apps/web", target_revision="main")
 
 
@@ -58,7 +59,7 @@ def test_a_failed_operation_is_recorded_but_not_a_deployment() -> None:
 
 
 def test_messages_and_resources_are_truncated() -> None:
-    many = tuple(ResourceResult("", "ConfigMap", "ns", f"c{i}", "Synced", message="x" * 1000)
+    many = tuple(ResourceResult(kind="ConfigMap", name=f"c{i}", namespace="ns", status="Synced", message="x" * 1000)
                  for i in range(RESOURCE_LIMIT + 50))
     rec = record_operation(None, current(), op(message="m" * 5000, resources=many,
                                               summary=(("Synced", RESOURCE_LIMIT + 50),)))
@@ -71,7 +72,7 @@ def test_messages_and_resources_are_truncated() -> None:
 
 def test_configmap_round_trip() -> None:
     rec = record_operation(None, current(images=("nginx:1.27",), notified=(("k", 1),)),
-                           op(resources=(ResourceResult("apps", "Deployment", "ns", "web", "Synced"),),
+                           op(resources=(DEPLOYED,),
                               rollback_of=3))
     cm = to_configmap(rec, "argocd", resource_version="42")
     assert cm["metadata"]["name"] == "kubectl-gitops-app-web"
@@ -104,7 +105,7 @@ def test_rollback_target_defaults_to_the_previous_deployment() -> None:
 
 def test_application_document_has_argo_cd_status_fields() -> None:
     rec = record_operation(None, current(automated=True, images=("nginx:1.27",)),
-                           op(resources=(ResourceResult("apps", "Deployment", "ns", "web", "Synced"),)))
+                           op(resources=(DEPLOYED,)))
     doc = application_document(rec, "argocd")
     assert doc["kind"] == "Application" and doc["metadata"] == {"name": "web", "namespace": "argocd"}
     st = doc["status"]

@@ -121,7 +121,7 @@ spec:
     code, doc, _ = status_json(app)
     assert code == 1 and doc["apps"][0]["resources"][0]["status"] == "Missing"
     assert doc["apps"][0]["health"] == "Missing"
-    assert run_cli("kubectl-gitops", "sync", str(app)).returncode == 0
+    assert run_cli("kubectl-gitops", "sync", str(app), "--wait").returncode == 0
     code, doc, err = status_json(app)
     assert code == 0, err
     assert doc["apps"][0]["resources"][0]["health"] == "Healthy" and doc["apps"][0]["health"] == "Healthy"

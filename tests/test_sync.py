@@ -109,11 +109,11 @@ def test_first_sync_dry_runs_each_object_once(cluster: Cluster, namespace: str, 
     write_files(app, {f"{n}.yaml": cm(n, namespace) for n in ("a", "b", "c")})
     diff = run_cli("kubectl-gitops", "diff", str(app))  # discovery, argocd-cm, LISTs, a dry-run per object
     assert diff.returncode == 1, diff.stderr
-    code, _, err = sync(app)
+    code, _, err = sync(app, "--config-namespace", namespace)  # the app record goes in an existing namespace
     assert code == 0, err
     # what the diff sent, then: the argocd-notifications-cm GET, the namespaces LIST, the lease (create,
-    # delete), one apply per object and one LIST for the health of what was applied
-    assert requests(err) == requests(diff.stderr) + 1 + 1 + 2 + 3 + 1
+    # delete), one apply per object, one LIST for the health of what was applied, the app record (GET, create)
+    assert requests(err) == requests(diff.stderr) + 1 + 1 + 2 + 3 + 1 + 2
 
 
 def requests(stderr: str) -> int:
@@ -456,9 +456,9 @@ def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, 
         assert cluster.kubectl("get", "-n", f"{svc}-dev", f"job/{svc}-migrate", check=False).returncode != 0
     status = run_cli("kubectl-gitops", "status", str(root))
     assert status.returncode == 0, status.stdout + status.stderr
-    assert [line.split() for line in status.stdout.splitlines()[-4:]] == [
-        ["root", "Synced", "Healthy"], ["api-dev", "Synced", "Healthy"], ["cache-dev", "Synced", "Healthy"],
-        ["web-dev", "Synced", "Healthy"]]
+    assert [line.split()[:4] for line in status.stdout.splitlines()[-4:]] == [
+        ["root", "local", "Synced", "Healthy"], ["api-dev", "local", "Synced", "Healthy"],
+        ["cache-dev", "local", "Synced", "Healthy"], ["web-dev", "local", "Synced", "Healthy"]]
     # the Helm-based service: rendered with its values-dev.yaml, a parameter and its releaseName
     assert cluster.get("-n", "cache-dev", "configmap/cache-config")["data"] == {
         "maxmemory": "128mb", "maxmemory-policy": "volatile-lru"}

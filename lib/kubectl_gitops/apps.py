@@ -10,7 +10,7 @@ from typing import Any
 from kubectl_gitops import schema, yamlio
 from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import ARGO_GROUP, Obj, group_of, sync_wave
+from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of, sync_wave
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -60,6 +60,11 @@ class App:
 def is_application(obj: Any) -> bool:
     return (isinstance(obj, dict) and obj.get("kind") == "Application"
             and group_of(obj.get("apiVersion", "")) == ARGO_GROUP)
+
+
+def is_app_project(obj: Any) -> bool:
+    return (isinstance(obj, dict) and obj.get("kind") == "AppProject"
+            and group_of(str(obj.get("apiVersion", ""))) == ARGO_GROUP)
 
 
 def parse_application(obj: Obj, origin: str) -> App:
@@ -133,6 +138,16 @@ def applications_in_file(path: Path, display: Display = str) -> list[App]:
     where = display(path)
     docs = yamlio.load_documents(path.read_bytes(), where, is_json=path.suffix == ".json")
     return [parse_application(d, where) for d in docs if is_application(d)]
+
+
+def app_projects_in(path: Path, display: Display = str) -> list[Manifest]:
+    """The AppProject documents of a file, or of the files directly in a directory."""
+    if not path.exists():
+        raise GitopsError(f"{display(path)}: no such file or directory")
+    files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
+    return [Manifest(d, display(f)) for f in files if f.suffix in MANIFEST_SUFFIXES
+            for d in yamlio.load_all(f.read_bytes(), display(f))
+            if is_app_project(d)]
 
 
 def applications_in_dir(path: Path, display: Display = str) -> list[App]:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
-from kubectl_gitops import pipeline, report
+from kubectl_gitops import pipeline, policy, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
 from kubectl_gitops.fleet import Fleet, FleetOptions
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.notify.onsync import SyncNotifier
+from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
@@ -65,7 +67,8 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     plans = pipeline.plan_all(states, req)
     # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
     notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace),
-                                    fleet.management, req.lock_namespace, log)
+                                    fleet.management, req.record_namespace, log,
+                                    store=_RecordsOfEachCluster(fleet, req.record_namespace))
     try:
         plans = pipeline.check(plans, fleet, req, settings)  # every app validated before the first write
     except GitopsError as e:
@@ -98,6 +101,19 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     return EXIT_OK if result.ok and not unreached else EXIT_CHANGED
 
 
+class _RecordsOfEachCluster:
+    """Notification state is kept in the app's record, which lives on the app's own cluster."""
+
+    def __init__(self, fleet: Fleet, namespace: str) -> None:
+        self.fleet, self.namespace = fleet, namespace
+
+    def load(self, app: str) -> NotifyRecord:
+        return AppRecordStore(self.fleet.client_named(app), self.namespace).load(app)
+
+    def save(self, app: str, record: NotifyRecord) -> None:
+        AppRecordStore(self.fleet.client_named(app), self.namespace).save(app, record)
+
+
 def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:
     """The apps whose cluster stopped answering during the run, as states that say so."""
     by_app = {p.app: p.state for p in plans}
@@ -114,6 +130,15 @@ def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: 
     if _unreached(states, log):
         return EXIT_ERROR
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
+
+
+def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
+    states, _ = pipeline.compare(_fleet(kube, None, compare), compare, log)
+    for st in states:
+        for reason in policy.window_violations(st, at=at):
+            log(f"app {st.app.name}: sync {reason}")
+    sys.stdout.write(report.windows_output(states, at, output))
+    return EXIT_CHANGED if any(policy.window_violations(st, at=at) for st in states) else EXIT_OK
 
 
 # -- app records ------------------------------------------------------------------------------------

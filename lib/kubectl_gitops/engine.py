@@ -8,15 +8,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
-from kubectl_gitops import pairing, settings
-from kubectl_gitops.apps import App, resolve_target
+from kubectl_gitops import pairing, policy, settings
+from kubectl_gitops.apps import App, app_projects_in, resolve_target
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
-from kubectl_gitops.live import LiveCache, argocd_cm, dry_run, existing_namespaces, repository_secrets, scopes
+from kubectl_gitops.live import (
+    LiveCache,
+    app_projects,
+    argocd_cm,
+    dry_run,
+    existing_namespaces,
+    repository_secrets,
+    scopes,
+)
 from kubectl_gitops.model import SyncOptions
 from kubectl_gitops.render import DEFAULT_TIMEOUT, Once, Renders, Request, Target
 from kubectl_gitops.repourl import RepoURL
@@ -33,9 +43,10 @@ class CompareOptions:
     revision: str | None = None
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
-    config_namespace: str = "argocd"  # where the cluster's argocd-cm (and the app records) live
+    config_namespace: str = "argocd"  # where the cluster's argocd-cm, AppProjects (and the app records) live
     render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
     pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
+    projects_dir: str | None = None  # --projects: AppProject files, after the repository's and the cluster's
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -64,22 +75,40 @@ def compare_target(opts: CompareOptions, fleet: Fleet, log: Log) -> tuple[list[A
         return states, pending.result()
 
 
-class _Cluster:
-    """What one destination cluster shares between its apps: one LIST cache, its versions for Helm,
-    and one worker, so its apps are compared one after another while other clusters' run alongside."""
+@dataclass(frozen=True)
+class Context:
+    """What the apps of one cluster share in a run: its connection and LIST cache, argocd-cm and the
+    AppProjects (the management cluster's, shared by every cluster), the time windows are judged at."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.live = LiveCache(client)
-        self.target = Once(lambda: cluster_target(client))
+    client: Client
+    settings: Callable[[], Settings]
+    live: LiveCache
+    projects: policy.Projects
+    config_namespace: str
+    now: datetime
+    projects_lock: threading.Lock = field(default_factory=threading.Lock)  # shared with the other clusters
+
+
+class _Cluster:
+    """One destination cluster's Context, its versions for Helm, and one worker, so its apps are
+    compared one after another while other clusters' run alongside."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx, self.client = ctx, ctx.client
+        self.target = Once(lambda: cluster_target(ctx.client))
         self.worker = ThreadPoolExecutor(max_workers=1)
 
 
 def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
                   log: Log) -> list[AppState]:
     sources = Sources(opts.target, opts.revision, dict(opts.pins))
-    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     fleet.resolve(apps)  # every destination known before anything is read from its cluster
+    projects = policy.Projects(cluster=lambda: app_projects(fleet.management, opts.config_namespace),
+                               files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])
+    if not all(a.is_plain_dir for a in apps):  # the Application files named are part of this run's trees
+        _warn(projects.add(app_projects_in(found_at, sources.display)), log)
+    now, projects_lock = datetime.now(UTC), threading.Lock()
     clusters: dict[int, _Cluster] = {}
     secrets = Once(lambda: repository_secrets(fleet.management, opts.config_namespace))
     started: dict[str, Future[AppState]] = {}
@@ -90,12 +119,13 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         client = fleet.client_of(app)
         with lock:
             if id(client) not in clusters:
-                clusters[id(client)] = _Cluster(client)
+                clusters[id(client)] = _Cluster(Context(client, get_settings, LiveCache(client), projects,
+                                                        opts.config_namespace, now, projects_lock))
             return clusters[id(client)]
 
     def start(app: App) -> None:
         c = cluster_of(app)
-        started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, get_settings, log)
+        started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, log)
 
     def visit(app: App, stack: tuple[str, ...]) -> list[AppState]:
         state = started[app.name].result()
@@ -132,17 +162,16 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         for c in clusters.values():
             c.worker.shutdown(wait=True, cancel_futures=True)
     for c in clusters.values():
-        if c.live.forbidden:
-            log(f"not allowed to list {', '.join(sorted(r.plural for r in c.live.forbidden))} on "
+        if c.ctx.live.forbidden:
+            log(f"not allowed to list {', '.join(sorted(r.plural for r in c.ctx.live.forbidden))} on "
                 f"{c.client.context or c.client.host}: extraneous objects of those kinds are not shown")
     return states
 
 
-def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, get_settings: Callable[[], Settings],
-                log: Log) -> AppState:
+def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, log: Log) -> AppState:
     label = fleet.target_of(app).label
     try:
-        state = compare_app(app, renders, c.client, get_settings, c.live, log)
+        state = compare_app(app, renders, c.ctx, log)
     except GitopsError as e:
         if c.client is fleet.management or not unreachable(e):
             raise
@@ -183,24 +212,43 @@ def cluster_target(client: Client) -> Target:
     return Target(kube_version=client.server_version(), api_versions=tuple(sorted(versions)))
 
 
-def compare_app(app: App, renders: Renders, client: Client, get_settings: Callable[[], Settings],
-                live_cache: LiveCache, log: Log) -> AppState:
+def compare_app(app: App, renders: Renders, ctx: Context, log: Log) -> AppState:
+    client = ctx.client
     manifests = renders.get(app)
+    where = f"{app.origin}: Application {app.name}"
+    with ctx.projects_lock:  # the apps of every cluster add and read the run's AppProjects
+        _warn(ctx.projects.add(manifests), log)
+        project = ctx.projects.get(app.project, where)
     desired = pairing.prepare(app, manifests, client.resource_for, client.namespace)
+    conditions = policy.app_conditions(app, project, ctx.config_namespace)
+    label, revision = renders.source_of(app)
+    state = AppState(app=app, source_label=label, revision=revision, hooks=desired.hooks,
+                     children=desired.children, project=project, conditions=conditions)
+    verdict = policy.window_verdict(app, project, manual=True, at=ctx.now)
+    state.sync_window = "" if verdict.allowed else verdict.reason
+    if conditions:  # Argo CD does not compare an app its project refuses
+        state.resources = sorted(policy.refuse_app(desired.resources, conditions), key=lambda r: r.key)
+        log(f"{app.name}: refused by project {project.name}: {'; '.join(conditions)}")
+        return state
+    refused = policy.refuse_resources(app, project, desired.resources)
     if desired.skipped_argo:
         log(f"{app.name}: argoproj.io CRDs are not installed; Applications define child apps only")
     keys = set(desired.resources)
     namespaces = {k.namespace for k in keys} | ({app.dest_namespace} if app.dest_namespace else set())
-    live = live_cache.objects(scopes(client, keys, namespaces))
-    rules = (*app.ignore_differences, *get_settings().ignore_rules)
+    live = ctx.live.objects(scopes(client, keys, namespaces))
+    rules = (*app.ignore_differences, *ctx.settings().ignore_rules)
     existing = existing_namespaces(client, pairing.namespaces_to_look_up(desired.resources, live))
     todo = pairing.pair(desired.resources, live, rules, existing)
     app_options = SyncOptions.parse(app.sync_options, app.origin)
     for rs, after in zip(todo, dry_run(client, todo, app_options), strict=True):
         pairing.predicted(rs, after, rules)
-    resources = [*desired.resources.values(), *pairing.extraneous(app.name, keys, live)]
-    label, revision = renders.source_of(app)
-    state = AppState(app=app, source_label=label, revision=revision, resources=sorted(resources,
-                     key=lambda r: r.key), hooks=desired.hooks, children=desired.children)
+    extraneous = policy.permitted_live(app, project, pairing.extraneous(app.name, keys | {r.key for r in refused},
+                                                                        live))
+    state.resources = sorted([*desired.resources.values(), *refused, *extraneous], key=lambda r: r.key)
     log(f"{app.name}: {len(keys)} objects in Git, {sum(r.out_of_sync for r in state.resources)} out of sync")
     return state
+
+
+def _warn(warnings: list[str], log: Log) -> None:
+    for w in warnings:
+        log(f"warning: {w}")

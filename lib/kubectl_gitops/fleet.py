@@ -95,6 +95,10 @@ class Fleet:
     def client_of(self, app: App) -> Client:
         return self.client_for(self.target_of(app))
 
+    def client_named(self, app: str) -> Client:
+        """The client of an app already resolved (by name)."""
+        return self.client_for(self._targets[app])
+
     def client_for(self, target: Target) -> Client:
         with self._lock:
             client = self._clients.get(target.key)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from kubectl_gitops.cluster import ApiError, ApiResource, Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj, ResourceKey, SyncOptions, key_of, object_options
+from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, ResourceKey, SyncOptions, key_of, object_options
 from kubectl_gitops.settings import ARGOCD_CM
 from kubectl_gitops.state import ResourceState
 from kubectl_gitops.writes import write_object
@@ -157,6 +157,15 @@ def repository_secrets(client: Client, namespace: str) -> list[tuple[str, str, s
         if data.get("url"):
             out.append((data["url"], data.get("username", ""), data.get("password", ""), kind == "repo-creds"))
     return out
+
+
+def app_projects(client: Client, namespace: str) -> list[Manifest]:
+    """AppProject objects in the config namespace; none when Argo CD's CRDs are not installed."""
+    res = client.resource_for(ARGO_GROUP, "AppProject")
+    if res is None:
+        return []
+    return [Manifest(o, f"cluster: AppProject {namespace}/{(o.get('metadata') or {}).get('name', '')}")
+            for o in client.list(res, namespace)]
 
 
 def existing_namespaces(client: Client, names: set[str]) -> set[str]:

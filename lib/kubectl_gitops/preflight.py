@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from kubectl_gitops import plan
+from kubectl_gitops import plan, policy
 from kubectl_gitops.cluster import Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.live import parallel_results
 from kubectl_gitops.model import FAIL_ON_SHARED_RESOURCE, SKIP_DRY_RUN_ON_MISSING, ResourceKey, owning_app
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.state import SyncRequest, SyncTask
+from kubectl_gitops.state import SyncRequest, SyncStatus, SyncTask
 from kubectl_gitops.writes import write_object
 
 
@@ -36,6 +37,7 @@ class Context:
     client: Client
     request: SyncRequest
     settings: Settings
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # what sync windows are evaluated at
 
     def live_namespaces(self) -> set[str]:
         res = self.client.resource_for("", "Namespace")
@@ -63,7 +65,8 @@ def server_dry_run(p: AppPlan, ctx: Context) -> list[Violation]:
     request moments ago; a no-change sync sends nothing here."""
     todo = [t for t in p.tasks if not t.skip_apply]
     live_ns = ctx.live_namespaces() if any(t.key.namespace for t in todo) else set()
-    validated = {rs.key for rs in p.state.resources if rs.validated}
+    # Objects the project refuses are not sent: the project check reports them.
+    validated = {rs.key for rs in p.state.resources if rs.validated or rs.status == SyncStatus.UNKNOWN}
     todo = [t for t in todo if t.hook or t.key not in validated]
     results = parallel_results(lambda t: _dry_run_one(t, p, ctx.client, live_ns), todo)
     return [Violation("validation", f"{t.origin}: {t.key}: {r}")
@@ -93,7 +96,18 @@ def mass_prune(p: AppPlan, ctx: Context) -> list[Violation]:
                       "check the render; pass --force-prune if this is intended")]
 
 
-CHECKS: list[Check] = [shared_resources, server_dry_run, prune_options, mass_prune]
+def project(p: AppPlan, ctx: Context) -> list[Violation]:
+    """The app's AppProject: a refused app, or a refused object, is never synced."""
+    return [Violation("project", m) for m in policy.project_violations(p.state)]
+
+
+def sync_windows(p: AppPlan, ctx: Context) -> list[Violation]:
+    """The project's sync windows, for a manual sync now."""
+    return [Violation("sync window", m, "wait for the window, or set manualSync on it")
+            for m in policy.window_violations(p.state, at=ctx.now)]
+
+
+CHECKS: list[Check] = [project, sync_windows, shared_resources, server_dry_run, prune_options, mass_prune]
 
 
 def violations(p: AppPlan, ctx: Context, checks: list[Check] = CHECKS) -> list[Violation]:

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 
 import orjson
 
+from kubectl_gitops import appdoc
+from kubectl_gitops.appdoc import ResourceResult
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.model import Obj, container_images
+from kubectl_gitops.model import Obj
 from kubectl_gitops.repourl import RepoURL
-from kubectl_gitops.state import HEALTH_ORDER, AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
+from kubectl_gitops.state import AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
 
 RECORD_KEY = "record.json"
 RECORD_LABEL = "kubectl-gitops.io/record"
@@ -54,20 +56,6 @@ class SourceRef:
         if self.chart:
             doc["chart"] = self.chart
         return doc
-
-
-@dataclass(frozen=True)
-class ResourceResult:
-    """One object's outcome in an operation, as Argo CD's ResourceResult."""
-
-    group: str
-    kind: str
-    namespace: str
-    name: str
-    status: str  # Synced, SyncFailed, Pruned, PruneSkipped, Running, …
-    message: str = ""
-    hook_phase: str = ""
-    sync_phase: str = "Sync"
 
 
 @dataclass(frozen=True)
@@ -113,7 +101,11 @@ class AppRecord:
     images: tuple[str, ...] = ()
     operation: Operation | None = None
     history: tuple[HistoryEntry, ...] = ()
-    notified: tuple[tuple[str, int], ...] = ()  # notification state key -> unix time it fired
+    # Notifications: the fired state keys (key -> unix time, as Argo CD's notified annotation), the health
+    # they last saw and since when (status.health.lastTransitionTime), and the last deliveries.
+    notified: tuple[tuple[str, int], ...] = ()
+    health_since: str = ""
+    deliveries: tuple[Obj, ...] = ()
 
 
 def configmap_name(app: str) -> str:
@@ -137,7 +129,10 @@ def record_operation(prev: AppRecord | None, update: AppRecord, operation: Opera
                              deploy_started_at=op.started_at, initiated_by=op.initiated_by,
                              automated=op.automated, rollback=op.rollback_of is not None)
         history = (*history, entry)[-HISTORY_LIMIT:]
-    return replace(update, operation=op, history=history, notified=prev.notified if prev else update.notified)
+    if prev is not None:  # what notifications keep is theirs to change
+        update = replace(update, notified=prev.notified, health_since=prev.health_since,
+                         deliveries=prev.deliveries)
+    return replace(update, operation=op, history=history)
 
 
 def history_entry(record: AppRecord, entry_id: int | None) -> HistoryEntry:
@@ -168,21 +163,20 @@ def from_sync(prev: AppRecord | None, state: AppState, outcome: AppSyncResult, *
         summary[str(t.result)] = summary.get(str(t.result), 0) + 1
     ok = outcome.phase == OperationPhase.SUCCEEDED
     in_sync = ok and TaskResult.PRUNE_SKIPPED not in summary
-    healths = [t.health for t in tasks if t.health is not None and not t.hook]
-    health = max(healths, key=HEALTH_ORDER.index) if healths else state.health
-    images = [i for rs in state.resources if rs.desired is not None for i in container_images(rs.desired)]
+    health = outcome.health or state.health  # what the sync last saw of its objects
+    images = appdoc.images_of([rs.desired for rs in state.resources if rs.desired is not None])
     operation = Operation(
         phase=str(outcome.phase), message=outcome.message, started_at=_time(outcome.started_at),
         finished_at=_time(outcome.finished_at or outcome.started_at), initiated_by=initiated_by,
         automated=automated, revision=revision, source=source, summary=tuple(sorted(summary.items())),
-        resources=tuple(_result(t) for t in tasks), rollback_of=rollback_of)
+        resources=tuple(resource_result(t) for t in tasks), rollback_of=rollback_of)
     update = AppRecord(
         app=app.name, project=app.project, dest_server=dest_server, dest_namespace=app.dest_namespace,
         source=source,
         automated=app.automated, sync_status="Synced" if in_sync else "OutOfSync",
         sync_revision=revision if in_sync else (prev.sync_revision if prev else ""),
         health_status=str(health or "Unknown"), reconciled_at=operation.finished_at,
-        images=tuple(dict.fromkeys(images)))
+        images=images)
     return record_operation(prev, update, operation)
 
 
@@ -190,12 +184,16 @@ def _time(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _result(t: SyncTask) -> ResourceResult:
+def resource_result(t: SyncTask) -> ResourceResult:
+    """A task's outcome as Argo CD's syncResult.resources entry."""
     status, hook_phase = _RESULT_CODES.get(t.result or TaskResult.SKIPPED, ("", ""))
     # A message about a Secret may quote its data (an API server's validation error does): keep none.
     message = "" if t.key.kind == "Secret" and not t.key.group else t.message
-    return ResourceResult(group=t.key.group, kind=t.key.kind, namespace=t.key.namespace, name=t.key.name,
-                          status=status, message=message, hook_phase=hook_phase, sync_phase=str(t.phase))
+    api_version = str(((t.obj or t.live) or {}).get("apiVersion", ""))
+    return ResourceResult(kind=t.key.kind, name=t.key.name, namespace=t.key.namespace, group=t.key.group,
+                          version=api_version.rpartition("/")[2], status=status, message=message,
+                          hook_phase=hook_phase if t.hook else "", hook_type=str(t.phase) if t.hook else "",
+                          sync_phase=str(t.phase))
 
 
 def live_record(state: AppState, prev: AppRecord | None, dest_server: str) -> AppRecord:
@@ -252,60 +250,40 @@ def _record(d: Obj) -> AppRecord:
     return AppRecord(**{
         **d, "source": _source(d["source"]), "images": tuple(d["images"]), "operation": operation,
         "history": tuple(HistoryEntry(**{**h, "source": _source(h["source"])}) for h in d["history"]),
-        "notified": tuple((k, v) for k, v in d["notified"])})
+        "notified": tuple((k, v) for k, v in d["notified"]), "deliveries": tuple(d["deliveries"])})
 
 
 # -- as an Argo CD Application ----------------------------------------------------------------------
 
-def _initiator(name: str, automated: bool) -> Obj:
-    return {"username": name, "automated": True} if automated else {"username": name}
-
-
-def application_document(record: AppRecord, namespace: str) -> Obj:
+def application_document(record: AppRecord, namespace: str, manifest: Obj | None = None) -> Obj:
     """The record as an argoproj.io Application: what `list -o yaml` prints and what notification
-    triggers and templates are evaluated against (`app.status.sync.status`, `app.status.history`…)."""
-    status: Obj = {
-        "sync": {"status": record.sync_status, "revision": record.sync_revision,
-                 "comparedTo": {"source": record.source.document(),
-                                "destination": _destination(record)}},
-        "health": {"status": record.health_status,
-                   **({"message": record.health_message} if record.health_message else {})},
-        "history": [{"id": h.id, "revision": h.revision, "source": h.source.document(),
-                     "deployedAt": h.deployed_at, "deployStartedAt": h.deploy_started_at,
-                     "initiatedBy": _initiator(h.initiated_by, h.automated)} for h in record.history],
-        "summary": {"images": list(record.images)},
-        "reconciledAt": record.reconciled_at,
-    }
-    if record.operation is not None:
-        status["operationState"] = _operation_state(record.operation)
-    annotations: dict[str, str] = {}
+    triggers and templates are evaluated against (`app.status.sync.status`, `app.status.history`…).
+    `manifest`, the Application from Git when at hand, gives its spec, labels and annotations."""
+    return appdoc.build_application(record_facts(record, namespace, manifest))
+
+
+def record_facts(record: AppRecord, namespace: str, manifest: Obj | None = None) -> appdoc.AppFacts:
+    meta = (manifest or {}).get("metadata") or {}
+    spec = dict((manifest or {}).get("spec") or {
+        "source": record.source.document(),
+        "destination": {"server": record.dest_server, "namespace": record.dest_namespace},
+        **({"syncPolicy": {"automated": {}}} if record.automated else {})})
+    annotations = dict(meta.get("annotations") or {})
     if record.notified:
         annotations["notified.notifications.argoproj.io"] = orjson.dumps(dict(record.notified)).decode()
-    spec: Obj = {"project": record.project, "source": record.source.document(),
-                 "destination": _destination(record)}
-    if record.automated:
-        spec["syncPolicy"] = {"automated": {}}
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": record.app, "namespace": namespace,
-                         **({"annotations": annotations} if annotations else {})},
-            "spec": spec, "status": status}
-
-
-def _destination(record: AppRecord) -> Obj:
-    return {"server": record.dest_server, "namespace": record.dest_namespace}
-
-
-def _operation_state(op: Operation) -> Obj:
-    return {
-        "phase": op.phase, "message": op.message, "startedAt": op.started_at, "finishedAt": op.finished_at,
-        "operation": {"initiatedBy": _initiator(op.initiated_by, op.automated),
-                      "sync": {"revision": op.revision},
-                      **({"info": [{"name": "rollback", "value": str(op.rollback_of)}]}
-                         if op.rollback_of is not None else {})},
-        "syncResult": {
-            "revision": op.revision, "source": op.source.document(),
-            "resources": [{"group": r.group, "kind": r.kind, "namespace": r.namespace, "name": r.name,
-                           "status": r.status, "message": r.message, "syncPhase": r.sync_phase,
-                           **({"hookPhase": r.hook_phase} if r.hook_phase else {})} for r in op.resources],
-        },
-    }
+    op = record.operation
+    operation = None if op is None else appdoc.Operation(
+        phase=op.phase, message=op.message, started_at=op.started_at, finished_at=op.finished_at,
+        revision=op.revision, resources=op.resources, initiated_by=op.initiated_by, automated=op.automated,
+        info=(("rollback", str(op.rollback_of)),) if op.rollback_of is not None else ())
+    history = tuple(appdoc.HistoryEntry(id=h.id, revision=h.revision, deployed_at=h.deployed_at,
+                                        deploy_started_at=h.deploy_started_at, source=h.source.document(),
+                                        initiated_by=h.initiated_by, automated=h.automated)
+                    for h in record.history)
+    return appdoc.AppFacts(
+        name=record.app, namespace=str(meta.get("namespace") or namespace), project=record.project, spec=spec,
+        labels=dict(meta.get("labels") or {}), annotations=annotations,
+        created_at=str(meta.get("creationTimestamp") or ""), sync_status=record.sync_status,
+        sync_revision=record.sync_revision, health_status=record.health_status,
+        health_message=record.health_message, health_since=record.health_since, operation=operation,
+        images=record.images, history=history)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from kubectl_gitops import yamlio
+from kubectl_gitops import policy, yamlio
 from kubectl_gitops.masking import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
@@ -109,6 +109,23 @@ def render_diff_text(states: Sequence[AppState], color: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
+def policy_lines(states: Sequence[AppState]) -> list[str]:
+    """What the apps' projects refuse, and which apps a sync window blocks now."""
+    out = []
+    for st in states:
+        out += [f"app {st.app.name}: sync status Unknown: {c}" for c in st.conditions]
+        if not st.conditions:
+            out += [f"app {st.app.name}: {rs.key}: {rs.message}" for rs in st.resources if rs.message]
+        if st.sync_window:
+            out.append(f"app {st.app.name}: sync {st.sync_window}")
+    return out
+
+
+def policy_text(states: Sequence[AppState]) -> str:
+    lines = policy_lines(states)
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, Any]:
     apps = []
     for st in states:
@@ -118,12 +135,15 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
                     "healthMessage": message or None, "ignored": rs.ignored_extraneous,
-                    "origin": rs.origin or None}  # the file (and source) Git has it from
+                    "origin": rs.origin or None,  # the file (and source) Git has it from
+                    "message": rs.message or None}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
         apps.append({"name": st.app.name, "cluster": st.cluster, "error": st.error or None,
                      "source": st.source_label, "path": st.app.source.path,
+                     "project": st.project.name if st.project else None, "sync": str(st.sync_status),
+                     "conditions": st.conditions, "syncWindow": st.sync_window or None,
                      "health": str(st.health) if st.health else None, "resources": resources,
                      "children": [c.name for c in st.children]})
     changed = sum(1 for st in states for rs in st.resources if rs.out_of_sync)
@@ -197,9 +217,10 @@ def status_output(states: list[AppState], records: dict[str, AppRecord], output:
             app["deployedRevision"] = rec.sync_revision if rec else None
             app["lastOperation"] = _last_operation(rec)
         return to_json(doc) if output == "json" else to_yaml(doc)
-    rows = [[rs.app, st.cluster, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), *health_of(rs)]
-            for st in states for rs in st.resources]
-    return table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, record_rows(states, records)) + "\n"
+    rows = [[rs.app, st.cluster, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), health_of(rs)[0],
+             rs.message or health_of(rs)[1]] for st in states for rs in st.resources]
+    return (table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, record_rows(states, records)) + "\n"
+            + policy_text(states))
 
 
 def _last_operation(rec: AppRecord | None) -> dict[str, Any] | None:
@@ -216,13 +237,32 @@ def all_healthy(states: Iterable[AppState]) -> bool:
 
 def diff_output(states: list[AppState], output: str, color: bool) -> str:
     if output == "diff":
-        return render_diff_text(states, color)
+        return render_diff_text(states, color) + policy_text(states)
     if output == "table":
-        return table(DIFF_HEADERS, resource_rows(states)) + "\n"
+        return table(DIFF_HEADERS, resource_rows(states)) + "\n" + policy_text(states)
     if output == "markdown":
         return render_markdown(states)
     doc = document(states)
     return to_json(doc) if output == "json" else to_yaml(doc)
+
+
+WINDOW_HEADERS = ("APP", "PROJECT", "KIND", "SCHEDULE", "DURATION", "TIMEZONE", "STATUS", "OPENS", "CLOSES",
+                  "MANUALSYNC", "SYNC")
+
+
+def windows_output(states: list[AppState], at: datetime, output: str) -> str:
+    """Every window that applies to each app at `at`, and whether a manual sync may run then."""
+    rows: list[list[object]] = []
+    for st in states:
+        if st.project is None:
+            continue
+        sync = "allowed" if policy.window_verdict(st.app, st.project, manual=True, at=at).allowed else "blocked"
+        for w in policy.windows_for(st.app, st.project):
+            span = w.span(at)
+            rows.append([st.app.name, st.project.name, w.kind, w.schedule, w.duration_text, w.time_zone,
+                         "Active" if span.active else "Inactive", _time(span.opens) if span.opens else "",
+                         _time(span.closes) if span.closes else "", "Enabled" if w.manual_sync else "Disabled", sync])
+    return rows_output(output, WINDOW_HEADERS, rows, "windows")
 
 
 def rows_output(output: str, headers: Sequence[str], rows: list[list[object]], key: str) -> str:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from kubectl_gitops import model, plan
+from kubectl_gitops import model, plan, policy
 from kubectl_gitops.apps import App
 from kubectl_gitops.cluster import ApiError, Client, resource_or_error
 from kubectl_gitops.errors import GitopsError, Halt
@@ -37,6 +37,9 @@ class Runner:
         all_steps = plan.steps(p.main)
         try:
             for step in all_steps:
+                stop = policy.overrun_violation(p.state, at=datetime.now(UTC))
+                if stop:
+                    raise SyncFailed(f"sync window: {stop}")
                 if step[0].phase == Phase.POST_SYNC:
                     self._prune(p)
                 self._run_step(step, p.multi_step)

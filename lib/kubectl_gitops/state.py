@@ -10,6 +10,7 @@ from enum import StrEnum
 from kubectl_gitops.apps import App
 from kubectl_gitops.errors import Halt
 from kubectl_gitops.model import Manifest, Obj, ResourceKey, SyncOptions
+from kubectl_gitops.project import Project
 
 
 class SyncStatus(StrEnum):
@@ -91,6 +92,7 @@ class ResourceState:
     health: HealthStatus | None = None  # of the live object; None: no live object or no check
     exact: bool = False  # in sync even before ignoreDifferences: applying it would write nothing
     validated: bool = False  # passed the server-side dry-run sync's pre-flight check would send
+    message: str = ""  # why it is Unknown (its project refuses it)
 
     @property
     def out_of_sync(self) -> bool:
@@ -106,11 +108,16 @@ class AppState:
     hooks: list[Manifest] = field(default_factory=list)
     children: list[App] = field(default_factory=list)
     health: HealthCode | None = None
+    project: Project | None = None
+    conditions: list[str] = field(default_factory=list)  # why its project refuses the whole app
+    sync_window: str = ""  # why a sync window blocks a manual sync now (empty: it does not)
     cluster: str = ""  # the destination (a kubeconfig context or a cluster Secret's name)
     error: str = ""  # why it was not compared: its cluster did not answer
 
     @property
     def sync_status(self) -> SyncStatus:
+        if self.conditions:
+            return SyncStatus.UNKNOWN
         return SyncStatus.OUT_OF_SYNC if any(rs.out_of_sync for rs in self.resources) else SyncStatus.SYNCED
 
 

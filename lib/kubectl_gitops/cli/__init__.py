@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": ("kubectl_gitops.cli.records", "history", "Show an app's deployment history."),
     "rollback": ("kubectl_gitops.cli.records", "rollback", "Sync an app back to an earlier deployment."),
     "notify": ("kubectl_gitops.cli.notify", "notify", "Evaluate notification triggers and send templates."),
+    "windows": ("kubectl_gitops.cli.windows", "windows", "Show the sync windows of apps and when they open."),
 }
 
 

@@ -85,8 +85,12 @@ def source_options(f: F) -> F:
     f = click.option("--render-timeout", type=Duration(minimum=0.001), default="90s", show_default=True,
                      help="How long each renderer run (helm, kubectl kustomize) may take, like Argo CD's "
                      "exec timeout; a duration such as 30s or 2m.")(f)
+    f = click.option("--projects", "projects_dir", type=click.Path(exists=True), metavar="DIR",
+                     help="AppProject manifests (a directory of files, or one file) for projects that neither "
+                     "the repository nor the cluster defines.")(f)
     f = click.option("--config-namespace", default="argocd", show_default=True,
-                     help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences).")(f)
+                     help="Namespace of the argocd-cm ConfigMap (health checks, ignoreDifferences) and of "
+                     "AppProject objects.")(f)
     f = click.option("--argocd-cm", "argocd_cm", type=click.Path(exists=True, dir_okay=False),
                      help="Read argocd-cm settings (ignoreDifferences, health checks) from this YAML file "
                      "instead of the cluster's argocd/argocd-cm ConfigMap.")(f)
@@ -101,11 +105,12 @@ def source_options(f: F) -> F:
 def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
-                config_namespace: str, render_timeout: float, **kwargs: Any) -> Any:
+                config_namespace: str, render_timeout: float, projects_dir: str | None, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
-        return f(compare=CompareOptions(target, revision, recursive, argocd_cm, config_namespace,
-                                        render_timeout=render_timeout), **kwargs)
+        return f(compare=CompareOptions(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm,
+                                        config_namespace=config_namespace, render_timeout=render_timeout,
+                                        projects_dir=projects_dir), **kwargs)
 
     return wrapper
 

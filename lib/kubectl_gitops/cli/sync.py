@@ -48,8 +48,8 @@ def sync(compare: CompareOptions, output: str, req: SyncRequest,
 
     Notifications: after the sync, the triggers that argocd-notifications-cm (in --config-namespace, or
     --notifications-cm) subscribes the app to are evaluated and what newly fired is sent (see
-    `kubectl gitops notify`); each fires once per state change, the fired keys kept in ConfigMap
-    kubectl-gitops-notified-<app> in --lock-namespace. A failed delivery is a warning, never a failed sync.
+    `kubectl gitops notify`); each fires once per state change, the fired keys kept in the app's record
+    (see `kubectl gitops list`). A failed delivery is a warning, never a failed sync.
 
     Exit status: 0 synced (and, when awaited, healthy), 1 an apply, hook or awaited health check failed or
     timed out (or the sync lost its lease), 2 bad input or error before any write, 130/143 stopped by

@@ -13,49 +13,26 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kubectl_gitops.appdoc import AppFacts, HistoryEntry, Operation, build_application, images_of
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import worst
 from kubectl_gitops.masking import strip_repo_credentials
 from kubectl_gitops.model import ARGO_GROUP, Obj, key_of
-from kubectl_gitops.notify.appdoc import (
-    AppFacts,
-    HistoryEntry,
-    Operation,
-    ResourceResult,
-    build_application,
-    images_of,
-)
 from kubectl_gitops.notify.config import NotifyConfig
 from kubectl_gitops.notify.loading import ConfigSource, get_optional, load_config
 from kubectl_gitops.notify.notifier import notify
-from kubectl_gitops.notify.record import ConfigMapStore, NotifyRecord, RecordStore
+from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord, RecordStore
 from kubectl_gitops.notify.templates import Templates
-from kubectl_gitops.state import AppState, AppSyncResult, OperationPhase, SyncTask, TaskResult
+from kubectl_gitops.record import resource_result
+from kubectl_gitops.state import AppState, AppSyncResult, OperationPhase, TaskResult
 
 if TYPE_CHECKING:
     from kubectl_gitops.cluster import Client
 
 Log = Callable[[str], None]
 
-# gitops-engine's per-resource result codes for what our tasks report.
-_RESULT_CODES = {TaskResult.CREATED: "Synced", TaskResult.CONFIGURED: "Synced", TaskResult.UNCHANGED: "Synced",
-                 TaskResult.PRUNED: "Pruned", TaskResult.PRUNE_SKIPPED: "PruneSkipped",
-                 TaskResult.FAILED: "SyncFailed", TaskResult.HOOK_FAILED: "SyncFailed"}
-_HOOK_PHASES = {TaskResult.HOOK_CREATED: "Running", TaskResult.HOOK_RUNNING: "Running",
-                TaskResult.HOOK_SUCCEEDED: "Succeeded", TaskResult.HOOK_FAILED: "Failed"}
-
-
 def _iso(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else ""
-
-
-def _resource(t: SyncTask) -> ResourceResult:
-    api_version = str(((t.obj or t.live) or {}).get("apiVersion", ""))
-    return ResourceResult(kind=t.key.kind, name=t.key.name, namespace=t.key.namespace, group=t.key.group,
-                          version=api_version.rpartition("/")[2], status=_RESULT_CODES.get(t.result, "")
-                          if t.result else "", message=t.message, hook_phase=_HOOK_PHASES.get(t.result, "")
-                          if t.hook and t.result else "", hook_type=t.phase.value if t.hook else "",
-                          sync_phase=t.phase.value)
 
 
 def _spec(manifest: Obj, state: AppState) -> Obj:
@@ -102,7 +79,7 @@ def facts(result: AppSyncResult, state: AppState, previous: NotifyRecord) -> tup
     synced = result.ok and not any(t.result == TaskResult.FAILED for t in result.tasks)
     revision = revision_of(result, state)
     op = Operation(phase=result.phase.value, message=result.message, started_at=_iso(result.started_at),
-                   finished_at=finished, revision=revision, resources=tuple(_resource(t) for t in result.tasks))
+                   finished_at=finished, revision=revision, resources=tuple(resource_result(t) for t in result.tasks))
     desired = [rs.desired for rs in state.resources if rs.desired]
     f = AppFacts(
         name=state.app.name, namespace=str(meta.get("namespace") or "argocd"), project=state.app.project,
@@ -126,12 +103,14 @@ class SyncNotifier:
     log: Log
 
     @classmethod
-    def prepare(cls, src: ConfigSource, client: Client, store_namespace: str, log: Log) -> SyncNotifier | None:
+    def prepare(cls, src: ConfigSource, client: Client, store_namespace: str, log: Log,
+                store: RecordStore | None = None) -> SyncNotifier | None:
+        """`store`: where each app's notification state is kept (default: its record on `client`)."""
         cfg = load_config(src, client)
         if cfg is None:
             return None
         Templates(cfg)  # a template that does not parse is bad input, before any write
-        return cls(cfg, client, ConfigMapStore(client, store_namespace), src.namespace, log)
+        return cls(cfg, client, store or AppRecordStore(client, store_namespace), src.namespace, log)
 
     def after(self, results: list[AppSyncResult], states: dict[str, AppState]) -> None:
         """Send for each app's result; nothing here fails the sync (faults are warnings)."""

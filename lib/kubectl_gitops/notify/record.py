@@ -1,20 +1,17 @@
-"""Where an app's notification state lives between runs: the fired keys (as Argo CD's
-notified.notifications.argoproj.io annotation holds them), the app's last health and since when, and
-the last deliveries. Until app records exist (the records issue), a ConfigMap per app on the
-destination cluster holds them; RecordStore is the seam a record-backed store plugs into."""
+"""Where an app's notification state lives between runs: in its app record (see `record`), on its
+destination cluster: the fired keys (as Argo CD's notified.notifications.argoproj.io annotation holds
+them), the health they last saw and since when, and the last deliveries."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kubectl_gitops.notify.triggers import NOTIFIED_ANNOTATION, NotifiedState
+from kubectl_gitops.record import AppRecord
+from kubectl_gitops.record_store import read_record, write_record
 
 if TYPE_CHECKING:
     from kubectl_gitops.cluster import Client
-
-STORE_PREFIX = "kubectl-gitops-notified-"
 
 
 @dataclass(frozen=True)
@@ -31,30 +28,25 @@ class RecordStore(Protocol):
     def save(self, app: str, record: NotifyRecord) -> None: ...
 
 
-class ConfigMapStore:
-    """ConfigMap kubectl-gitops-notified-<app> in `namespace`, written with server-side apply."""
+class AppRecordStore:
+    """The notification fields of the app records in `namespace` (the config namespace)."""
 
     def __init__(self, client: Client, namespace: str) -> None:
         self.client, self.namespace = client, namespace
 
-    def _res(self) -> Any:
-        return self.client.resource_for("", "ConfigMap")
-
     def load(self, app: str) -> NotifyRecord:
-        cm = self.client.get(self._res(), self.namespace, STORE_PREFIX + app) or {}
-        data = cm.get("data") or {}
-        try:
-            deliveries = tuple(json.loads(data.get("deliveries") or "[]"))
-        except ValueError:
-            deliveries = ()
-        return NotifyRecord(NotifiedState.from_json(data.get(NOTIFIED_ANNOTATION)).keys, data.get("health", ""),
-                            data.get("healthSince", ""), deliveries)
+        found = read_record(self.client, self.namespace, app)
+        if found is None:
+            return NotifyRecord()
+        rec = found[0]
+        return NotifyRecord(dict(rec.notified), rec.health_status if rec.health_since else "", rec.health_since,
+                            tuple(dict(d) for d in rec.deliveries))
 
     def save(self, app: str, record: NotifyRecord) -> None:
-        data = {NOTIFIED_ANNOTATION: NotifiedState(record.fired).to_json(), "health": record.health,
-                "healthSince": record.health_since, "deliveries": json.dumps(list(record.deliveries))}
-        obj = {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": STORE_PREFIX + app, "namespace": self.namespace,
-                            "labels": {"app.kubernetes.io/managed-by": "kubectl-gitops"}},
-               "data": data}
-        self.client.apply(self._res(), obj, dry_run=False)
+        def update(prev: AppRecord | None) -> AppRecord:
+            base = prev or AppRecord(app=app)
+            return replace(base, notified=tuple(sorted(record.fired.items())),
+                           health_status=record.health or base.health_status, health_since=record.health_since,
+                           deliveries=record.deliveries)
+
+        write_record(self.client, self.namespace, app, update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubectl_gitops.model import Obj
+from kubectl_gitops.model import Obj, container_images
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Operation:
     revision: str = ""  # syncResult.revision
     resources: tuple[ResourceResult, ...] = ()
     initiated_by: str = "kubectl-gitops"
+    automated: bool = False
+    info: tuple[tuple[str, str], ...] = ()  # operation.info, e.g. a rollback's history id
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class HistoryEntry:
     deployed_at: str
     deploy_started_at: str = ""
     source: Obj = field(default_factory=dict)
+    initiated_by: str = ""
+    automated: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,15 +100,19 @@ def build_application(f: AppFacts) -> Obj:
         "summary": {"images": list(f.images)} if f.images else {},
         "history": [{"id": h.id, "revision": h.revision, "deployedAt": h.deployed_at,
                      **({"deployStartedAt": h.deploy_started_at} if h.deploy_started_at else {}),
-                     **({"source": h.source} if h.source else {})} for h in f.history],
+                     **({"source": h.source} if h.source else {}),
+                     **({"initiatedBy": _initiator(h.initiated_by, h.automated)} if h.initiated_by else {})}
+                    for h in f.history],
         "resources": [dict(r) for r in f.resources],
     }
     if f.conditions:
         status["conditions"] = [dict(c) for c in f.conditions]
     if f.operation is not None:
         op = f.operation
-        state: Obj = {"phase": op.phase, "message": op.message, "startedAt": op.started_at,
-                      "operation": {"sync": {"revision": op.revision}, "initiatedBy": {"username": op.initiated_by}},
+        operation: Obj = {"sync": {"revision": op.revision}, "initiatedBy": _initiator(op.initiated_by, op.automated)}
+        if op.info:
+            operation["info"] = [{"name": k, "value": v} for k, v in op.info]
+        state: Obj = {"phase": op.phase, "message": op.message, "startedAt": op.started_at, "operation": operation,
                       "syncResult": {"revision": op.revision, "resources": [_resource(r) for r in op.resources]}}
         if op.finished_at:
             state["finishedAt"] = op.finished_at
@@ -114,17 +122,10 @@ def build_application(f: AppFacts) -> Obj:
             "status": status}
 
 
+def _initiator(name: str, automated: bool) -> Obj:
+    return {"username": name, "automated": True} if automated else {"username": name}
+
+
 def images_of(objects: list[Obj]) -> tuple[str, ...]:
     """status.summary.images: the container images of the app's workloads, sorted and unique."""
-    found: set[str] = set()
-    for obj in objects:
-        spec = obj.get("spec") or {}
-        pod = (spec.get("jobTemplate") or {}).get("spec", {}).get("template", {}).get("spec") if obj.get(
-            "kind") == "CronJob" else (spec.get("template") or {}).get("spec") if "template" in spec else spec
-        if not isinstance(pod, dict):
-            continue
-        for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
-            if isinstance(c, dict) and c.get("image"):
-                found.add(str(c["image"]))
-    return tuple(sorted(found))
-
+    return tuple(sorted({image for obj in objects for image in container_images(obj)}))
