@@ -341,8 +341,8 @@ def test_names_that_look_like_numbers_stay_names(cluster: Cluster, namespace: st
         res = diff(str(app), "-o", output)
         assert res.returncode == 1, res.stderr
         lines = [line.split() for line in res.stdout.splitlines()]
-        assert ["numbers", "ConfigMap", namespace, "0123", "Missing"] in lines or \
-            f"| numbers | ConfigMap | {namespace} | 0123 | Missing |" in res.stdout, output
+        assert ["numbers", "local", "ConfigMap", namespace, "0123", "Missing"] in lines or \
+            f"| numbers | local | ConfigMap | {namespace} | 0123 | Missing |" in res.stdout, output
         assert "1000" not in res.stdout and " 123 " not in res.stdout
 
 

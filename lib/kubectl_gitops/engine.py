@@ -127,24 +127,18 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         c = cluster_of(app)
         started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, log)
 
-    def visit(app: App, stack: tuple[str, ...]) -> list[AppState]:
+    def visit(app: App) -> list[AppState]:
         state = started[app.name].result()
         out = [state]
         if not opts.recursive:
             return out
-        kids = sorted((c for c in state.children if c.name != app.name),  # a root managing itself is no cycle
-                      key=lambda a: (a.wave, a.name))  # the root's wave order
-        for kid in kids:
-            if kid.name in (*stack, app.name):
-                raise GitopsError(f"app of apps cycle: {' → '.join((*stack, app.name, kid.name))}",
-                                  hint=f"{kid.origin} is reached from its own children")
-        new = list({k.name: k for k in kids if k.name not in started}.values())
+        new = list({k.name: k for k in _children(state) if k.name not in started}.values())
         fleet.resolve(new)
         renders.prefetch(new)  # siblings render in parallel
         for kid in new:
             start(kid)
         for kid in new:
-            out += visit(kid, (*stack, app.name))
+            out += visit(kid)
         return out
 
     def render_for(app: App) -> list[Request]:
@@ -157,15 +151,39 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
             for app in apps:
                 start(app)
             for app in apps:
-                states += visit(app, ())
+                states += visit(app)
     finally:
         for c in clusters.values():
             c.worker.shutdown(wait=True, cancel_futures=True)
+    _no_cycle(apps, {st.app.name: st for st in states})
     for c in clusters.values():
         if c.ctx.live.forbidden:
             log(f"not allowed to list {', '.join(sorted(r.plural for r in c.ctx.live.forbidden))} on "
                 f"{c.client.context or c.client.host}: extraneous objects of those kinds are not shown")
     return states
+
+
+def _children(state: AppState) -> list[App]:
+    """The apps an app manages, in its wave order; a root that manages its own Application is no cycle."""
+    return sorted((c for c in state.children if c.name != state.app.name), key=lambda a: (a.wave, a.name))
+
+
+def _no_cycle(apps: list[App], states: dict[str, AppState]) -> None:
+    """Apps are compared as soon as any parent names them, so a cycle (a manages b, b manages a) is
+    looked for on the whole graph once it is known, before anything is written."""
+    explored: set[str] = set()  # no cycle below these
+
+    def walk(name: str, stack: tuple[str, ...]) -> None:
+        for kid in _children(states[name]) if name in states else ():
+            if kid.name in (*stack, name):
+                raise GitopsError(f"app of apps cycle: {' → '.join((*stack, name, kid.name))}",
+                                  hint=f"{kid.origin} is reached from its own children")
+            if kid.name not in explored:
+                walk(kid.name, (*stack, name))
+        explored.add(name)
+
+    for app in apps:
+        walk(app.name, ())
 
 
 def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, log: Log) -> AppState:
