@@ -74,16 +74,24 @@ def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "platform-config"
-    shutil.copytree(EXAMPLE, path)
+def init_repo(path: Path, message: str = "platform config") -> Path:
+    """The files at `path` committed on main, by a committer set in the repository's config."""
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Pat Promoter")
     git(path, "config", "user.email", "pat@example.test")
     git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "platform config")
+    git(path, "commit", "-q", "-m", message)
     return path
+
+
+def example_repo(path: Path) -> Path:
+    shutil.copytree(EXAMPLE, path)
+    return init_repo(path)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return example_repo(tmp_path / "platform-config")
 
 
 @pytest.fixture
@@ -165,6 +173,17 @@ def test_only_the_changed_values_differ_byte_for_byte(repo: Path) -> None:
     assert git(repo, "show", f"HEAD:{overlay('api', 'prod')}").encode() == after
     assert git(repo, "diff", "--name-only", "HEAD~1", "HEAD").split() == [overlay("api", "prod"),
                                                                          overlay("web", "prod")]
+
+
+def test_an_anchor_on_the_promoted_value_stays_with_its_comment(repo: Path) -> None:
+    path = overlay("api", "prod")
+    text = (repo / path).read_text().replace('newTag: "1.0.0"  # pinned', 'newTag: &api "1.0.0"  # pinned')
+    text = text.replace('api-migrate\n    newTag: "1.0.0"', "api-migrate\n    newTag: *api  # same as api")
+    commit_file(repo, path, text, "api-migrate follows api")
+    assert promote(repo, "prod", "--service", "api").returncode == 0
+    after = (repo / path).read_text()
+    assert after == text.replace('&api "1.0.0"', '&api "1.1.0"')  # the alias follows, nothing moves
+    assert after.count("# pinned; never latest") == 1
 
 
 def test_shows_the_diff_on_stdout_and_progress_on_stderr(repo: Path) -> None:
@@ -262,7 +281,7 @@ def test_set_image_digest_defaults_to_the_first_environment_and_replaces_the_tag
 def test_set_image_adds_the_entry_only_with_service(repo: Path) -> None:
     missing = promote(repo, "set-image", "registry.invalid/platform/cache=1.0.0")
     assert missing.returncode == 2
-    assert missing.stderr.startswith("error: no overlay in dev has image registry.invalid/platform/cache\n")
+    assert missing.stderr.startswith("error: no file in dev pins image registry.invalid/platform/cache\n")
     assert promote(repo, "set-image", "registry.invalid/platform/cache=1.0.0", "--service", "web").returncode == 0
     assert (repo / overlay("web", "dev")).read_text().endswith(
         '  - name: registry.invalid/platform/cache\n    newTag: "1.0.0"\nreplicas:\n  - name: web\n'
@@ -485,7 +504,7 @@ def _make_dev_api(repo: Path, replace: str, by: str) -> None:
      f"error: dev: image {API_MIGRATE} has no tag or digest in {overlay('api', 'dev')}; "
      "promoting it would not pin a version"),
     (None, ["prd"], "error: unknown environment 'prd'; known (from the layout "
-                    "services/{service}/overlays/{env}): dev, staging, prod"),
+                    "services|apps/<svc>/overlays/<env>): dev, staging, prod"),
     (None, ["prod", "--from", "qa"], "error: unknown environment 'qa'; known"),
     (None, ["prod", "--from", "prod"], "error: cannot promote prod into itself"),
     (None, ["dev"], "error: dev is the first environment; nothing is promoted into it"),

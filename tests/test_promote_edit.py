@@ -8,10 +8,21 @@ import pytest
 
 from conftest import ROOT
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.promote.edit import set_images
-from kubectl_gitops.promote.images import ImageEntry, matches, parse_spec, read_images
+from kubectl_gitops.promote import edit
+from kubectl_gitops.promote.images import ImageEntry, KustomizeImages, matches, parse_spec, read_images
 
 DIGEST = "sha256:" + "ab" * 32
+
+
+def set_images(text: str, source: str, updates: list[ImageEntry]) -> str:
+    """Each update's newName/newTag/digest set on the entry of that name, as a promotion does it."""
+    fmt, docs, changes = KustomizeImages(), edit.load_plain(text, source), {}
+    for new in updates:
+        old = next((e for e in fmt.read(docs, source) if e.name == new.name), None)
+        step = fmt.changes(docs, old, new)
+        changes.update(step)
+        docs = edit.apply_plain(docs, step)
+    return edit.update(text, source, changes)
 OVERLAYS = sorted((ROOT / "examples" / "platform-config" / "services").glob("*/overlays/*/kustomization.yaml"))
 
 
@@ -76,9 +87,20 @@ def test_values_that_would_read_as_numbers_are_quoted() -> None:
     assert read_images(result, "x")[0].new_tag == "1.10"
 
 
-def test_refuses_rather_than_reformat_the_changed_line() -> None:
-    text = "images:\n  - name: x\n    newTag:     1.0.0\n"
-    with pytest.raises(GitopsError, match="cannot change images: without also reformatting other lines"):
+def test_a_changed_value_keeps_its_spacing_anchor_and_comment() -> None:
+    text = "images:\n  - name: x\n    newTag:     &v 1.0.0   # pinned\n  - name: y\n    newTag: *v\n"
+    assert set_images(text, "k", [ImageEntry("x", None, "2.0.0"), ImageEntry("y", None, "2.0.0")]) == (
+        "images:\n  - name: x\n    newTag:     &v 2.0.0   # pinned\n  - name: y\n    newTag: *v\n")
+    # an alias that must now differ from its anchor gets its own value; the anchor stays in place
+    assert set_images(text, "k", [ImageEntry("y", None, "3.0.0")]) == (
+        "images:\n  - name: x\n    newTag:     &v 1.0.0   # pinned\n  - name: y\n    newTag: 3.0.0\n")
+    assert set_images('a: &t "1"\nimages:\n  - name: x\n    newTag: "1"\n', "k",
+                      [ImageEntry("x", None, "2")]) == 'a: &t "1"\nimages:\n  - name: x\n    newTag: "2"\n'
+
+
+def test_refuses_rather_than_reformat_other_lines() -> None:
+    text = "images: [{name: x, newTag: 1.0.0, digest: " + DIGEST + "}, {name: y,\n  newTag: 1.0.0}]\n"
+    with pytest.raises(GitopsError, match="cannot make this change without also reformatting other lines"):
         set_images(text, "services/x/kustomization.yaml", [ImageEntry("x", None, "2.0.0")])
 
 
@@ -144,3 +166,12 @@ def test_matches_full_name_or_last_segment() -> None:
     assert matches("registry.invalid/platform/api", "registry.invalid/platform/api")
     assert not matches("registry.invalid/platform/api-migrate", "api")
     assert not matches("registry.invalid/platform/api", "platform/api")
+
+
+def test_update_paths_in_any_document_and_adds_missing_keys() -> None:
+    text = "---\nkind: A\n---\n# the app\nspec:\n  source:\n    targetRevision: 1.0.0  # chart\n"
+    assert edit.update(text, "a.yaml", {(1, "spec", "source", "targetRevision"): "1.10"}) == (
+        "---\nkind: A\n---\n# the app\nspec:\n  source:\n    targetRevision: '1.10'  # chart\n")
+    assert edit.update("", "v.yaml", {(0, "image", "tag"): "yes"}) == "image:\n  tag: 'yes'\n"
+    assert edit.update("replicas: 1  # two in prod\n", "v.yaml", {(0, "api", "image", "tag"): "v2"}) == (
+        "replicas: 1  # two in prod\napi:\n  image:\n    tag: v2\n")

@@ -8,10 +8,12 @@ import click
 import pytest
 
 from kubectl_gitops.promote import messages
+from kubectl_gitops.promote.edit import load_plain
 from kubectl_gitops.promote.images import ImageEntry
-from kubectl_gitops.promote.layout import Overlay
+from kubectl_gitops.promote.layout import Target
 from kubectl_gitops.promote.output import Console
-from kubectl_gitops.promote.plan import Change, FileEdit, OverlayImages, image_changes
+from kubectl_gitops.promote.pins import Kind, Pin, PinFile
+from kubectl_gitops.promote.plan import Change, FileEdit, PinnedFile, formats, pin_changes
 from kubectl_gitops.promote.status import Status, build_rows, render_json, render_table
 
 API, WEB = "r/api", "r/web"
@@ -64,18 +66,24 @@ def test_trailers_only_from_a_last_paragraph_of_trailers() -> None:
     assert messages.trailers("fix\n\nbody\n\nA: 1\nB-c: x: y\n") == [("A", "1"), ("B-c", "x: y")]
 
 
+def pinned(service: str, env: str, text: str, kind: Kind = Kind.IMAGE, path: str = "k.yaml") -> PinnedFile:
+    file = PinFile(path, kind)
+    return PinnedFile.parse(Target(service, env, (file,)), file, formats(("image",))[kind], text.encode())
+
+
 def test_image_changes_between_two_versions() -> None:
-    o = Overlay("api", "prod", "k.yaml")
     before = "images:\n  - name: a\n    newTag: '1'\n  - name: b\n    newTag: '1'\n"
     after = "images:\n  - name: a\n    newTag: '2'\n  - name: c\n    newTag: '1'\n"
-    assert image_changes(o, before, after) == (
+    assert pin_changes(pinned("api", "prod", before), after) == (
         Change("api", "k.yaml", ImageEntry("a", None, "1"), ImageEntry("a", None, "2")),
         Change("api", "k.yaml", ImageEntry("b", None, "1"), None),
         Change("api", "k.yaml", None, ImageEntry("c", None, "1")))
 
 
-def overlay_images(service: str, env: str, *entries: ImageEntry) -> OverlayImages:
-    return OverlayImages(Overlay(service, env, f"{service}/{env}"), "", entries)
+def overlay_images(service: str, env: str, *entries: Pin) -> PinnedFile:
+    file = PinFile(f"{service}/{env}", Kind.IMAGE)
+    return PinnedFile(Target(service, env, (file,)), file, formats(("image",))[Kind.IMAGE], "", load_plain("", ""),
+                      entries)
 
 
 def test_rows_mark_environments_behind_the_one_before() -> None:
@@ -91,10 +99,13 @@ def test_rows_mark_environments_behind_the_one_before() -> None:
         ("api", "r/new", [False, True, False]),  # missing in staging: promoting would add it
         ("web", WEB, [False, False, False]),
     ]
-    table = render_table(Status(envs, rows, ()))
+    table = render_table(Status(envs, rows, (), "services|apps/<svc>/overlays/<env>"))
     assert "\x1b[33m- *\x1b[0m" in table  # click.echo drops the colour when it is off
     assert click.unstyle(table).splitlines()[2].split() == ["api", "r/new", "1", "-", "*", "-"]
-    data = json.loads(render_json(Status(envs, rows, ())))
+    assert table.endswith("\n\nlayout: services|apps/<svc>/overlays/<env>")
+    data = json.loads(render_json(Status(envs, rows, (), "x")))
+    assert data["layout"] == "x"
+    assert data["services"][0]["kind"] == "image"
     assert data["services"][1]["environments"]["staging"] is None
     assert data["lastChanges"] == {}
 

@@ -51,6 +51,7 @@ LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
 DISCOVERY_WORKERS = 8
 # Failures that another attempt would only repeat: an untrusted certificate, a name that does not resolve.
 PERMANENT = (ssl.SSLCertVerificationError, socket.gaierror)
+DEADLINE_MARGIN = 2.0  # seconds requests may take past the command's --timeout
 GRACE_SECONDS = 5.0  # past the deadline, for the lease's own requests (its release)
 
 
@@ -86,7 +87,10 @@ class Client:
     # -- the request function --------------------------------------------------------------------
 
     def set_deadline(self, seconds: float) -> None:
-        self.deadline, self.budget = time.monotonic() + seconds, seconds
+        """The command's --timeout. Requests may go on a little past it, so that the command's own
+        checks (which say what it was waiting for) come first and its last bookkeeping writes (the
+        app record) still go out."""
+        self.deadline, self.budget = time.monotonic() + seconds + DEADLINE_MARGIN, seconds
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Obj | None = None, content_type: str = "application/json",
@@ -164,7 +168,7 @@ class Client:
 
     def _unreachable(self, what: str, error: BaseException | None) -> ApiError:
         cause = _root_cause(error) if error is not None else "no answer"
-        return ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}) to {what}: {cause}",
+        return ApiError(f"cannot reach the cluster at {self.host} (context {self.context!r}): {cause} ({what})",
                         status=0)
 
     def _lost_answer(self, method: str, what: str, error: BaseException) -> ApiError:
@@ -173,7 +177,7 @@ class Client:
                         "sent again", status=0, hint="run the command again: it starts from what the cluster has")
 
     def _timed_out(self, what: str) -> ApiError:
-        return ApiError(f"timed out after {self.budget:.0f}s (--timeout) waiting to {what}", status=0)
+        return ApiError(f"timed out after {self.budget:.0f}s (--timeout) waiting for {what}", status=0)
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -185,7 +189,7 @@ class Client:
                 found: discovery.Found = {}
                 legacy: list[str] = []
                 for path in ("/api", "/apis"):
-                    doc = self.request("GET", path, accept=discovery.ACCEPT, what=f"read discovery {path}")
+                    doc = self.request("GET", path, accept=discovery.ACCEPT, what=f"discovery {path}")
                     if discovery.is_aggregated(doc):
                         discovery.add_aggregated(doc, found)
                     else:
@@ -199,7 +203,7 @@ class Client:
 
     def _group_version(self, gv: str) -> Obj:
         try:
-            return self.request("GET", discovery.legacy_path(gv), what=f"read discovery of {gv}")
+            return self.request("GET", discovery.legacy_path(gv), what=f"discovery {gv}")
         except ApiError as e:
             if e.status in (404, 503):  # an aggregated API that is down: its kinds stay unknown, like kubectl
                 return {}
@@ -340,7 +344,7 @@ def _api_error(resp: Response, what: str, client: Client) -> ApiError:
     except orjson.JSONDecodeError:
         message, reason = resp.body.decode(errors="replace").strip()[:200], ""
     if status == 401:
-        return ApiError(f"unauthorized (401) to {what} on {client.host}: check the credentials of "
+        return ApiError(f"unauthorized (401) for {what} on {client.host}: check the credentials of "
                         f"context {client.context!r}", status=status, reason=reason)
     if status == 403:
         who = next((f"the impersonated user {v!r}" for k, v in client.credentials.impersonation

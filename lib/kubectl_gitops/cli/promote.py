@@ -70,12 +70,15 @@ def _console() -> Any:
 @click.group(cls=PromoteGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="git promote")
 def promote() -> None:
-    """Promote pinned image tags between Kustomize overlays, one commit per promotion.
+    """Promote pinned versions between environments, one commit per promotion.
 
-    `git promote prod` copies each image's newName/newTag/digest from the environment before prod
-    (e.g. staging) into the prod overlays, shows the diff and commits it. The environment order and
-    overlay paths come from .gitops/promotion.yaml, or services/*/overlays/<env> with conventional
-    environment names.
+    `git promote prod` copies what the environment before prod (e.g. staging) pins into prod's files,
+    shows the diff and commits it: Kustomize images: entries (newName/newTag/digest), Helm values image
+    blocks (image.tag/repository/digest) and Argo CD Application sources (targetRevision, a chart's
+    version). The layout is detected (overlays/<env>, <svc>/overlays/<env>,
+    services|apps/<svc>/overlays/<env>, envs|environments/<env>[/<svc>], clusters/<env>/<svc>,
+    values-<env>.yaml) or read from .gitops/promotion.yaml; environments go
+    dev -> test|qa -> staging -> prod unless configured.
 
     Exit codes: 0 promoted, 1 nothing to promote, 2 error (nothing written).
     See `man git-promote` (or `git promote --help` once the man page is installed).
@@ -87,15 +90,16 @@ def promote() -> None:
 @click.option("--from", "source", metavar="ENV", help="Promote from ENV instead of the one before.")
 @click.option("--service", "services", multiple=True, metavar="S", help="Only service S (repeatable).")
 @click.option("--image", "images", multiple=True, metavar="NAME",
-              help="Only image NAME, full or last path segment (repeatable).")
+              help="Only image (or chart) NAME, full or last path segment (repeatable).")
 @allow_latest_option
 @publish_options
 def to(env: str, source: str | None, services: tuple[str, ...], images: tuple[str, ...],
        allow_latest: bool, dry_run: bool, branch: str | None, push: str | None) -> int:
     """Promote into ENV from the environment before it.
 
-    Copies newName/newTag/digest of each image from the source overlays to ENV's overlays, adding
-    images: entries ENV does not have yet. `to` is optional: `git promote prod`.
+    Copies each pin of the source environment's files to ENV's: images: entries (added when ENV does
+    not have them yet), Helm values image blocks, Application source revisions. `to` is optional:
+    `git promote prod`.
     """
     from kubectl_gitops.promote import commands
 
@@ -108,15 +112,17 @@ def to(env: str, source: str | None, services: tuple[str, ...], images: tuple[st
 @click.argument("specs", nargs=-1, required=True, metavar="NAME=TAG|NAME@DIGEST...")
 @click.option("--env", metavar="ENV", help="Environment to change (default: the first, e.g. dev).")
 @click.option("--service", "services", multiple=True, metavar="S",
-              help="Only service S (repeatable); adds the image there if it is missing.")
+              help="Only service S (repeatable); adds the image to its kustomization if it is missing.")
 @allow_latest_option
 @publish_options
 def set_image(specs: tuple[str, ...], env: str | None, services: tuple[str, ...], allow_latest: bool,
               dry_run: bool, branch: str | None, push: str | None) -> int:
     """Pin images in one environment: what CI runs after a build.
 
-    Sets newTag (NAME=TAG), digest (NAME@DIGEST) or both (NAME=TAG@DIGEST) on every overlay of ENV
-    that lists image NAME; newName is kept.
+    Sets the tag (NAME=TAG), digest (NAME@DIGEST) or both (NAME=TAG@DIGEST) wherever ENV pins image
+    NAME: Kustomize newTag/digest (newName kept), Helm values tag/digest (repository kept; TAG@DIGEST in
+    the tag when the values have no digest key), or an Application source's targetRevision (NAME=VERSION
+    for a chart or repository NAME).
     """
     from kubectl_gitops.promote import commands
 
@@ -124,10 +130,11 @@ def set_image(specs: tuple[str, ...], env: str | None, services: tuple[str, ...]
                               publish=_publish(dry_run, branch, push), console=_console())
 
 
-@promote.command(short_help="Table of image pins per service and environment.")
+@promote.command(short_help="Table of pins per service and environment, and the layout.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def status(output: str) -> int:
-    """Image pins per service and environment; `*` marks an environment behind the one before it."""
+    """Pins per service and environment; `*` marks an environment behind the one before it. The last
+    line names the layout the files were found with."""
     from kubectl_gitops.promote import commands
 
     return commands.status(Path.cwd(), output=output, console=_console())

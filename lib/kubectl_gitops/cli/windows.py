@@ -9,6 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.kubeconfig import KubeOptions
 
 from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
 
@@ -35,7 +36,7 @@ class _Time(click.ParamType):
 @output_option(["table", "json", "yaml"], "table")
 @kube_options
 def windows(compare: CompareOptions, at: datetime | None, output: str,
-            kubeconfig: str | None, context: str | None, namespace: str | None) -> int:
+            kube: KubeOptions) -> int:
     """Show the sync windows that apply to each app, open or not, and whether a sync may run.
 
     TARGET is resolved as for `kubectl gitops diff`; projects come from the repository, the cluster's
@@ -47,8 +48,7 @@ def windows(compare: CompareOptions, at: datetime | None, output: str,
     """
     from datetime import UTC
 
-    from kubectl_gitops.cluster import KubeOptions
     from kubectl_gitops.commands import run_windows
 
     return run_windows(compare=compare, at=at or datetime.now(UTC), output=output,
-                       kube=KubeOptions(kubeconfig, context, namespace), log=progress)
+                       kube=kube, log=progress)

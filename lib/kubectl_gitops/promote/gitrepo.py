@@ -121,28 +121,59 @@ class GitRepo:
         if name not in known:
             raise GitopsError(f"no remote named {name!r}; known: {', '.join(known) or 'none'}")
 
-    def commit(self, files: dict[str, bytes], message: str, *, branch: str | None) -> Committed:
-        """Commit `files` on HEAD's branch, or on a new `branch` that is then checked out.
+    def commit(self, files: dict[str, bytes], message: str, *, base: pygit2.Commit,
+               branch: str | None) -> Committed:
+        """Commit `files` on top of `base`, the commit they were computed from, on HEAD's branch or on
+        a new `branch` that is then checked out.
 
-        The work tree and index are updated for these files only, so other local changes stay.
+        The branch moves only if it still points at `base` (libgit2 compares and swaps under the ref's
+        lock); otherwise nothing is written. The work tree and index are updated for these files
+        only, so other local changes stay.
         """
-        parent = self.head()
         author, committer = self.signatures()
         index = pygit2.Index()  # in memory: the user's staged changes are not part of this commit
-        index.read_tree(parent.tree)
+        index.read_tree(base.tree)
         for path, data in files.items():
             # only files of HEAD are ever edited, so each keeps its mode (e.g. 100644)
-            index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), parent.tree[path].filemode))
+            index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), base.tree[path].filemode))
         tree = index.write_tree(self.repo)
         ref = f"refs/heads/{branch}" if branch else self.repo.head.name
         try:
-            oid = self.repo.create_commit(ref, author, committer, message, tree, [parent.id])
-        except pygit2.GitError as e:  # e.g. the branch moved since we read it
+            if branch:  # created only if it still does not exist, or another run's branch is kept
+                oid = self.repo.create_commit(None, author, committer, message, tree, [base.id])
+                self._create_branch(ref, oid, message)
+            else:
+                oid = self.repo.create_commit(ref, author, committer, message, tree, [base.id])
+        except (pygit2.GitError, OSError) as e:
+            # Another commit landed first, or another process holds the ref's lock to make one.
+            if "lock" in str(e) or "not the first parent" in str(e):
+                raise _head_moved(base) from None
+            self.check_head(base)
             raise GitopsError(f"cannot commit on {ref}: {e}") from None
         if branch:
             self.repo.set_head(ref)
-        self._write_workdir(files)
+        try:
+            self._write_workdir(files)
+        except (pygit2.GitError, OSError) as e:  # e.g. index.lock held by a git command running now
+            raise GitopsError(f"committed {str(oid)[:7]} on {ref}, but could not update the work tree: {e}",
+                              hint=f"run `git checkout HEAD -- {' '.join(files)}`") from None
         return Committed(str(oid), ref.removeprefix("refs/heads/"))
+
+    def _create_branch(self, ref: str, oid: pygit2.Oid, message: str) -> None:
+        try:
+            self.repo.create_reference_direct(ref, oid, False, message=f"commit: {message.splitlines()[0]}")
+        except (pygit2.AlreadyExistsError, ValueError):
+            raise GitopsError(f"branch {ref.removeprefix('refs/heads/')} already exists",
+                              hint="choose another --branch name") from None
+
+    def check_head(self, base: pygit2.Commit) -> None:
+        """Refuse when HEAD is no longer `base`: what was computed from it may be stale."""
+        try:
+            moved = self.head().id != base.id
+        except (pygit2.GitError, OSError):
+            moved = True
+        if moved:
+            raise _head_moved(base)
 
     def _write_workdir(self, files: dict[str, bytes]) -> None:
         index = self.repo.index
@@ -208,6 +239,12 @@ class GitRepo:
             if self.changed(commit, [path]):
                 return commit
         return None
+
+
+def _head_moved(base: pygit2.Commit) -> GitopsError:
+    return GitopsError(f"HEAD moved, retry: the change was computed on {str(base.id)[:7]}, "
+                       "and another commit landed on the branch meanwhile",
+                       hint="nothing was written; run the command again to compute on top of it")
 
 
 def _blob_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:

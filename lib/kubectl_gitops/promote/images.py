@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.promote.edit import Path
+from kubectl_gitops.promote.pins import Kind, Pin
 
 try:
     from yaml import CBaseLoader as BaseLoader
@@ -20,6 +23,7 @@ LATEST = "latest"
 
 # OCI distribution-spec grammar for tags and digests.
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
+_LONG_DIGEST = re.compile(r"(@[a-z0-9]+:)([a-zA-Z0-9=_-]{13,})")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 
 
@@ -41,6 +45,14 @@ class ImageEntry:
         return dict(zip(FIELDS, self.pin, strict=True))
 
     @property
+    def label(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+    @property
     def reference(self) -> str:
         """The image a container ends up with, e.g. registry/app:1.2.0 or registry/app@sha256:…"""
         return (self.new_name or self.name) + self._suffix(short=False)
@@ -54,9 +66,8 @@ class ImageEntry:
     def _suffix(self, *, short: bool) -> str:
         suffix = f":{self.new_tag}" if self.new_tag else ""
         if self.digest:
-            algo, _, hexpart = self.digest.partition(":")
-            suffix += f"@{algo}:{hexpart[:12]}" if short else f"@{self.digest}"
-        return suffix
+            suffix += f"@{self.digest}"
+        return shorten_digests(suffix) if short else suffix
 
     @property
     def unpinned_reason(self) -> str | None:
@@ -68,13 +79,22 @@ class ImageEntry:
         return "is tagged latest" if self.new_tag == LATEST else None
 
 
+def shorten_digests(text: str) -> str:
+    """`1.0@sha256:0123456789abcdef…` as `1.0@sha256:0123456789ab`, for tables and subjects."""
+    return _LONG_DIGEST.sub(lambda m: m[1] + m[2][:12], text)
+
+
 def read_images(text: str | bytes, source: str) -> list[ImageEntry]:
     """The `images:` entries of a kustomization file. Scalars are read as written (1.10 stays "1.10")."""
     try:
         doc = yaml.load(text, Loader=BaseLoader)
     except yaml.YAMLError as e:
         raise GitopsError(f"{source}: invalid YAML: {e}") from None
-    if doc is None:
+    return _images(doc, source)
+
+
+def _images(doc: object, source: str) -> list[ImageEntry]:
+    if doc is None or doc == "":
         return []
     if not isinstance(doc, dict):
         raise GitopsError(f"{source}: expected a Kustomization mapping")
@@ -101,6 +121,36 @@ def _entry(item: object, index: int, source: str) -> ImageEntry:
             raise GitopsError(f"{source}: images[{index}].{field} must be a string")
         values.append(value or None)
     return ImageEntry(item["name"], *values)
+
+
+class KustomizeImages:
+    """`images:` of a kustomization file: newName/newTag/digest per image name."""
+
+    kind = Kind.IMAGE
+
+    def read(self, docs: list[Any], source: str) -> tuple[Pin, ...]:
+        return tuple(_images(docs[0] if docs else None, source))
+
+    def changes(self, docs: list[Any], old: Pin | None, new: Pin) -> dict[Path, str | None]:
+        entries = docs[0].get("images") if docs and isinstance(docs[0], dict) else None
+        entries = entries if isinstance(entries, list) else []
+        at = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == new.name),
+                  None)
+        changes: dict[Path, str | None] = {}
+        if at is None:
+            at = len(entries)
+            changes[(0, "images", at, "name")] = new.name
+        for key, value in new.fields().items():
+            if value is not None or (old is not None and old.fields().get(key) is not None):
+                changes[(0, "images", at, key)] = value
+        return changes
+
+    def matches(self, pin: Pin, wanted: str) -> bool:
+        return matches(pin.name, wanted)
+
+    def pinned(self, docs: list[Any], pin: Pin, tag: str | None, digest: str | None) -> Pin:
+        assert isinstance(pin, ImageEntry)
+        return ImageEntry(pin.name, pin.new_name, tag, digest)
 
 
 def matches(name: str, wanted: str) -> bool:

@@ -1,6 +1,7 @@
 """Commit messages `git promote` writes, and the trailers that `status` and `undo` read back.
 
-Every commit carries `Promoted-To: <env>` and one `Image: <reference>` per image it set; a promotion
+Every commit carries `Promoted-To: <env>` and one `Image: <reference>` per image it set (or
+`Revision: <chart or repository>@<revision>` per Application source); a promotion
 adds `Promoted-From: <env>`, an undo adds `Reverts: <commit>`. The trailers form the message's last
 paragraph, so `git log --format='%(trailers)'` and `git interpret-trailers` see them too.
 """
@@ -11,12 +12,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kubectl_gitops.promote.appsource import SourceRevision
 from kubectl_gitops.promote.plan import Change, FileEdit
 
 TRAILER_FROM = "Promoted-From"
 TRAILER_TO = "Promoted-To"
 TRAILER_IMAGE = "Image"
 TRAILER_REVERTS = "Reverts"
+TRAILER_REVISION = "Revision"
 _TRAILER = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*): (.+)")
 
 
@@ -75,8 +78,8 @@ def _summary(edits: Sequence[FileEdit]) -> str:
     versions: dict[str, list[str]] = {}
     for change in (c for e in edits for c in e.changes):
         label = change.new.version() if change.new else "(removed)"
-        if label not in versions.setdefault(change.service, []):
-            versions[change.service].append(label)
+        if label not in versions.setdefault(change.label, []):
+            versions[change.label].append(label)
     return ", ".join(f"{service} {'/'.join(labels)}" for service, labels in versions.items())
 
 
@@ -86,7 +89,8 @@ def _message(subject: str, edits: Sequence[FileEdit], head: list[tuple[str, str]
     for e in edits:
         body.append(f"{e.path}:")
         body.extend(f"  {_describe(c)}" for c in e.changes)
-    images = [(TRAILER_IMAGE, c.new.reference) for e in edits for c in e.changes if c.new]
+    images = [(TRAILER_REVISION if isinstance(c.new, SourceRevision) else TRAILER_IMAGE, c.new.reference)
+              for e in edits for c in e.changes if c.new]
     block = "\n".join(f"{key}: {value}" for key, value in [*head, *images])
     return f"{subject}\n\n" + "\n".join(body) + f"\n\n{block}\n"
 

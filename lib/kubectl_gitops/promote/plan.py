@@ -1,50 +1,75 @@
-"""Deciding what changes: pure functions from overlays as read at HEAD to per-file edits."""
+"""Deciding what changes: pure functions from pin files as read at HEAD to per-file edits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.promote import edit
-from kubectl_gitops.promote.images import ImageEntry, matches, read_images
-from kubectl_gitops.promote.layout import Overlay
+from kubectl_gitops.promote.appsource import Applications
+from kubectl_gitops.promote.images import ImageEntry, KustomizeImages
+from kubectl_gitops.promote.layout import Target
+from kubectl_gitops.promote.pins import Format, Kind, Pin, PinFile
+from kubectl_gitops.promote.values import HelmValues
+
+KIND_NAMES = {Kind.IMAGE: "kustomization", Kind.VALUES: "Helm values file", Kind.REVISION: "Application"}
+
+
+def formats(image_keys: tuple[str, ...]) -> dict[Kind, Format]:
+    return {Kind.IMAGE: KustomizeImages(), Kind.VALUES: HelmValues(image_keys), Kind.REVISION: Applications()}
 
 
 @dataclass(frozen=True)
-class OverlayImages:
-    """An overlay's kustomization file as committed, with its `images:` entries."""
+class PinnedFile:
+    """One pin file of a target as committed, parsed, with its pins."""
 
-    overlay: Overlay
+    target: Target
+    file: PinFile
+    format: Format
     text: str
-    images: tuple[ImageEntry, ...]
+    docs: list[Any]
+    pins: tuple[Pin, ...]
 
     @classmethod
-    def parse(cls, overlay: Overlay, data: bytes) -> OverlayImages:
+    def parse(cls, target: Target, file: PinFile, fmt: Format, data: bytes) -> PinnedFile:
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            raise GitopsError(f"{overlay.path}: not UTF-8 text") from None
-        return cls(overlay, text, tuple(read_images(text, overlay.path)))
+            raise GitopsError(f"{file.path}: not UTF-8 text") from None
+        docs = edit.load_plain(text, file.path)
+        return cls(target, file, fmt, text, docs, fmt.read(docs, file.path))
 
-    def find(self, name: str) -> ImageEntry | None:
-        return next((e for e in self.images if e.name == name), None)
+    @property
+    def path(self) -> str:
+        return self.file.path
+
+    def find(self, name: str) -> Pin | None:
+        return next((p for p in self.pins if p.name == name), None)
 
 
 @dataclass(frozen=True)
 class Change:
-    """One image entry of one overlay file, before and after (None: absent)."""
+    """One pin of one file, before and after (None: absent)."""
 
     service: str
     path: str
-    old: ImageEntry | None
-    new: ImageEntry | None
+    old: Pin | None
+    new: Pin | None
 
     @property
     def name(self) -> str:
-        entry = self.new or self.old
-        assert entry is not None
-        return entry.name
+        pin = self.new or self.old
+        assert pin is not None
+        return pin.name
+
+    @property
+    def label(self) -> str:
+        """Who the change is about in a subject: the service, or in a one-app repository the image."""
+        pin = self.new or self.old
+        assert pin is not None
+        return self.service or pin.label
 
 
 @dataclass(frozen=True)
@@ -55,55 +80,88 @@ class FileEdit:
     changes: tuple[Change, ...]
 
 
-def promotion_changes(source: OverlayImages, target: OverlayImages, images: Sequence[str], *,
-                      allow_latest: bool) -> list[Change]:
-    """Copy newName/newTag/digest of each (selected) source image onto the target overlay."""
-    changes = []
-    for entry in source.images:
-        if images and not any(matches(entry.name, wanted) for wanted in images):
+@dataclass(frozen=True)
+class Planned:
+    changes: list[Change]
+    notes: list[str]  # pins that have nowhere to go in the target
+
+
+def promotion_changes(source: Sequence[PinnedFile], target: Sequence[PinnedFile], images: Sequence[str], *,
+                      allow_latest: bool) -> Planned:
+    """Copy each (selected) pin of the source environment's files onto the target's files."""
+    wanted: dict[tuple[Kind, str], tuple[PinnedFile, Pin]] = {}
+    for f in source:  # a later file overrides an earlier one, as Helm merges value files
+        for pin in f.pins:
+            if not images or any(f.format.matches(pin, w) for w in images):
+                wanted[(f.file.kind, pin.name)] = (f, pin)
+    planned = Planned([], [])
+    for (kind, name), (src, pin) in wanted.items():
+        mine = [f for f in target if f.file.kind == kind]
+        home = next((f for f in reversed(mine) if f.find(name)), mine[-1] if mine else None)
+        old = home.find(name) if home else None
+        if old is not None and old.pin == pin.pin:
             continue
-        old = target.find(entry.name)
-        if old is not None and old.pin == entry.pin:
+        if home is None or (old is None and kind is Kind.REVISION):
+            why = f"{home.path} has no such source" if home else f"the target has no {KIND_NAMES[kind]}"
+            planned.notes.append(f"note: {name} of {src.path} is not promoted: {why}")
             continue
-        reason = entry.unpinned_reason
+        reason = pin.unpinned_reason
         if reason and not allow_latest:
-            raise GitopsError(f"{source.overlay.env}: image {entry.name} {reason} in {source.overlay.path}; "
+            raise GitopsError(f"{src.target.env}: {_what(kind)} {name} {reason} in {src.path}; "
                               "promoting it would not pin a version",
                               hint="pin a tag or digest there, or pass --allow-latest")
-        changes.append(Change(target.overlay.service, target.overlay.path, old, entry))
-    return changes
+        planned.changes.append(Change(home.target.service, home.path, old, pin))
+    return planned
 
 
-def set_image_changes(target: OverlayImages, spec: ImageEntry, *, add: bool,
+def set_image_changes(targets: Sequence[PinnedFile], spec: ImageEntry, *, add: bool,
                       allow_latest: bool) -> list[Change]:
-    """Set one image's tag/digest in an overlay; keep its newName; add the entry only when `add`."""
+    """Set one image's tag/digest (or a source's revision) wherever it is pinned; keep the rest of
+    the pin (newName, repository); add a Kustomize entry only when `add`."""
     if spec.unpinned_reason and not allow_latest:
         raise GitopsError(f"image {spec.name} {spec.unpinned_reason}; that would not pin a version",
                           hint="give a version tag or a digest, or pass --allow-latest")
-    service, path = target.overlay.service, target.overlay.path
-    found = [e for e in target.images if matches(e.name, spec.name)]
+    changes = []
+    for f in targets:
+        for old in (p for p in f.pins if f.format.matches(p, spec.name)):
+            new = f.format.pinned(f.docs, old, spec.new_tag, spec.digest)
+            if new.pin != old.pin:
+                changes.append(Change(f.target.service, f.path, old, new))
+    found = any(f.format.matches(p, spec.name) for f in targets for p in f.pins)
     if not found and add:
-        return [Change(service, path, None, spec)]
-    updated = [(old, ImageEntry(old.name, old.new_name, spec.new_tag, spec.digest)) for old in found]
-    return [Change(service, path, old, new) for old, new in updated if new.pin != old.pin]
+        home = next((f for f in targets if f.file.kind is Kind.IMAGE), None)
+        if home is None:
+            raise GitopsError(f"no kustomization to add image {spec.name} to",
+                              hint="add it to the Helm values or Application by hand once")
+        changes.append(Change(home.target.service, home.path, None, spec))
+    return changes
 
 
-def image_changes(overlay: Overlay, before: str, after: str) -> tuple[Change, ...]:
-    """What differs between two versions of an overlay's images (used to describe an undo)."""
-    old = {e.name: e for e in read_images(before, overlay.path)}
-    new = {e.name: e for e in read_images(after, overlay.path)}
-    return tuple(Change(overlay.service, overlay.path, old.get(name), new.get(name))
+def pin_changes(f: PinnedFile, after: str) -> tuple[Change, ...]:
+    """What differs between a file's pins and those of another version of it (to describe an undo)."""
+    old = {p.name: p for p in f.pins}
+    new = {p.name: p for p in f.format.read(edit.load_plain(after, f.path), f.path)}
+    return tuple(Change(f.target.service, f.path, old.get(name), new.get(name))
                  for name in [*old, *(n for n in new if n not in old)]
-                 if old.get(name) != new.get(name))
+                 if (old[name].pin if name in old else None) != (new[name].pin if name in new else None))
 
 
-def edits_for(targets: Sequence[OverlayImages], changes: Sequence[Change]) -> list[FileEdit]:
-    """One edit per target file that has changes, made with the round-trip editor."""
+def edits_for(files: Sequence[PinnedFile], changes: Sequence[Change]) -> list[FileEdit]:
+    """One edit per file that has changes, made with the round-trip editor."""
     edits = []
-    for target in targets:
-        mine = tuple(c for c in changes if c.path == target.overlay.path)
+    for f in files:
+        mine = tuple(c for c in changes if c.path == f.path)
         if mine:
-            updates = [c.new for c in mine if c.new is not None]
-            edits.append(FileEdit(target.overlay.path, target.text,
-                                  edit.set_images(target.text, target.overlay.path, updates), mine))
+            paths: dict[edit.Path, str | None] = {}
+            docs = f.docs
+            for c in mine:  # each on the documents as the changes before it left them (appends)
+                assert c.new is not None
+                step = f.format.changes(docs, c.old, c.new)
+                paths.update(step)
+                docs = edit.apply_plain(docs, step)
+            edits.append(FileEdit(f.path, f.text, edit.update(f.text, f.path, paths), mine))
     return edits
+
+
+def _what(kind: Kind) -> str:
+    return "source" if kind is Kind.REVISION else "image"

@@ -1,4 +1,5 @@
-"""`git promote status`: services × environments with each image's pin, as a table or JSON."""
+"""`git promote status`: services × environments with each pin (image, chart version, revision), as a
+table or JSON, and the layout it was read from."""
 
 from __future__ import annotations
 
@@ -10,22 +11,23 @@ from datetime import datetime
 import click
 from tabulate import tabulate
 
-from kubectl_gitops.promote.images import ImageEntry
-from kubectl_gitops.promote.plan import OverlayImages
+from kubectl_gitops.promote.pins import Kind, Pin
+from kubectl_gitops.promote.plan import PinnedFile
 
 BEHIND_MARK = "*"
 
 
 @dataclass(frozen=True)
 class Cell:
-    entry: ImageEntry | None  # None: the overlay does not pin this image (or does not exist)
+    entry: Pin | None  # None: the environment does not pin this (or has no files)
     behind: bool  # differs from the environment before it, so promoting would change it
 
 
 @dataclass(frozen=True)
 class Row:
     service: str
-    image: str
+    kind: Kind
+    image: str  # the image, chart or repository, as the first environment that has it names it
     cells: tuple[Cell, ...]  # one per environment, in promotion order
 
 
@@ -46,22 +48,25 @@ class Status:
     environments: tuple[str, ...]
     rows: tuple[Row, ...]
     last_changes: tuple[LastChange, ...]
+    layout: str
 
 
-def build_rows(environments: Sequence[str], overlays: Sequence[OverlayImages]) -> tuple[Row, ...]:
+def build_rows(environments: Sequence[str], files: Sequence[PinnedFile]) -> tuple[Row, ...]:
     rows = []
-    for service in sorted({o.overlay.service for o in overlays}):
-        per_env = {o.overlay.env: o for o in overlays if o.overlay.service == service}
-        names = list(dict.fromkeys(e.name for env in environments if env in per_env
-                                   for e in per_env[env].images))
-        for name in names:
-            entries = [per_env[env].find(name) if env in per_env else None for env in environments]
-            rows.append(Row(service, name, tuple(Cell(entry, _behind(entries, i))
-                                                 for i, entry in enumerate(entries))))
+    for service in sorted({f.target.service for f in files}):
+        per_env: dict[str, dict[tuple[Kind, str], Pin]] = {}
+        for f in (f for f in files if f.target.service == service):
+            per_env.setdefault(f.target.env, {}).update({(f.file.kind, p.name): p for p in f.pins})
+        keys = list(dict.fromkeys(k for env in environments for k in per_env.get(env, {})))
+        for kind, name in keys:
+            entries = [per_env.get(env, {}).get((kind, name)) for env in environments]
+            shown = next(e for e in entries if e is not None)
+            rows.append(Row(service, kind, shown.title, tuple(
+                Cell(entry, _behind(entries, i)) for i, entry in enumerate(entries))))
     return tuple(rows)
 
 
-def _behind(entries: Sequence[ImageEntry | None], i: int) -> bool:
+def _behind(entries: Sequence[Pin | None], i: int) -> bool:
     before, current = (entries[i - 1] if i > 0 else None), entries[i]
     if before is None:
         return False
@@ -70,8 +75,10 @@ def _behind(entries: Sequence[ImageEntry | None], i: int) -> bool:
 
 def render_table(status: Status) -> str:
     """The table, with ANSI colour that click.echo strips when colour is off."""
-    headers = ["SERVICE", "IMAGE", *status.environments]
-    table = [[row.service, row.image, *(_cell(c) for c in row.cells)] for row in status.rows]
+    one_app = all(not row.service for row in status.rows)  # no service column in a one-app repository
+    headers = [*([] if one_app else ["SERVICE"]), "IMAGE", *status.environments]
+    table = [[*([] if one_app else [row.service]), row.image, *(_cell(c) for c in row.cells)]
+             for row in status.rows]
     text = tabulate(table, headers=headers, tablefmt="plain", disable_numparse=True)
     if any(c.behind for row in status.rows for c in row.cells):
         text += (f"\n\n{BEHIND_MARK} behind the environment before it: "
@@ -81,7 +88,7 @@ def render_table(status: Status) -> str:
                    for c in status.last_changes]
         text += "\n\n" + tabulate(changes, headers=["ENV", "COMMIT", "DATE", "LAST CHANGE"],
                                   tablefmt="plain", disable_numparse=True)
-    return text
+    return text + f"\n\nlayout: {status.layout}"
 
 
 def _cell(cell: Cell) -> str:
@@ -92,9 +99,10 @@ def _cell(cell: Cell) -> str:
 
 def render_json(status: Status) -> str:
     return json.dumps({
+        "layout": status.layout,
         "environments": list(status.environments),
         "services": [
-            {"service": row.service, "image": row.image,
+            {"service": row.service or None, "kind": row.kind.value, "image": row.image,
              "environments": {env: _cell_json(cell) for env, cell in zip(status.environments, row.cells,
                                                                            strict=True)}}
             for row in status.rows],
