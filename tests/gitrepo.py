@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
@@ -38,3 +42,30 @@ def commit(root: Path, message: str) -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return git(root, "rev-parse", "HEAD").strip()
+
+
+@contextlib.contextmanager
+def git_daemon(base: Path, *options: str) -> Iterator[int]:
+    """`git daemon` serving the repositories below `base` on 127.0.0.1; yields its port, stops it by PID."""
+    exec_path = Path(subprocess.run(["git", "--exec-path"], check=True, capture_output=True, text=True).stdout.strip())
+    assert (exec_path / "git-daemon").exists(), "git daemon is missing (Debian: part of the git package)"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
+                               f"--base-path={base}", "--export-all", *options, str(base)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    raise AssertionError("git daemon did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)

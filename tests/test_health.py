@@ -136,11 +136,10 @@ BUILTIN_CASES = [
     ("crd.yaml", "new.certs.example.com", PROGRESSING, "Status conditions not found"),
     ("crd.yaml", "conflict.certs.example.com", DEGRADED,
      'CRD names have not been accepted: "certificates" is already in use'),
-    ("crd.yaml", "installing.certs.example.com", DEGRADED,
-     "CRD is not established: the initial names have not been accepted yet"),
+    ("crd.yaml", "installing.certs.example.com", PROGRESSING, "CRD is being installed"),
     ("crd.yaml", "deleting.certs.example.com", PROGRESSING, "Pending deletion"),
     ("crd.yaml", "terminating.certs.example.com", PROGRESSING,
-     "CRD is being terminated: CustomResourceDefinition marked for deletion; CustomResource deletion will "
+     "CRD is terminating: CustomResourceDefinition marked for deletion; CustomResource deletion will "
      "begin soon"),
     ("crd.yaml", "nonstructural.certs.example.com", DEGRADED,
      "Schema violations found: spec.versions[0].schema.openAPIV3Schema.type: Required value: must not be "
@@ -150,6 +149,26 @@ BUILTIN_CASES = [
     ("other.yaml", "payments", DEGRADED, 'Deployment "payments-api" exceeded its progress deadline'),
     ("other.yaml", "nightly-report", DEGRADED, "child 'nightly-report-1234' failed"),
     ("other.yaml", "settings-old", PROGRESSING, "Pending deletion"),
+    # Argo CD's current checks (parity.yaml)
+    ("parity.yaml", "sessions", DEGRADED, "the HPA was unable to compute the replica count: unable to get metric "
+     "sessions_active: Service on shop web/unable to fetch metrics from custom metrics API: the server could not "
+     "find the metric sessions_active for services"),
+    ("parity.yaml", "queue-per-pod", DEGRADED, "the HPA was unable to compute the replica count: unable to get "
+     "metric queue_depth: unable to fetch metrics from custom metrics API: no custom metrics API "
+     "(custom.metrics.k8s.io) registered"),
+    ("parity.yaml", "queue-external", DEGRADED, "the HPA was unable to compute the replica count: unable to get "
+     "external metric shop/orders_pending/nil: no external metrics API (external.metrics.k8s.io) registered"),
+    ("parity.yaml", "invalid-metrics", DEGRADED, "the HPA was unable to compute the replica count: invalid metrics "
+     "(1 invalid out of 1), first error is: failed to get cpu resource metric value: failed to get cpu "
+     "utilization: missing request for cpu in container web of Pod web-549479c465-x"),
+    ("parity.yaml", "unestablished.certs.example.com", DEGRADED, "CRD is not established"),
+    # a Running Never/OnFailure pod with the annotation (any value) is judged like an Always pod
+    ("parity.yaml", "operator-worker", HEALTHY, ""),
+    ("parity.yaml", "operator-worker-restarted", DEGRADED, ""),
+    ("parity.yaml", "operator-worker-starting", PROGRESSING, ""),
+    # a hook Argo CD still holds with its finalizer is assessed while being deleted; others are pending deletion
+    ("parity.yaml", "presync-migrate", HEALTHY, ""),
+    ("parity.yaml", "presync-other-finalizer", PROGRESSING, "Pending deletion"),
 ]
 NO_HEALTH_CASES = [
     ("other.yaml", "settings"),  # a ConfigMap: no check, never blocks a wave

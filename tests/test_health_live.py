@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,7 +81,9 @@ def test_deployment_past_its_progress_deadline_is_degraded(cluster: Cluster, nam
                                                          node_selector="{no-such-node: 'true'}"))
     seen = watch(cluster, HealthChecker(), ("-n", namespace, "deployment/stuck"),
                  lambda h: h is not None and h.status != PROGRESSING)
-    assert seen[0] is not None and seen[0].status == PROGRESSING
+    # On a loaded machine the first look can come after the one-second deadline: Progressing is only
+    # ever seen before Degraded, never required.
+    assert all(h is not None and h.status == PROGRESSING for h in seen[:-1]), seen
     assert seen[-1] == HealthStatus(DEGRADED, 'Deployment "stuck" exceeded its progress deadline')
 
 
@@ -185,3 +189,57 @@ def test_runaway_and_io_scripts_are_unknown_within_the_limit(cluster: Cluster, n
     assert time.monotonic() - start < 1.0
     assert health == HealthStatus(UNKNOWN, "*.example.com/Certificate/health.lua:1: attempt to index global 'io' "
                                            "(a nil value)")
+
+
+def test_status_and_sync_use_a_resource_customizations_directory(cluster: Cluster, namespace: str,
+                                                                  tmp_path: Path) -> None:
+    from conftest import run_cli
+    from gitrepo import write_files
+    from test_status import CRD, gadget
+
+    group = f"g{uuid.uuid4().hex[:6]}.example.com"
+    cluster.kubectl("apply", "-f", "-", stdin=CRD % {"group": group})
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/gadgets.{group}", "--timeout=30s")
+    app = tmp_path / f"gadgets-{namespace}"
+    checks = tmp_path / "resource_customizations"
+    write_files(app, {"g.yaml": gadget(group, namespace)})
+    write_files(checks, {
+        # a wildcard directory for the group, as Argo CD's _.crossplane.io/_/ is
+        f"_.{group.split('.', 1)[1]}/Gadget/health.lua": """
+local charge = obj.status and obj.status.charge
+if charge == nil then return {status = "Progressing", message = "no charge reported"} end
+if charge < 20 then return {status = "Degraded", message = "battery at " .. charge .. "%"} end
+return {status = "Healthy", message = "battery at " .. charge .. "%"}
+"""})
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    # kubectl retries while the new CRD's storage initializes (429); then sync finds the gadget in place
+    cluster.kubectl("apply", "-f", str(app / "g.yaml"))
+
+    def status(*args: str, extra_env: dict[str, str] | None = None) -> tuple[int, dict]:
+        res = run_cli("kubectl-gitops", "status", str(app), "-o", "json", "--config-namespace", namespace, *args,
+                      env={**env, **(extra_env or {})})
+        assert res.returncode in (0, 1), res.stderr
+        return res.returncode, json.loads(res.stdout)
+
+    # sync applies the gadget and waits for its health, which the directory's check reports as Progressing
+    # until the status has a charge: the sync times out saying so
+    sync = run_cli("kubectl-gitops", "sync", str(app), "--resource-customizations", str(checks), "--timeout", "3",
+                   env=env)
+    assert "no charge reported" in sync.stdout + sync.stderr, sync.stdout + sync.stderr
+    cluster.kubectl("patch", f"gadgets.{group}/g1", "-n", namespace, "--subresource=status", "--type=merge",
+                    "-p", '{"status":{"charge":12}}')
+    code, doc = status("--resource-customizations", str(checks))
+    res = doc["apps"][0]["resources"][0]
+    assert (code, res["health"], res["healthMessage"]) == (1, "Degraded", "battery at 12%")
+    # the environment variable chooses the directory as well
+    code, doc = status(extra_env={"KUBECTL_GITOPS_RESOURCE_CUSTOMIZATIONS": str(checks)})
+    assert doc["apps"][0]["resources"][0]["healthMessage"] == "battery at 12%"
+    # without it, a custom resource has no health check at all
+    code, doc = status()
+    assert (code, doc["apps"][0]["resources"][0]["health"]) == (0, None)
+    # argocd-cm comes before the directory
+    cm = tmp_path / "argocd-cm.yaml"
+    cm.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm"}, "data": {
+        f"resource.customizations.health.{group}_Gadget": 'return {status = "Healthy", message = "argocd-cm"}'}}))
+    code, doc = status("--resource-customizations", str(checks), "--argocd-cm", str(cm))
+    assert (code, doc["apps"][0]["resources"][0]["healthMessage"]) == (0, "argocd-cm")

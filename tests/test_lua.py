@@ -1,12 +1,14 @@
-"""Argo CD style Lua health scripts: semantics, data conversion, sandbox and limits."""
+"""Argo CD style Lua health scripts: semantics, data conversion, sandbox and limits. They run in the
+worker process, as the commands run them."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from kubectl_gitops import lua
+from kubectl_gitops import lua, luaworker
 from kubectl_gitops.health import (
     DEGRADED,
     HEALTHY,
@@ -19,6 +21,15 @@ from kubectl_gitops.health import (
 )
 
 KEY = "certs.example.com/Certificate"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def worker() -> Iterator[luaworker.Worker]:
+    runner = luaworker.Worker()
+    lua.use(runner)
+    yield runner
+    lua.use(None)
+
 NAME = f"{KEY}/health.lua"
 
 
@@ -305,7 +316,7 @@ return {status = "Healthy", message = string.format("%s %d %s %s", ("ab"):upper(
     ('require("python")', "module 'python' not found"),
     ('require("io")', "module 'io' not found"),
     ('dofile("/etc/passwd")', "attempt to call global 'dofile' (a nil value)"),
-    ('return ("x"):rep(3)', "attempt to index a string value"),  # no string library via metatables
+    ('return ("x"):rep(3)', "(a string value)"),  # no string library via metatables
     ('debug.getregistry()', "attempt to index global 'debug' (a nil value)"),
 ])
 def test_sandbox_denies(script: str, error: str) -> None:
@@ -349,3 +360,154 @@ def test_runs_are_isolated() -> None:
     second = 'return {status = "Healthy", message = tostring(leaked) .. " " .. type(table.insert)}'
     assert check(first) == HealthStatus(HEALTHY)
     assert check(second) == HealthStatus(HEALTHY, "nil function")
+
+
+# --- gopher-lua's dialect: goto, and the Lua 5.1 library on Lua 5.2 ---------------------------------
+
+GOTO = """
+local ready, total = 0, 0
+for _, c in ipairs(obj.status.conditions) do
+  total = total + 1
+  if c.status ~= "True" then goto continue end
+  ready = ready + 1
+  ::continue::
+end
+local hs = {status = "Progressing"}
+if ready == total then hs.status = "Healthy" end
+hs.message = ready .. " of " .. total .. " conditions true"
+return hs
+"""
+
+
+def test_goto_and_labels() -> None:
+    obj = certificate([ready("True", "ok"), {"type": "Issuing", "status": "False"}, ready("True", "ok", "Again")])
+    assert check(GOTO, obj) == HealthStatus(PROGRESSING, "2 of 3 conditions true")
+    obj = certificate([ready("True", "ok")])
+    assert check(GOTO, obj) == HealthStatus(HEALTHY, "1 of 1 conditions true")
+
+
+@pytest.mark.parametrize(("expression", "value", "open_libs"), [
+    ("select(2, unpack({'a', 'b', 'c'}))", "b", False),
+    ("select('#', unpack({1, 2, 3}, 2))", "2", False),
+    ("loadstring('return 1 + 2')()", "3", False),
+    ("table.getn({1, 2, 3})", "3", False),
+    ("table.maxn({[1] = 1, [7] = 1})", "7", False),
+    ("#obj.spec.dnsNames", "2", False),
+    ("10 / 2", "5", False),  # one number type, as gopher-lua's float64: not 5.0
+    ("2^53", "9.007199254741e+15", False),
+    ("math.mod(7, 3)", "1", True),
+    ("math.log10(1000)", "3", True),
+    ("string.format('%d', 2.5)", "2", True),
+    ("(function() local n = 0 for w in string.gfind('a b c', '%a') do n = n + 1 end return n end)()", "3", True),
+    ("_VERSION", "Lua 5.1", False),
+    # Lua 5.2 additions gopher-lua does not have are not there either
+    ("tostring(rawlen) .. tostring(table.pack) .. tostring(table.unpack) .. tostring(bit32)", "nilnilnilnil", False),
+])
+def test_lua51_library(expression: str, value: str, open_libs: bool) -> None:
+    script = f"return {{status = 'Healthy', message = tostring({expression})}}"
+    assert check(script, open_libs=open_libs) == HealthStatus(HEALTHY, value)
+
+
+def test_setfenv_and_getfenv() -> None:
+    script = """
+local function probe() return kind end
+setfenv(probe, {kind = "sandboxed"})
+assert(getfenv(probe).kind == "sandboxed")
+assert(getfenv(1) == _G and getfenv() == _G and getfenv(0) == _G)
+kind = "global"
+local f = loadstring("return kind")
+local g = setfenv(f, {kind = "chunk"})
+return {status = "Healthy", message = probe() .. " " .. g() .. " " .. kind .. " " .. tostring(getfenv(print) == _G)}
+"""
+    assert check(script) == HealthStatus(HEALTHY, "sandboxed chunk global true")
+
+
+def test_setfenv_refuses_c_functions_and_levels_beyond_the_stack() -> None:
+    assert check("setfenv(tostring, {})").message == f"{NAME}:1: cannot change the environment of given object"
+    assert "invalid level" in check("getfenv(50)").message
+
+
+def test_setfenv_never_hands_out_a_function_of_the_sandbox() -> None:
+    # setfenv returns the function whose environment it changed; above the script are the sandbox's
+    # runner and C functions, none of which it may change or return
+    script = """
+local pcall, setfenv, getfenv, concat, tostring = pcall, setfenv, getfenv, table.concat, tostring
+local main = setfenv(1, getfenv(1))
+local results = {}
+for level = 2, 9 do
+  local ok, f = pcall(setfenv, level, {})
+  results[#results + 1] = (ok and f ~= main) and "leaked" or "-"
+end
+return {status = "Healthy", message = concat(results, "")}
+"""
+    assert check(script) == HealthStatus(HEALTHY, "--------")
+
+
+def test_setfenv_refuses_the_sandbox_functions_a_script_can_name() -> None:
+    script = """
+local refused = 0
+for _, f in ipairs({pcall, xpcall, require, loadstring, load, setfenv, getfenv, unpack, print}) do
+  local ok, err = pcall(setfenv, f, {})
+  if not ok and err:find("cannot change the environment of given object", 1, true) then refused = refused + 1 end
+end
+return {status = "Healthy", message = tostring(refused)}
+"""
+    assert check(script, open_libs=True) == HealthStatus(HEALTHY, "9")
+
+
+# --- hostile scripts end as Unknown, and the next check runs (issue 12) ------------------------------
+
+BACKTRACKING = 'return {status = "Healthy", message = tostring(string.find(string.rep("a", 5000), ".-.-.-.-.-.-.-b"))}'
+
+
+def test_a_backtracking_pattern_is_stopped_at_the_limit() -> None:
+    # one C call that never reaches the Lua hook: the worker running it is killed
+    start = time.monotonic()
+    health = check(BACKTRACKING, open_libs=True)
+    elapsed = time.monotonic() - start
+    assert health == HealthStatus(UNKNOWN, f"{NAME}: Lua script exceeded the 1s time limit (stuck in a library call "
+                                           "such as string.find)")
+    assert 1.0 <= elapsed < 1.0 + luaworker.KILL_GRACE + 0.5
+    assert check(CERTIFICATE, certificate([ready("True", "fine")])) == HealthStatus(HEALTHY, "fine")
+
+
+def test_a_table_nested_5000_deep_is_unknown() -> None:
+    script = 'local t = {status = "Healthy"} local c = t for i = 1, 5000 do c.x = {} c = c.x end return t'
+    assert check(script) == HealthStatus(UNKNOWN, f"{NAME}: cannot convert the Lua result: tables nested deeper "
+                                                  "than 200 levels")
+
+
+def test_an_object_nested_too_deep_for_lua_is_unknown() -> None:
+    obj: dict = certificate([])
+    inner = obj["spec"]
+    for _ in range(300):
+        inner["x"] = {}
+        inner = inner["x"]
+    assert check("return {status = 'Healthy'}", obj) == HealthStatus(
+        UNKNOWN, f"{NAME}: cannot pass the object to Lua: Recursion limit reached")
+
+
+def test_a_script_that_crashes_the_lua_engine_is_unknown_and_the_next_check_runs() -> None:
+    # thousands of __gc metamethods that raise, run when the state is closed: Lua 5.2 crashes there
+    script = 'local t = {} while true do t[#t + 1] = setmetatable({}, {__gc = function() error("x") end}) end'
+    health = check(script, open_libs=True)
+    assert health is not None and health.status == UNKNOWN and health.message.startswith(f"{NAME}: ")
+    assert check(CERTIFICATE, certificate([ready("True", "after the crash")])) == HealthStatus(
+        HEALTHY, "after the crash")
+
+
+def test_one_worker_serves_every_check(worker: luaworker.Worker) -> None:
+    check(CERTIFICATE)
+    pid = worker.pid
+    assert pid is not None
+    for _ in range(20):
+        check(CERTIFICATE)
+    assert worker.pid == pid
+
+
+def test_without_a_worker_scripts_run_in_this_process(worker: luaworker.Worker) -> None:
+    lua.use(None)
+    try:
+        assert check(GOTO, certificate([ready("True", "ok")])) == HealthStatus(HEALTHY, "1 of 1 conditions true")
+    finally:
+        lua.use(worker)

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, VENV_BIN, run_cli
+from gitrepo import git_daemon
 
 EXAMPLE = ROOT / "examples" / "platform-config"
 API = "registry.invalid/platform/api"
@@ -107,29 +106,8 @@ def bare_remote(tmp_path: Path, repo: Path) -> Path:
 def daemon_url(tmp_path: Path, bare_remote: Path) -> Iterator[str]:
     """The bare remote served by `git daemon`. libgit2 pushes to a local path by writing the refs
     itself, without running hooks, so a hook can only reject a push made over a real transport."""
-    exec_path = Path(git(tmp_path, "--exec-path").strip())
-    assert (exec_path / "git-daemon").exists(), "git daemon is missing (Debian: part of the git package)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
-         f"--base-path={tmp_path}", "--export-all", "--enable=receive-pack", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or daemon.poll() is not None:
-                    pytest.fail("git daemon did not start")
-                time.sleep(0.05)
+    with git_daemon(tmp_path, "--enable=receive-pack") as port:
         yield f"git://127.0.0.1:{port}/{bare_remote.name}"
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
 
 
 # --- promotion ---------------------------------------------------------------------------------------

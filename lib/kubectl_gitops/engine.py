@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubectl_gitops import pairing, policy, settings
+from kubectl_gitops import customizations, pairing, policy, settings
 from kubectl_gitops.apps import App, app_projects_in, resolve_target
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
@@ -44,15 +44,18 @@ class CompareOptions:
     recursive: bool = True
     argocd_cm: str | None = None  # a local argocd-cm YAML file instead of the cluster's ConfigMap
     config_namespace: str = "argocd"  # where the cluster's argocd-cm, AppProjects (and the app records) live
-    render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
     pins: tuple[tuple[str, str], ...] = ()  # (app, commit): render that app at that commit (a rollback)
     projects_dir: str | None = None  # --projects: AppProject files, after the repository's and the cluster's
+    resource_customizations: str | None = None  # Argo CD's bundled health checks (a resource_customizations dir)
+    render_timeout: float = DEFAULT_TIMEOUT  # seconds each renderer subprocess may take
 
 
 # -- settings ---------------------------------------------------------------------------------------
 
-def load_settings(client: Client, path: str | None, namespace: str) -> Settings:
-    return settings.from_file(path) if path else settings.parse(argocd_cm(client, namespace))
+def load_settings(client: Client, opts: CompareOptions) -> Settings:
+    path = opts.argocd_cm
+    loaded = settings.from_file(path) if path else settings.parse(argocd_cm(client, opts.config_namespace))
+    return customizations.with_bundled(loaded, opts.resource_customizations)
 
 
 def single_app(opts: CompareOptions) -> App:
@@ -70,7 +73,7 @@ def single_app(opts: CompareOptions) -> App:
 def compare_target(opts: CompareOptions, fleet: Fleet, log: Log) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
-        pending = pool.submit(load_settings, fleet.management, opts.argocd_cm, opts.config_namespace)
+        pending = pool.submit(load_settings, fleet.management, opts)
         states = _compare_apps(opts, fleet, pending.result, log)
         return states, pending.result()
 

@@ -24,6 +24,9 @@ class HealthConfig:
 
     scripts: Mapping[str, str] = field(default_factory=dict)
     open_libs: frozenset[str] = frozenset()  # keys whose scripts get the full Lua standard library
+    # Argo CD's bundled checks from a resource_customizations directory (health.customizations), below
+    # argocd-cm's scripts; they always get the standard library, as Argo CD runs its bundled ones.
+    bundled: Mapping[str, str] = field(default_factory=dict)
 
 
 def config_from_data(data: Mapping[str, str], *, source: str = "argocd-cm") -> HealthConfig:

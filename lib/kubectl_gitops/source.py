@@ -348,6 +348,47 @@ def _without_secrets(message: str, url: RepoURL) -> str:
     return message
 
 
+def fetch_release(url: str, tag: str | None, subdir: str) -> tuple[Tree, str]:
+    """`subdir` of one release tag of `url` (the highest vX.Y.Z tag the remote has, without `tag`).
+
+    Only that tag's commit is fetched (depth 1), into a cache repository of its own, so a large project
+    costs one snapshot, not its history.
+    """
+    import pygit2
+
+    key = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:24]
+    path = cache_dir("releases", f"{key}.git")
+    try:
+        repo = pygit2.Repository(str(path)) if path.exists() else pygit2.init_repository(str(path), bare=True)
+        remote = repo.remotes["origin"] if "origin" in repo.remotes.names() else repo.remotes.create("origin", url)
+        callbacks = _credentials(RepoURL.parse(url))
+        if tag is None:
+            tag = _latest_release([h.name for h in remote.list_heads(callbacks=callbacks) if h.name], url)
+        remote.fetch([f"+refs/tags/{tag}:refs/tags/{tag}"], callbacks=_credentials(RepoURL.parse(url)), depth=1)
+    except pygit2.GitError as e:
+        raise GitopsError(f"cannot fetch {tag or 'the release tags'} from {url}: {e}") from None
+    if f"refs/tags/{tag}" not in repo.references:
+        raise GitopsError(f"{url}: has no release tag {tag}", hint="name an existing release with --version")
+    tree_id, commit = _resolve_remote_rev(repo, tag, url)
+    root = repo[tree_id]
+    assert isinstance(root, pygit2.Tree)
+    try:
+        sub = root[subdir]
+    except KeyError:
+        raise GitopsError(f"{url}@{tag}: has no {subdir}/") from None
+    if sub.type_str != "tree":
+        raise GitopsError(f"{url}@{tag}: {subdir} is not a directory")
+    return materialize(repo, str(sub.id), label=f"{url}@{tag}:{subdir}", commit=commit), tag
+
+
+def _latest_release(refs: list[str], url: str) -> str:
+    versions = [(tuple(int(n) for n in m.groups()), m.group(0)) for r in refs
+                if (m := re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", r.removeprefix("refs/tags/")))]
+    if not versions:
+        raise GitopsError(f"{url}: no release tags (vMAJOR.MINOR.PATCH)", hint="name one with --version")
+    return max(versions)[1]
+
+
 def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
     import pygit2
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("kubectl_gitops.cli.diff", "diff", "Show how the cluster differs from Git."),
     "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
     "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
+    "health": ("kubectl_gitops.cli.health", "health", "Show the health of objects from files, without a cluster."),
     "list": ("kubectl_gitops.cli.records", "list_apps", "List apps with their last deployment."),
     "history": ("kubectl_gitops.cli.records", "history", "Show an app's deployment history."),
     "rollback": ("kubectl_gitops.cli.records", "rollback", "Sync an app back to an earlier deployment."),
@@ -62,6 +63,7 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
     # cycle collector walks them thousands of times (~12 % of a no-change sync). Rarer passes suffice.
     gc.set_threshold(GC_THRESHOLD)
     interrupt.install()
+    _run_lua_in_a_worker()
     try:
         rc = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except GitopsError as e:
@@ -76,6 +78,15 @@ def run(command: click.Command, args: Sequence[str] | None = None, prog_name: st
         e.show()
         _exit(EXIT_ERROR)
     _exit(rc if isinstance(rc, int) else 0)
+
+
+def _run_lua_in_a_worker() -> None:
+    """Health scripts run in a worker process the commands can kill or lose (luaworker.py); it starts
+    only when a first script runs."""
+    from kubectl_gitops import lua
+    from kubectl_gitops.luaworker import Worker
+
+    lua.use(Worker())
 
 
 def _exit(code: int) -> NoReturn:

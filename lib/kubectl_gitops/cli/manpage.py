@@ -11,7 +11,7 @@ import click
 from kubectl_gitops import __version__
 from kubectl_gitops.cli import COMMANDS, main
 
-GENERATED = ("sync", "status", "list", "history", "rollback", "notify", "windows")
+GENERATED = ("sync", "status", "list", "history", "rollback", "notify", "windows", "health")
 
 
 def _esc(text: str) -> str:
@@ -40,7 +40,11 @@ def _leaves(cmd: click.Command, path: str) -> list[tuple[str, click.Command]]:
     """A group's commands, depth first: ("notify trigger run", command)."""
     if not isinstance(cmd, click.Group):
         return [(path, cmd)]
-    return [leaf for n in sorted(cmd.commands) for leaf in _leaves(cmd.commands[n], f"{path} {n}")]
+    # a group whose own form is a hidden default command (`health FILE...`) shows it under its own name
+    default = getattr(cmd, "default_command", None)
+    own = [(path, default)] if isinstance(default, click.Command) else []
+    return own + [leaf for n in sorted(cmd.commands) if not cmd.commands[n].hidden
+                  for leaf in _leaves(cmd.commands[n], f"{path} {n}")]
 
 
 def render(name: str) -> str:

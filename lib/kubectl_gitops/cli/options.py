@@ -85,6 +85,7 @@ def source_options(f: F) -> F:
     f = click.option("--render-timeout", type=Duration(minimum=0.001), default="90s", show_default=True,
                      help="How long each renderer run (helm, kubectl kustomize) may take, like Argo CD's "
                      "exec timeout; a duration such as 30s or 2m.")(f)
+    f = customizations_option(f)
     f = click.option("--projects", "projects_dir", type=click.Path(exists=True), metavar="DIR",
                      help="AppProject manifests (a directory of files, or one file) for projects that neither "
                      "the repository nor the cluster defines.")(f)
@@ -102,15 +103,26 @@ def source_options(f: F) -> F:
     return f
 
 
+def customizations_option(f: F) -> F:
+    return click.option("--resource-customizations", "resource_customizations", metavar="DIR",
+                        envvar="KUBECTL_GITOPS_RESOURCE_CUSTOMIZATIONS", show_envvar=True,
+                        type=click.Path(exists=True, file_okay=False),
+                        help="Argo CD's bundled health checks: a directory in the layout of argo-cd's "
+                        "resource_customizations (<group>/<Kind>/health.lua, _ as a wildcard), used below "
+                        "argocd-cm's checks (default: what `kubectl gitops health fetch` put in the cache).")(f)
+
+
 def _to_compare_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*, target: str, revision: str | None, recursive: bool, argocd_cm: str | None,
-                config_namespace: str, render_timeout: float, projects_dir: str | None, **kwargs: Any) -> Any:
+                config_namespace: str, projects_dir: str | None, resource_customizations: str | None,
+                render_timeout: float, **kwargs: Any) -> Any:
         from kubectl_gitops.engine import CompareOptions
 
         return f(compare=CompareOptions(target=target, revision=revision, recursive=recursive, argocd_cm=argocd_cm,
-                                        config_namespace=config_namespace, render_timeout=render_timeout,
-                                        projects_dir=projects_dir), **kwargs)
+                                        config_namespace=config_namespace, projects_dir=projects_dir,
+                                        resource_customizations=resource_customizations,
+                                        render_timeout=render_timeout), **kwargs)
 
     return wrapper
 

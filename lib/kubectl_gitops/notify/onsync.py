@@ -35,6 +35,14 @@ def _iso(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else ""
 
 
+def _spec(manifest: Obj, state: AppState) -> Obj:
+    """The Application's spec as templates see it: repoURLs without credentials (a copy)."""
+    spec = orjson.loads(orjson.dumps(manifest.get("spec") or {
+        "source": {"repoURL": state.app.source.repo_url, "path": state.app.source.path}}))
+    strip_repo_credentials(spec)
+    return dict(spec)
+
+
 def revision_of(result: AppSyncResult, state: AppState) -> str:
     """The synced revision; a work tree (no git tree id) is named by a digest of what was applied, so
     oncePer keys change when its content does."""
@@ -136,11 +144,3 @@ class SyncNotifier:
     def _project(self, name: str) -> dict[str, Any] | None:
         """The AppProject (for its subscription annotations), when the cluster has Argo CD's CRD."""
         return get_optional(self.client, ARGO_GROUP, "AppProject", self.namespace, name)
-
-
-def _spec(manifest: Obj, state: AppState) -> Obj:
-    """The Application's spec as templates see it: repoURLs without credentials (a copy)."""
-    spec = orjson.loads(orjson.dumps(manifest.get("spec") or {
-        "source": {"repoURL": state.app.source.repo_url, "path": state.app.source.path}}))
-    strip_repo_credentials(spec)
-    return dict(spec)
