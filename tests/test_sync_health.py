@@ -71,7 +71,7 @@ def test_the_result_names_the_commit_it_synced(cluster: Cluster, namespace: str,
     assert [(a["phase"], a["revision"], a["source"]) for a in doc["apps"]] == [("Succeeded", head, "rev main")]
     started, finished = doc["apps"][0]["startedAt"], doc["apps"][0]["finishedAt"]
     assert started.endswith("Z") and started <= finished
-    code, doc, err = sync(repo / "app")  # the work tree: no commit to name
+    code, doc, err = sync(repo / "app")  # the work tree: the commit checked out (what an app record keeps)
     assert code == 0, err
-    assert [(a["revision"], a["source"]) for a in doc["apps"]] == [(None, "work tree")]
+    assert [(a["revision"], a["source"]) for a in doc["apps"]] == [(head, "work tree")]
 
