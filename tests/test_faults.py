@@ -124,11 +124,12 @@ def test_a_create_whose_answer_was_lost_is_reported_not_sent_again(cluster: Clus
     app = tmp_path / "create"
     write_files(app, {"cm.yaml": configmap(namespace, "made", {"k": "v"},
                                            {"argocd.argoproj.io/sync-options": "ServerSideApply=false"})})
-    proxied.proxy.add(Rule("lost", "POST", r"/configmaps\?(?!.*dryRun)"))
+    creates = rf"/namespaces/{namespace}/configmaps\?(?!.*dryRun)"  # not the app record's
+    proxied.proxy.add(Rule("lost", "POST", creates))
     res = proxied.cli("kubectl-gitops", "sync", str(app), "--timeout", "60")
     assert res.returncode == 1, res.stderr
     assert "may have been carried out, so it is not sent again" in res.stderr
-    assert len(proxied.proxy.requests("POST", r"/configmaps\?(?!.*dryRun)")) == 1
+    assert len(proxied.proxy.requests("POST", creates)) == 1
     assert _names(cluster, namespace) == ["made"]  # the server did create it, once
     res = run_cli("kubectl-gitops", "sync", str(app), "--timeout", "60")  # a rerun converges
     assert res.returncode == 0, res.stderr
