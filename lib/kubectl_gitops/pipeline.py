@@ -9,6 +9,7 @@ import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from kubectl_gitops import plan, preflight
 from kubectl_gitops.apps import is_application
@@ -27,6 +28,8 @@ from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import AppState, AppSyncResult, HealthStatus, OperationPhase, SyncRequest, SyncResult
 
 Log = Callable[[str], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def compare(fleet: Fleet, opts: CompareOptions, log: Log) -> tuple[list[AppState], Settings]:
@@ -70,8 +73,7 @@ def check(plans: list[AppPlan], fleet: Fleet, req: SyncRequest, settings: Settin
                 p.state.error = str(e)
         return ""
 
-    with ThreadPoolExecutor(max_workers=max(1, len(groups))) as pool:
-        problems = [m for m in pool.map(one, groups) if m]
+    problems = [m for m in _alongside(one, groups) if m]
     if problems:
         raise GitopsError("\n".join(problems))
     return [p for p in plans if not p.state.error]
@@ -103,14 +105,24 @@ def run(plans: list[AppPlan], fleet: Fleet, checker: HealthChecker, req: SyncReq
     down: dict[int, str] = {}  # id(client) -> why its cluster is taken to be down
     for batch in _batches(plans):
         lanes = by_cluster(batch, fleet)
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            outcomes = [o for done in pool.map(lambda lane: _lane(lane[0], lane[1], down, checker, req, log), lanes)
-                        for o in done]
+        outcomes = [o for done in _alongside(lambda lane: _lane(lane[0], lane[1], down, checker, req, log), lanes)
+                    for o in done]
         by_app = {o.app: o for o in outcomes}
         result.apps += [by_app[p.app] for p in batch if p.app in by_app]
         if any(not o.ok and not o.unreachable for o in outcomes) or len(outcomes) < len(batch):
             break
     return result
+
+
+def _alongside(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """fn over items concurrently, the first in this (the main) thread: a signal's Interrupted reaches
+    the wait it is in at once, as with one cluster; the other threads meet it at their next write."""
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=len(items) - 1) as pool:
+        others = [pool.submit(fn, i) for i in items[1:]]
+        first = fn(items[0])
+        return [first, *(f.result() for f in others)]
 
 
 def _lane(client: Client, plans: list[AppPlan], down: dict[int, str], checker: HealthChecker,
