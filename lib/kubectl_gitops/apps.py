@@ -175,7 +175,7 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
         return apps, p
     if p.is_dir():
         # Plain manifests first: that usually reads one file, where looking for Applications reads all.
-        apps = [] if _has_plain_manifests(p, display) else applications_in_dir(p, display)
+        apps = [] if has_plain_manifests(p, display) else applications_in_dir(p, display)
         return (apps or [plain_dir_app(p, _dir_app_name(p))]), p
     for d in search_dirs:
         if d.is_dir():
@@ -187,7 +187,7 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
                            "name found in ./apps")
 
 
-def _has_plain_manifests(p: Path, display: Display) -> bool:
+def has_plain_manifests(p: Path, display: Display) -> bool:
     """A directory holding more than Applications (and AppProjects) is an app itself."""
     if any((p / k).exists() for k in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
         return True

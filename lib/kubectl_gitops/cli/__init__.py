@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sync": ("kubectl_gitops.cli.sync", "sync", "Make the cluster match Git."),
     "status": ("kubectl_gitops.cli.status", "status", "Show sync and health status of apps."),
     "health": ("kubectl_gitops.cli.health", "health", "Show the health of objects from files, without a cluster."),
+    "lint": ("kubectl_gitops.cli.lint", "lint", "Check GitOps pitfalls in the manifests, offline."),
     "list": ("kubectl_gitops.cli.records", "list_apps", "List apps with their last deployment."),
     "history": ("kubectl_gitops.cli.records", "history", "Show an app's deployment history."),
     "rollback": ("kubectl_gitops.cli.records", "rollback", "Sync an app back to an earlier deployment."),
