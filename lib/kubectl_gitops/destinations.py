@@ -93,9 +93,7 @@ def resolve(app: str, server: str, name: str, inv: Inventory, project: str = "de
     """The Target of one app's spec.destination (`server`/`name`, "" when not given)."""
     dest = f"destination.server {server!r}" if server else f"destination.name {name!r}"
     where = f"app {app}: {dest}"
-    if server and name:
-        raise GitopsError(f"app {app}: destination has both server {server!r} and name {name!r}; Argo CD "
-                          "takes one or the other", hint="remove one of spec.destination.server and .name")
+    one_of(app, server, name)
     if not server and not name:
         return Target(label=inv.current, context=inv.current)
     for key, ctx in inv.explicit.items():
@@ -120,6 +118,13 @@ def resolve(app: str, server: str, name: str, inv: Inventory, project: str = "de
                                f"{server or name}=CONTEXT, or --cluster-secrets to read Argo CD's cluster Secrets")
     raise GitopsError(f"{where}: {len(found)} candidates: {', '.join(why for _, why in found)}",
                       hint=f"choose one with --cluster {server or name}=CONTEXT")
+
+
+def one_of(app: str, server: str, name: str) -> None:
+    """A destination names its cluster by server or by name, not both (Argo CD refuses both)."""
+    if server and name:
+        raise GitopsError(f"app {app}: destination has both server {server!r} and name {name!r}; Argo CD "
+                          "takes one or the other", hint="remove one of spec.destination.server and .name")
 
 
 def _by_server(server: str, inv: Inventory) -> list[tuple[Target, str]]:
