@@ -19,6 +19,7 @@ from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.live import (
+    Lister,
     LiveCache,
     app_projects,
     argocd_cm,
@@ -58,6 +59,11 @@ def load_settings(client: Client, opts: CompareOptions) -> Settings:
     return customizations.with_bundled(loaded, opts.resource_customizations)
 
 
+def new_sources(opts: CompareOptions) -> Sources:
+    """The trees of a run: remote repositories fetched as each app first asks for one."""
+    return Sources(opts.target, opts.revision, dict(opts.pins))
+
+
 def single_app(opts: CompareOptions) -> App:
     """The one app TARGET names (a command that acts on exactly one, like rollback)."""
     sources = Sources(opts.target, opts.revision)
@@ -70,11 +76,18 @@ def single_app(opts: CompareOptions) -> App:
 
 # -- compare ----------------------------------------------------------------------------------------
 
-def compare_target(opts: CompareOptions, fleet: Fleet, log: Log) -> tuple[list[AppState], Settings]:
+ListerOf = Callable[[Client], Lister]  # a cluster -> what serves its live objects
+
+
+def compare_target(opts: CompareOptions, fleet: Fleet, log: Log, listers: ListerOf | None = None,
+                   sources: Sources | None = None) -> tuple[list[AppState], Settings]:
+    """`listers` gives each cluster what serves its live objects of each kind (default: a LIST;
+    watch: its caches of that cluster); `sources` the trees of the apps (default: read now; watch: the
+    trees of its last Git poll)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
         pending = pool.submit(load_settings, fleet.management, opts)
-        states = _compare_apps(opts, fleet, pending.result, log)
+        states = _compare_apps(opts, fleet, pending.result, log, listers, sources)
         return states, pending.result()
 
 
@@ -103,8 +116,8 @@ class _Cluster:
 
 
 def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
-                  log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision, dict(opts.pins))
+                  log: Log, listers: ListerOf | None, sources: Sources | None) -> list[AppState]:
+    sources = sources or new_sources(opts)
     apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
     fleet.resolve(apps)  # every destination known before anything is read from its cluster
     projects = policy.Projects(cluster=lambda: app_projects(fleet.management, opts.config_namespace),
@@ -122,7 +135,8 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         client = fleet.client_of(app)
         with lock:
             if id(client) not in clusters:
-                clusters[id(client)] = _Cluster(Context(client, get_settings, LiveCache(client), projects,
+                live = LiveCache(client, listers(client) if listers else None)
+                clusters[id(client)] = _Cluster(Context(client, get_settings, live, projects,
                                                         opts.config_namespace, now, projects_lock))
             return clusters[id(client)]
 

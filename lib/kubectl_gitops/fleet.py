@@ -124,6 +124,12 @@ class Fleet:
         for c in self.clients():
             c.deadline, c.budget = self._deadline
 
+    def clear_deadline(self) -> None:
+        """No deadline for any cluster (a watch between its syncs)."""
+        self._deadline = None
+        for c in self.clients():
+            c.deadline = None
+
     def clients(self) -> list[Client]:
         with self._lock:
             return list({id(c): c for c in self._clients.values()}.values())

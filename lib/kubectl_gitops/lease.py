@@ -32,6 +32,10 @@ class LeaseLost(Halt):
     """The lease is no longer ours: the sync stops before its next write."""
 
 
+class LeaseHeld(GitopsError):
+    """Another live sync holds the app's lease: nothing was written; try again later."""
+
+
 class AppLock:
     """A coordination.k8s.io Lease per app: one sync at a time; a lease not renewed expires."""
 
@@ -93,7 +97,7 @@ class AppLock:
         if age < (spec.get("leaseDurationSeconds") or LEASE_SECONDS):
             acquired = _parse_time(spec.get("acquireTime"))
             held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
-            raise GitopsError(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
+            raise LeaseHeld(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
                               f"held by {spec.get('holderIdentity')} (for {held})",
                               hint=f"wait for it, or delete the lease if that sync died (it expires "
                                    f"{LEASE_SECONDS}s after its last renewal)")
