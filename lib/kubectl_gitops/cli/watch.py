@@ -25,8 +25,9 @@ from kubectl_gitops.cli.options import Duration, cluster_options, kube_options, 
 @click.option("--lock-namespace", default="default", show_default=True,
               help="Namespace of the per-app Leases (the same as `kubectl gitops sync --lock-namespace`).")
 @click.option("--webhook-addr", metavar="HOST:PORT",
-              help="Listen for GitHub, GitLab, Gitea and Bitbucket Server push events here (secrets from "
-              "KUBECTL_GITOPS_WEBHOOK_SECRET_GITHUB, _GITLAB, _GITEA, _BITBUCKETSERVER).")
+              help="Listen for GitHub, GitLab, Gitea, Bitbucket Cloud and Bitbucket Server push events here "
+              "(secrets from KUBECTL_GITOPS_WEBHOOK_SECRET_GITHUB, _GITLAB, _GITEA, _BITBUCKETSERVER; the "
+              "Bitbucket Cloud webhook's UUID from _BITBUCKET).")
 @click.option("--metrics-addr", metavar="HOST:PORT", help="Serve Prometheus /metrics and /healthz here.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="One event per line on stderr, as text or JSON.")
