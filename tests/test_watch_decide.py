@@ -15,6 +15,7 @@ from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.source import normalize_url
 from kubectl_gitops.state import AppState, ResourceState, SyncStatus
 from kubectl_gitops.watch.decide import Action, Decision, Memory, decide, heal_delay, remember
+from kubectl_gitops.watch.loop import poll_delay
 from kubectl_gitops.watch.webhook import Refused, parse_push
 
 
@@ -134,3 +135,9 @@ def test_bitbucket_cloud_checks_the_hook_uuid() -> None:
 def test_a_bad_listen_address_is_one_error_and_exit_2() -> None:
     res = run_cli("kubectl-gitops", "watch", ".", "--webhook-addr", "nope", "-s", "https://127.0.0.1:1", "--token", "x")
     assert res.returncode == 2 and "--webhook-addr 'nope': expected HOST:PORT" in res.stderr
+
+
+def test_poll_delay_adds_up_to_the_jitter() -> None:
+    assert poll_delay(180, 0) == 180
+    assert poll_delay(180, 60, lambda: 0.0) == 180 and poll_delay(180, 60, lambda: 0.5) == 210
+    assert all(120 <= poll_delay(120, 60) < 180 for _ in range(100))

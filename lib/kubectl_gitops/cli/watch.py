@@ -20,6 +20,16 @@ from kubectl_gitops.cli.options import Duration, cluster_options, kube_options, 
 @click.option("--interval", type=Duration(minimum=1), default="3m", show_default=True,
               help="How often Git is read again (remote repositories fetched, the work tree checked), as Argo "
               "CD's reconciliation timeout; live objects are watched all the time.")
+@click.option("--jitter", type=Duration(), default="0s", show_default=True,
+              help="Add a random delay of up to this much to each --interval (Argo CD's "
+              "timeout.reconciliation.jitter), so that replicas and loops started together do not all read Git "
+              "at once.")
+@click.option("--share-apps", is_flag=True,
+              help="Share the apps out with the other watch replicas of --lock-namespace: each app is reconciled "
+              "by one replica at a time (its ownership Lease), each replica holds at most its fair share, and "
+              "the apps of a replica that dies are taken over once its Leases expire.")
+@click.option("--share-lease", type=Duration(minimum=1), default="60s", show_default=True,
+              help="With --share-apps: how long a replica's Leases last unless renewed (renewed every quarter).")
 @click.option("--timeout", type=Duration(minimum=1), default="5m", show_default=True,
               help="How long one automated sync may take.")
 @click.option("--lock-namespace", default="default", show_default=True,
@@ -36,7 +46,8 @@ from kubectl_gitops.cli.options import Duration, cluster_options, kube_options, 
 @notification_file_options
 @cluster_options
 @kube_options
-def watch(compare: CompareOptions, interval: float, timeout: float, lock_namespace: str, webhook_addr: str | None,
+def watch(compare: CompareOptions, interval: float, jitter: float, share_apps: bool, share_lease: float,
+          timeout: float, lock_namespace: str, webhook_addr: str | None,
           metrics_addr: str | None, log_format: str, identity: str, notifications_cm: str | None,
           notifications_secret: str | None, kube: KubeOptions, clusters: FleetOptions) -> int:
     """Keep the cluster matching Git: Argo CD's reconcile loop, until SIGTERM or SIGINT.
@@ -63,7 +74,8 @@ def watch(compare: CompareOptions, interval: float, timeout: float, lock_namespa
     from kubectl_gitops.watch.events import EventLog
     from kubectl_gitops.watch.loop import Loop, WatchOptions
 
-    opts = WatchOptions(interval=interval, timeout=timeout, lock_namespace=lock_namespace, webhook_addr=webhook_addr,
+    opts = WatchOptions(interval=interval, jitter=jitter, share_lease=share_lease if share_apps else 0.0,
+                        timeout=timeout, lock_namespace=lock_namespace, webhook_addr=webhook_addr,
                         metrics_addr=metrics_addr, identity=identity,
                         notifications=ConfigSource(notifications_cm, notifications_secret, compare.config_namespace))
     fleet = Fleet.connect(kube, replace(clusters, config_namespace=compare.config_namespace))

@@ -13,9 +13,11 @@ a backoff ends.
 from __future__ import annotations
 
 import queue
+import random
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubectl_gitops import pipeline
@@ -31,6 +33,7 @@ from kubectl_gitops.state import AppState, SyncRequest, SyncStatus
 from kubectl_gitops.watch import metrics, webhook
 from kubectl_gitops.watch.autosync import AutoSync, quiet
 from kubectl_gitops.watch.events import EventLog
+from kubectl_gitops.watch.share import Share
 from kubectl_gitops.watch.stream import Watches
 
 COALESCE = 0.2  # seconds: changes arriving together (one sync's writes) make one reconcile
@@ -39,12 +42,20 @@ COALESCE = 0.2  # seconds: changes arriving together (one sync's writes) make on
 @dataclass(frozen=True)
 class WatchOptions:
     interval: float = 180.0
+    jitter: float = 0.0  # up to this much is added to each interval (Argo CD's timeout.reconciliation.jitter)
     timeout: float = 300.0  # one sync's --timeout
     lock_namespace: str = "default"
     webhook_addr: str | None = None
     metrics_addr: str | None = None
     identity: str = ""
     notifications: ConfigSource | None = None
+    share_lease: float = 0.0  # --share-apps: the Leases' duration (0: not shared, this loop owns every app)
+
+
+def poll_delay(interval: float, jitter: float, draw: Callable[[], float] = random.random) -> float:
+    """Seconds to the next Git poll: the interval and up to `jitter` more, as Argo CD's
+    timeout.reconciliation.jitter, so replicas (and loops started together) do not all read Git at once."""
+    return interval + jitter * draw()
 
 
 def identity() -> str:
@@ -67,6 +78,9 @@ class Loop:
                           automated=True)
         self.auto = AutoSync(fleet, req, opts.notifications, self.metrics, log, self.watches.changed_since)
         self.due = self.auto.due
+        self.share = None if not opts.share_lease else Share(
+            fleet.management, opts.lock_namespace, max(1, round(opts.share_lease)),
+            lambda: self.triggers.put("apps shared out"), log)
 
     # -- triggers (any thread) ---------------------------------------------------------------------
 
@@ -94,20 +108,27 @@ class Loop:
         if self.opts.webhook_addr:
             webhook.serve(self.opts.webhook_addr, self.on_push, self.log)
         self.log("watch started", target=self.compare.target, interval=f"{self.opts.interval:g}s",
-                 identity=self.auto.req.initiated_by)
+                 jitter=f"{self.opts.jitter:g}s", identity=self.auto.req.initiated_by,
+                 **({"share_lease": f"{self.opts.share_lease:g}s"} if self.share else {}))
         next_poll = 0.0
+        if self.share:
+            self.share.start()
         try:
             while True:
                 now = time.monotonic()
                 if now >= next_poll:
-                    self.sources, next_poll, why = None, now + self.opts.interval, "interval"
+                    next_poll = now + poll_delay(self.opts.interval, self.opts.jitter)
+                    self.sources, why = None, "interval"
                 else:
                     why = self._wait(min([next_poll, *self.due.values()]) - now)
                 self.reconcile(why)
         except Interrupted as e:
             self.log("watch stopped", reason=str(e))
-            self.watches.stop()
             return 0
+        finally:
+            self.watches.stop()
+            if self.share:
+                self.share.stop()  # its apps handed back: the other replicas take them at once
 
     def _wait(self, seconds: float) -> str:
         try:
@@ -143,17 +164,28 @@ class Loop:
         self.reconciled = True
         pipeline.assess(states, settings)
         took = time.monotonic() - started
+        if self.share:
+            self.share.offer(st.app.name for st in states)
+        mine = [st for st in states if self._mine(st.app.name)]
+        owned = {st.app.name for st in mine}
         self.metrics.reconcile_seconds.observe(took)
-        self.metrics.observe_apps(states)
+        self.metrics.observe_apps(mine)
         self.metrics.lists.set(self.watches.lists())
         self.metrics.writes.set(self.fleet.writes)
         self._index(states)
         self._unreached(states)
         self.log("reconciled", trigger=why, apps=len(states), seconds=round(took, 3),
-                 out_of_sync=sum(st.sync_status == SyncStatus.OUT_OF_SYNC for st in states))
+                 out_of_sync=sum(st.sync_status == SyncStatus.OUT_OF_SYNC for st in mine),
+                 **({"owned": len(mine)} if self.share else {}))
         for st in states:
-            if not st.error:
+            if st.app.name in owned and not st.error:
                 self.auto.consider(st, settings, why)
+            else:
+                self.due.pop(st.app.name, None)  # another replica's (or its cluster is away): no backoff here
+
+    def _mine(self, app: str) -> bool:
+        """Whether this replica reconciles the app: always, unless apps are shared out."""
+        return self.share is None or self.share.owns(app)
 
     def _index(self, states: list[AppState]) -> None:
         self.keys = {(id(self.fleet.client_of(st.app)), rs.key): st.app.name for st in states for rs in st.resources}

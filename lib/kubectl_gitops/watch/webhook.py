@@ -9,8 +9,9 @@ the apps of the pushed repository at once. Each provider's shared-secret check, 
 - Bitbucket Server: X-Hub-Signature = sha256=HMAC-SHA256(secret, body)
 
 Secrets come from the environment (KUBECTL_GITOPS_WEBHOOK_SECRET_GITHUB, ..._GITLAB, ..._GITEA,
-..._BITBUCKET for the UUID, ..._BITBUCKETSERVER), never from the command line. A provider with no secret set is accepted unsigned,
-as in Argo CD; a wrong or missing signature is answered 401 and triggers nothing.
+..._BITBUCKET for the UUID, ..._BITBUCKETSERVER), never from the command line. A provider with no
+secret set is accepted unsigned, as in Argo CD; a wrong or missing signature is answered 401 and
+triggers nothing.
 """
 
 from __future__ import annotations
