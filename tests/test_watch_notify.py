@@ -32,8 +32,8 @@ def test_a_watch_driven_sync_notifies_once(cluster: Cluster, namespace: str, tmp
         cm, secret = write_settings(tmp_path, receiver=http.url, slack_api="http://127.0.0.1:9/api/", smtp_port=25)
         # Git read every second: each reconcile after the sync is an idle one.
         with WatchProcess(f"apps/{app}.yaml", "--config-namespace", namespace, "--lock-namespace", namespace,
-                          "--interval", "1s", "--jitter", "1s", "--notifications-cm", str(cm), "--notifications-secret", str(secret),
-                          cwd=repo) as w:
+                          "--interval", "1s", "--jitter", "1s", "--notifications-cm", str(cm),
+                          "--notifications-secret", str(secret), cwd=repo) as w:
             first = w.wait_for(synced(app))
             assert w.events[0]["msg"] == "watch started" and w.events[0]["jitter"] == "1s"
             assert [(r.json()["event"], r.json()["app"]) for r in http.requests] == [("sync-succeeded", app)]
