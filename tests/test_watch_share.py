@@ -93,9 +93,17 @@ def test_two_replicas_share_the_apps_and_the_survivor_takes_over(cluster: Cluste
         "path: manifests", f"path: m/{n}") for n in names}
     files |= {f"m/{n}/cm.yaml": configmap(namespace, "one", name=n) for n in names}
     make_repo(repo, files)
+    # A replica that died an hour ago left its membership Lease: not counted, and deleted.
+    stale = "kubectl-gitops-watch-member-gone"
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": stale, "namespace": namespace},
+        "spec": {"holderIdentity": "gone@host/1/abc", "leaseDurationSeconds": LEASE,
+                 "renewTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - 3600))}}))
     with start(repo, namespace, "a") as a:
         wait(lambda: sorted(synced_apps(a)) == sorted(names), a.log())  # alone, it owns and syncs all four
         assert sorted(owners(cluster, namespace)) == sorted(names)
+        wait(lambda: cluster.kubectl("get", "lease", "-n", namespace, stale, check=False).returncode != 0,
+             "the stale membership Lease was not deleted")
         with start(repo, namespace, "b") as b:
             # B joins: A hands two back, B claims them; nothing is synced again.
             wait(lambda: sorted(owners(cluster, namespace).values()) == sorted([str(a.proc.pid)] * 2 +

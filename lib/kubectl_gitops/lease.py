@@ -69,7 +69,8 @@ class AppLock:
             sent = time.monotonic()
             try:
                 self._hold(self.client.request("POST", self.res.path(self.namespace), body=self._body(None),
-                                               what=f"create lease {self.namespace}/{self.name}"), sent)
+                                               what=f"create lease {self.namespace}/{self.name}",
+                                               fenced=self.fence), sent)
                 break
             except ApiError as e:
                 if e.status not in (0, 409):  # 0: the answer was lost; the create may have happened
@@ -164,12 +165,7 @@ class AppLock:
             live, self._live = self._live, None
         if live is None:
             return  # never ours, or lost: never delete what another sync holds
-        meta = live["metadata"]
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
-                "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}}
-        with contextlib.suppress(GitopsError):  # not released: it expires by itself
-            self.client.request("DELETE", self._path, body=body, fenced=False,
-                                what=f"release lease {self.namespace}/{self.name}")
+        delete(self.client, self.res, live)
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -195,11 +191,28 @@ class AppLock:
         self._valid_until = sent + ((live.get("spec") or {}).get("leaseDurationSeconds") or self.seconds)
 
 
-def alive(live: Obj | None, seconds: float = LEASE_SECONDS) -> bool:
-    """Renewed (by its renewTime, on our clock) within its duration: its holder may still be writing."""
+def delete(client: Client, res: ApiResource, live: Obj) -> None:
+    """Delete a lease as it was read: conditional on its resourceVersion, so one renewed or taken over
+    meanwhile stays. Not deleted (unreachable, changed): it expires by itself."""
+    meta = live["metadata"]
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+            "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}}
+    with contextlib.suppress(GitopsError):
+        client.request("DELETE", res.path(meta["namespace"], meta["name"]), body=body, fenced=False,
+                       what=f"release lease {meta['namespace']}/{meta['name']}")
+
+
+def expired_for(live: Obj | None, seconds: float = LEASE_SECONDS) -> float:
+    """Seconds since it expired by its renewTime, on our clock (< 0: not yet; its holder may still write)."""
     spec = (live or {}).get("spec") or {}
     renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
-    return renewed is not None and time.time() - renewed < (spec.get("leaseDurationSeconds") or seconds)
+    if renewed is None:
+        return float("inf")
+    return time.time() - renewed - (spec.get("leaseDurationSeconds") or seconds)
+
+
+def alive(live: Obj | None, seconds: float = LEASE_SECONDS) -> bool:
+    return expired_for(live, seconds) < 0
 
 
 def holder_of(live: Obj) -> str:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable
 
 from kubectl_gitops.cluster import Client, resource_or_error
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.lease import RENEW_FRACTION, AppLock, LeaseHeld, alive, holder_of
+from kubectl_gitops.lease import RENEW_FRACTION, AppLock, LeaseHeld, alive, delete, expired_for, holder_of
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.watch.events import EventLog
 from kubectl_gitops.watch.stream import KindWatch
 
 MEMBER, OWNER = "kubectl-gitops-watch-member-", "kubectl-gitops-watch-app-"
+FORGET = 10  # a Lease of ours expired this many durations ago is deleted (its replica or its app is gone)
 
 
 def fair_share(apps: int, replicas: int) -> int:
@@ -62,6 +63,7 @@ class Share:
         self._wake, self._stop = threading.Event(), threading.Event()
         res = resource_or_error(client, ResourceKey("coordination.k8s.io", "Lease", namespace, MEMBER), "--share-apps")
         # The Leases of the namespace, LISTed once then watched: who is alive and who owns what, without polling.
+        self.res = res
         self.leases = KindWatch(client, res, namespace, lambda _key: self._wake.set(), lambda _res: None)
 
     def start(self) -> None:
@@ -94,6 +96,9 @@ class Share:
     def _rebalance(self) -> None:
         leases = {(o.get("metadata") or {}).get("name", ""): o for o in self.leases.snapshot()}
         replicas = {n for n, o in leases.items() if n.startswith(MEMBER) and alive(o, self.seconds)}
+        for name, o in leases.items():  # restarts leave membership Leases behind; removed apps, theirs
+            if name.startswith((MEMBER, OWNER)) and expired_for(o, self.seconds) > FORGET * self.seconds:
+                delete(self.client, self.res, o)
         with self._lock:
             lost = [a for a, lock in self.locks.items() if not lock.held]
             for app in lost:
