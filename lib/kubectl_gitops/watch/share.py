@@ -62,9 +62,15 @@ class Share:
         self._lock = threading.Lock()
         self._wake, self._stop = threading.Event(), threading.Event()
         res = resource_or_error(client, ResourceKey("coordination.k8s.io", "Lease", namespace, MEMBER), "--share-apps")
-        # The Leases of the namespace, LISTed once then watched: who is alive and who owns what, without polling.
+        # The Leases of the namespace, LISTed once then watched: who is alive and who owns what, without
+        # polling. A replica coming or going is acted on at once; the rest (a renewal, a sync) waits for
+        # the next look, a quarter of the Leases' duration later.
         self.res = res
-        self.leases = KindWatch(client, res, namespace, lambda _key: self._wake.set(), lambda _res: None)
+        self.leases = KindWatch(client, res, namespace, self._changed, lambda _res: None)
+
+    def _changed(self, key: ResourceKey) -> None:
+        if key.name.startswith(MEMBER):
+            self._wake.set()
 
     def start(self) -> None:
         self.leases.start()
