@@ -130,6 +130,9 @@ class Share:
             except LeaseHeld:
                 continue  # another replica was first
             with self._lock:
+                if self._stop.is_set():  # stopping meanwhile: stop() has handed back all it knew of
+                    lock.release()
+                    return
                 self.locks[app] = lock
             gained.append(app)
         if gained:
