@@ -14,7 +14,7 @@ from typing import TypeVar
 from kubectl_gitops import plan, preflight
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import Client
-from kubectl_gitops.engine import CompareOptions, ListerOf, compare_target
+from kubectl_gitops.engine import CompareOptions, Hooks, compare_target
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.health import HealthChecker, assess_health
@@ -25,7 +25,6 @@ from kubectl_gitops.record import AppRecord, from_sync
 from kubectl_gitops.record_store import write_record
 from kubectl_gitops.runner import Runner
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import Sources
 from kubectl_gitops.state import AppState, AppSyncResult, HealthStatus, OperationPhase, SyncRequest, SyncResult
 
 Log = Callable[[str], None]
@@ -33,10 +32,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def compare(fleet: Fleet, opts: CompareOptions, log: Log, listers: ListerOf | None = None,
-            sources: Sources | None = None) -> tuple[list[AppState], Settings]:
+def compare(fleet: Fleet, opts: CompareOptions, log: Log,
+            hooks: Hooks | None = None) -> tuple[list[AppState], Settings]:
     """Every app of the target compared with its cluster, and the argocd-cm settings it used."""
-    return compare_target(opts, fleet, log, listers, sources)
+    return compare_target(opts, fleet, log, hooks or Hooks())
 
 
 def assess(states: list[AppState], settings: Settings) -> HealthChecker:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from kubectl_gitops import pipeline
 from kubectl_gitops.cluster import Client
-from kubectl_gitops.engine import CompareOptions, new_sources
+from kubectl_gitops.engine import CompareOptions, Hooks, new_sources
 from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.fleet import Fleet
 from kubectl_gitops.interrupt import Interrupted
@@ -149,7 +149,9 @@ class Loop:
         try:
             if self.sources is None:
                 self.sources = new_sources(self.compare)
-            states, settings = pipeline.compare(self.fleet, self.compare, self._quiet, self.watches, self.sources)
+            # Apps another replica owns are rendered only (for the apps they manage), not compared.
+            hooks = Hooks(listers=self.watches, sources=self.sources, wanted=self._mine if self.share else None)
+            states, settings = pipeline.compare(self.fleet, self.compare, self._quiet, hooks)
         except Halt:
             raise
         except GitopsError as e:
