@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 LINT_PATHS := lib tests bench plugins/kubectl-gitops plugins/kubectl-gitops-diff \
 	plugins/kubectl-gitops-sync plugins/kubectl-gitops-status plugins/git-promote scripts/local-cluster
 
-.PHONY: venv controlplane helm lint test demo demo-down cluster-up cluster-down bench bench-helm bench-watch clean
+.PHONY: venv controlplane helm lint test demo demo-down cluster-up cluster-down bench bench-helm bench-clusters \
+	bench-watch clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +52,10 @@ bench: venv controlplane helm
 # 100 Helm Applications over one chart: the first diff (helm renders each) vs the second (render cache)
 bench-helm: venv controlplane helm
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/helm.py $(BENCH_ARGS)
+
+# diff of one repo split over two clusters vs each cluster alone
+bench-clusters: venv controlplane
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/clusters.py $(BENCH_ARGS)
 
 # watch: self-heal, commit (polling, webhook) latencies, idle requests, RSS over a 30-minute soak;
 # e.g. `make bench-watch BENCH_ARGS="-n 300 --soak 2m"`

@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     through another fixture, is marked `cluster`: `pytest -m "not cluster"` runs the rest with no control
     plane and no Go toolchain."""
     for item in items:
-        if {"cluster", "old_cluster"} & set(getattr(item, "fixturenames", ())):
+        if {"cluster", "old_cluster", "second_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
 
 
@@ -90,6 +90,33 @@ OLD_APISERVER_FLAGS = {"legacy-discovery": "", "v2beta1-discovery": "--feature-g
 def old_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     yield from _local_cluster(tmp_path_factory.mktemp("old-cluster"), LOCAL_CLUSTER_OLD_APISERVER="1",
                               LOCAL_CLUSTER_APISERVER_FLAGS=OLD_APISERVER_FLAGS[request.param])
+
+
+@pytest.fixture(scope="session")
+def second_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A second control plane at once (etcd and kube-apiserver only: its objects need no controllers),
+    for Applications whose destination is another cluster. Its kubeconfig names cluster and context
+    `second`, so KUBECONFIG=first:second merges the two."""
+    yield from _local_cluster(tmp_path_factory.mktemp("second-cluster"), LOCAL_CLUSTER_MINIMAL="1",
+                              LOCAL_CLUSTER_NAME="second")
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Both clusters behind one merged kubeconfig: context `local` (current) is the first cluster,
+    context `second` the other."""
+
+    first: Cluster
+    second: Cluster
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.pathsep.join((str(self.first.kubeconfig), str(self.second.kubeconfig)))
+
+
+@pytest.fixture(scope="session")
+def clusters(cluster: Cluster, second_cluster: Cluster) -> Clusters:
+    return Clusters(cluster, second_cluster)
 
 
 @pytest.fixture

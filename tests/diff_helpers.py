@@ -124,12 +124,17 @@ def application(name: str, path: str, ns: str, repo_url: str = ORIGIN_URL, revis
 
 def statuses(stdout: str) -> dict[tuple[str, str, str, str], str]:
     """The summary table at the end of the output: (app, kind, namespace, name) -> status."""
+    return {(app, kind, ns, name): status for (app, _, kind, ns, name), status in cluster_statuses(stdout).items()}
+
+
+def cluster_statuses(stdout: str) -> dict[tuple[str, str, str, str, str], str]:
+    """The summary table with each app's destination: (app, cluster, kind, namespace, name) -> status."""
     lines = stdout.splitlines()
-    start = max(i for i, line in enumerate(lines) if line.split()[:2] == ["APP", "KIND"])
+    start = max(i for i, line in enumerate(lines) if line.split()[:3] == ["APP", "CLUSTER", "KIND"])
     head = lines[start]
-    cols = [head.index(h) for h in ("APP", "KIND", "NAMESPACE", "NAME ", "STATUS", "HEALTH")]
+    cols = [head.index(h) for h in ("APP", "CLUSTER", "KIND", "NAMESPACE", "NAME ", "STATUS", "HEALTH")]
     out = {}
     for line in lines[start + 1:]:
-        app, kind, ns, name, status = (line[a:b].strip() for a, b in itertools.pairwise(cols))
-        out[(app, kind, ns, name)] = status
+        app, cluster, kind, ns, name, status = (line[a:b].strip() for a, b in itertools.pairwise(cols))
+        out[(app, cluster, kind, ns, name)] = status
     return out

@@ -316,7 +316,7 @@ def test_output_markdown_and_table(cluster: Cluster, namespace: str, tmp_path: P
     assert res.returncode == 1, res.stderr
     md = res.stdout
     assert md.startswith("### kubectl gitops diff: 3 of 4 resources differ\n")
-    assert f"| mixed | ConfigMap | {namespace} | same | Synced |" in md
+    assert f"| mixed | local | ConfigMap | {namespace} | same | Synced |" in md
     assert md.count("<details><summary>") == 3 and md.count("</details>") == 3
     assert (f"<details><summary>mixed: ConfigMap {namespace}/changed (OutOfSync)</summary>\n\n```diff\n"
             in md)
@@ -325,8 +325,9 @@ def test_output_markdown_and_table(cluster: Cluster, namespace: str, tmp_path: P
     res = diff(str(app), "-o", "table")
     assert res.returncode == 1, res.stderr
     lines = res.stdout.splitlines()
-    assert lines[0].split() == ["APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH"]
-    assert sorted(line.split()[3:5] for line in lines[1:]) == [
+    assert lines[0].split() == ["APP", "CLUSTER", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH"]
+    assert {line.split()[1] for line in lines[1:]} == {"local"}  # the context's cluster
+    assert sorted(line.split()[4:6] for line in lines[1:]) == [
         ["changed", "OutOfSync"], ["gone", "Extraneous"], ["missing", "Missing"], ["same", "Synced"]]
     assert "+++" not in res.stdout
 
@@ -340,8 +341,8 @@ def test_names_that_look_like_numbers_stay_names(cluster: Cluster, namespace: st
         res = diff(str(app), "-o", output)
         assert res.returncode == 1, res.stderr
         lines = [line.split() for line in res.stdout.splitlines()]
-        assert ["numbers", "ConfigMap", namespace, "0123", "Missing"] in lines or \
-            f"| numbers | ConfigMap | {namespace} | 0123 | Missing |" in res.stdout, output
+        assert ["numbers", "local", "ConfigMap", namespace, "0123", "Missing"] in lines or \
+            f"| numbers | local | ConfigMap | {namespace} | 0123 | Missing |" in res.stdout, output
         assert "1000" not in res.stdout and " 123 " not in res.stdout
 
 

@@ -138,11 +138,13 @@ def test_empty_or_null_field_not_honoured_is_nothing_to_ignore(path: str, value:
     parse_application(_with(path, value), "apps/web.yaml")
 
 
-def test_only_the_in_cluster_destination() -> None:
-    assert _error(_with("spec.destination.server", "https://10.0.0.1:6443")).startswith(
-        f"{WHERE}: spec.destination.server 'https://10.0.0.1:6443' is not supported by kubectl-gitops yet")
-    parse_application(_with("spec.destination.server", "https://kubernetes.default.svc/"), "apps/web.yaml")
-    parse_application(_with("spec.destination", {"name": "in-cluster", "namespace": "x"}), "apps/web.yaml")
+def test_any_destination_is_read_and_kept_for_resolution() -> None:
+    app = parse_application(_with("spec.destination.server", "https://10.0.0.1:6443"), "apps/web.yaml")
+    assert (app.dest_server, app.dest_name) == ("https://10.0.0.1:6443", "")
+    app = parse_application(_with("spec.destination", {"name": "staging", "namespace": "x"}), "apps/web.yaml")
+    assert (app.dest_server, app.dest_name, app.dest_namespace) == ("", "staging", "x")
+    assert _error(_with("spec.destination.server", 5)).startswith(
+        f"{WHERE}: spec.destination.server must be a string")
 
 
 def test_app_project_uses_the_same_check() -> None:

@@ -82,7 +82,8 @@ def test_status_uses_lua_health_from_the_argocd_cm_configmap(cluster: Cluster, n
                     "-p", '{"status":{"conditions":[{"type":"Ready","status":"True","message":"charged"}]}}')
     table = run_cli("kubectl-gitops", "status", str(app), "--config-namespace", namespace)
     assert table.returncode == 0, table.stderr
-    assert table.stdout.splitlines()[1].split() == [app.name, "Gadget", namespace, "g1", "Synced", "Healthy", "charged"]
+    assert table.stdout.splitlines()[1].split() == [app.name, "local", "Gadget", namespace, "g1", "Synced", "Healthy",
+                                                    "charged"]
 
 
 def test_runaway_and_io_scripts_are_unknown_within_the_limit(cluster: Cluster, namespace: str,

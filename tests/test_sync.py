@@ -429,8 +429,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cluster: Cluster, namespace:
     res = run_cli("kubectl-gitops", "sync", str(app), "--dry-run")
     assert res.returncode == 0, res.stderr
     lines = [line.split() for line in res.stdout.splitlines()]
-    assert lines[0][:3] == ["APP", "PHASE", "WAVE"]
-    assert lines[1][1:4] == ["PreSync", "0", "Job"] and lines[2][1:4] == ["Sync", "2", "ConfigMap"]
+    assert lines[0][:4] == ["APP", "CLUSTER", "PHASE", "WAVE"]
+    assert lines[1][1:5] == ["local", "PreSync", "0", "Job"] and lines[2][1:5] == ["local", "Sync", "2", "ConfigMap"]
     assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0
 
 
@@ -456,9 +456,9 @@ def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, 
         assert cluster.kubectl("get", "-n", f"{svc}-dev", f"job/{svc}-migrate", check=False).returncode != 0
     status = run_cli("kubectl-gitops", "status", str(root))
     assert status.returncode == 0, status.stdout + status.stderr
-    assert [line.split()[:3] for line in status.stdout.splitlines()[-4:]] == [
-        ["root", "Synced", "Healthy"], ["api-dev", "Synced", "Healthy"], ["cache-dev", "Synced", "Healthy"],
-        ["web-dev", "Synced", "Healthy"]]
+    assert [line.split()[:4] for line in status.stdout.splitlines()[-4:]] == [
+        ["root", "local", "Synced", "Healthy"], ["api-dev", "local", "Synced", "Healthy"],
+        ["cache-dev", "local", "Synced", "Healthy"], ["web-dev", "local", "Synced", "Healthy"]]
     # the Helm-based service: rendered with its values-dev.yaml, a parameter and its releaseName
     assert cluster.get("-n", "cache-dev", "configmap/cache-config")["data"] == {
         "maxmemory": "128mb", "maxmemory-policy": "volatile-lru"}

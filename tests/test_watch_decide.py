@@ -12,8 +12,10 @@ from conftest import run_cli
 from kubectl_gitops.apps import App, Retry, Source, parse_application
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ResourceKey
+from kubectl_gitops.source import normalize_url
 from kubectl_gitops.state import AppState, ResourceState, SyncStatus
 from kubectl_gitops.watch.decide import Action, Decision, Memory, decide, heal_delay, remember
+from kubectl_gitops.watch.loop import poll_delay
 from kubectl_gitops.watch.webhook import Refused, parse_push
 
 
@@ -114,6 +116,28 @@ def test_bitbucket_server_and_other_events() -> None:
         parse_push({}, b"{}", {})
 
 
+def test_bitbucket_cloud_checks_the_hook_uuid() -> None:
+    """Argo CD's webhook.bitbucket.uuid: X-Hook-UUID must be the configured one (Bitbucket Cloud sends
+    it with braces); it is told from Bitbucket Server by that header, though both send X-Event-Key."""
+    body = b'{"repository": {"full_name": "team/r", "links": {"html": {"href": "https://bitbucket.org/team/r"}}}}'
+    uuid = "{3f1c2a9e-0d1b-4c55-9e0f-6c1b2a3d4e5f}"
+    h = {"X-Event-Key": "repo:push", "X-Hook-UUID": uuid}
+    push = parse_push(h, body, {"bitbucket": uuid.strip("{}")})
+    assert push is not None and push.provider == "bitbucket" and push.urls == ["https://bitbucket.org/team/r"]
+    assert normalize_url(push.urls[0]) == normalize_url("git@bitbucket.org:team/r.git")
+    with pytest.raises(Refused) as e:
+        parse_push({**h, "X-Hook-UUID": "{00000000-0000-0000-0000-000000000000}"}, body, {"bitbucket": uuid})
+    assert e.value.status == 401 and "bitbucket:" in str(e.value)
+    assert parse_push({**h, "X-Event-Key": "pullrequest:created"}, body, {"bitbucket": uuid}) is None
+    assert parse_push(h, body, {}) is not None  # no UUID set: accepted, as in Argo CD
+
+
 def test_a_bad_listen_address_is_one_error_and_exit_2() -> None:
     res = run_cli("kubectl-gitops", "watch", ".", "--webhook-addr", "nope", "-s", "https://127.0.0.1:1", "--token", "x")
     assert res.returncode == 2 and "--webhook-addr 'nope': expected HOST:PORT" in res.stderr
+
+
+def test_poll_delay_adds_up_to_the_jitter() -> None:
+    assert poll_delay(180, 0) == 180
+    assert poll_delay(180, 60, lambda: 0.0) == 180 and poll_delay(180, 60, lambda: 0.5) == 210
+    assert all(120 <= poll_delay(120, 60) < 180 for _ in range(100))

@@ -40,8 +40,9 @@ def test_the_deploy_base_runs_watch_in_cluster_with_its_rbac(cluster: Cluster, n
         env = {"KUBECONFIG": str(tmp_path / "absent"), "KUBERNETES_SERVICE_HOST": "127.0.0.1",
                "KUBERNETES_SERVICE_PORT": cluster.server.rsplit(":", 1)[1],
                "KUBECTL_GITOPS_SERVICEACCOUNT_DIR": str(mount)}
+        # Shared out as deploy/ runs it: its Leases (membership, ownership, sync) need only the base's RBAC.
         with WatchProcess(f"apps/{app}.yaml", "--config-namespace", NS, "--lock-namespace", NS,
-                          "--interval", "1h", cwd=repo, env=env) as w:
+                          "--interval", "1h", "--share-apps", cwd=repo, env=env) as w:
             w.wait_for(synced(app))
             assert value(cluster, namespace) == "one"
             mark = w.mark()

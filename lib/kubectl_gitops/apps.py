@@ -9,6 +9,7 @@ from typing import Any
 
 from kubectl_gitops import schema, yamlio
 from kubectl_gitops.appsource import Source, parse_source
+from kubectl_gitops.destinations import one_of
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of, sync_wave
 from kubectl_gitops.windows import parse_go_duration
@@ -49,6 +50,8 @@ class App:
     name: str
     source: Source  # the first of `sources`
     dest_namespace: str = ""
+    dest_server: str = ""  # spec.destination.server / .name: resolved to a cluster by destinations.py
+    dest_name: str = ""
     project: str = "default"
     sync_options: tuple[str, ...] = ()
     automated: bool = False
@@ -89,13 +92,17 @@ def parse_application(obj: Obj, origin: str) -> App:
     if not name:
         raise GitopsError(f"{origin}: Application without metadata.name")
     spec = obj.get("spec") or {}
+    dest = spec.get("destination") or {}
+    one_of(name, dest.get("server") or "", dest.get("name") or "")  # refused when read, as Argo CD does
     sources = _sources(spec, where)
     policy = spec.get("syncPolicy") or {}
     auto = policy.get("automated")
     return App(
         name=name,
         source=sources[0], extra_sources=sources[1:],
-        dest_namespace=(spec.get("destination") or {}).get("namespace") or "",
+        dest_namespace=dest.get("namespace") or "",
+        dest_server=dest.get("server") or "",
+        dest_name=dest.get("name") or "",
         project=spec.get("project") or "default",
         sync_options=tuple(policy.get("syncOptions") or ()),
         automated=auto is not None and (auto or {}).get("enabled") is not False,  # Argo CD 3: enabled: false

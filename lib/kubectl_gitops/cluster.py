@@ -312,9 +312,10 @@ class Client:
                             content_type="application/merge-patch+json", what=f"patch {res.plural}/{name}")
 
 
-def connect(opts: KubeOptions) -> Client:
-    """Connect the way kubectl does (kubeconfig or in-cluster, and kubectl's flags)."""
-    conn = kubeconfig.connection(opts)
+def connect(opts: KubeOptions, conn: kubeconfig.Connection | None = None) -> Client:
+    """Connect the way kubectl does (kubeconfig or in-cluster, and kubectl's flags), or through
+    `conn` (a destination's cluster Secret)."""
+    conn = conn or kubeconfig.connection(opts)
     creds = conn.credentials
     transport = Transport(conn.server, conn.tls.context(creds.client_certificate), conn.tls.server_name,
                           conn.proxy_url)

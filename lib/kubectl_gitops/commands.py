@@ -11,69 +11,102 @@ from datetime import datetime
 from kubectl_gitops import pipeline, policy, report, syncing
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
-from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
+from kubectl_gitops.fleet import Fleet, FleetOptions
 from kubectl_gitops.notify.loading import ConfigSource
+from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
-from kubectl_gitops.state import HealthCode, SyncRequest
+from kubectl_gitops.state import AppState, HealthCode, SyncRequest, SyncResult, TaskResult
 
 Log = Callable[[str], None]
+WROTE = frozenset(TaskResult) - {TaskResult.UNCHANGED, TaskResult.PRUNE_SKIPPED, TaskResult.FAILED,
+                                 TaskResult.SKIPPED}
 
 
-def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOptions, log: Log) -> int:
-    client = connect(kube)
-    states, settings = pipeline.compare(client, compare, log)
+def run_diff(*, compare: CompareOptions, output: str, color: bool, kube: KubeOptions, log: Log,
+             clusters: FleetOptions | None = None) -> int:
+    fleet = _fleet(kube, clusters, compare)
+    states, settings = pipeline.compare(fleet, compare, log)
     pipeline.assess(states, settings)
     sys.stdout.write(report.diff_output(states, output, color))
-    log(f"{client.requests} API requests")
+    log(f"{fleet.requests} API requests")
+    if _unreached(states, log):
+        return EXIT_ERROR
     changed = any(rs.out_of_sync for st in states for rs in st.resources)
     return EXIT_CHANGED if changed else EXIT_OK
 
 
+def _fleet(kube: KubeOptions, clusters: FleetOptions | None, compare: CompareOptions) -> Fleet:
+    return Fleet.connect(kube, replace(clusters or FleetOptions(), config_namespace=compare.config_namespace))
+
+
+def _unreached(states: list[AppState], log: Log) -> bool:
+    """One line per cluster that did not answer, naming the apps it failed."""
+    down: dict[str, list[AppState]] = {}
+    for st in states:
+        if st.error:
+            down.setdefault(st.cluster, []).append(st)
+    for cluster, failed in down.items():
+        log(f"error: cluster {cluster}: apps {', '.join(st.app.name for st in failed)} failed: {failed[0].error}")
+    return bool(down)
+
+
 def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: SyncRequest, log: Log,
-             notifications: ConfigSource | None = None) -> int:
-    return _sync(connect(kube), compare, output, req, log, notifications)
+             notifications: ConfigSource | None = None, clusters: FleetOptions | None = None) -> int:
+    return _sync(_fleet(kube, clusters, compare), compare, output, req, log, notifications)
 
 
-def _sync(client: Client, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
+def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
           notifications: ConfigSource | None = None) -> int:
-    client.set_deadline(req.timeout)  # every request's timeout is the time left
+    fleet.set_deadline(req.timeout)  # every request's timeout is the time left
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
-    states, settings = pipeline.compare(client, compare, log)
+    states, settings = pipeline.compare(fleet, compare, log)
     plans = pipeline.plan_all(states, req)
-    notifier = syncing.notifier(notifications or ConfigSource(namespace=compare.config_namespace), client, req, log)
-    syncing.check(plans, client, req, settings, notifier)
+    notifier = syncing.notifier(notifications or ConfigSource(namespace=compare.config_namespace), fleet, req, log)
+    plans = syncing.check(plans, fleet, req, settings, notifier)
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
-        return EXIT_OK
+        return EXIT_ERROR if _unreached(states, log) else EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
-    result = syncing.execute(plans, states, settings, client, req, notifier, log)
+    result = syncing.execute(plans, states, settings, fleet, req, notifier, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
-        if not a.ok:
+        if not a.ok and not a.unreachable:
             log(f"error: app {a.app}: {a.message}")
         elif a.health not in (HealthCode.HEALTHY, None):
             log(f"app {a.app}: synced, {a.health} (not awaited; --wait waits until Healthy)")
-    log(f"{client.requests} API requests ({client.writes} writes)")
+    unreached = _unreached([*states, *_stopped_answering(result, plans)], log)
+    log(f"{fleet.requests} API requests ({fleet.writes} writes)")
     stopped = next((a.stopped for a in result.apps if a.stopped), None)
     if stopped:  # a signal or a lost lease: what was done is above
         return stopped.exit_code
-    return EXIT_OK if result.ok else EXIT_CHANGED
+    if unreached and not any(t.result in WROTE for a in result.apps for t in a.tasks):
+        return EXIT_ERROR  # nothing was written anywhere
+    return EXIT_OK if result.ok and not unreached else EXIT_CHANGED
 
 
-def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: Log) -> int:
-    client = connect(kube)
-    states, settings = pipeline.compare(client, compare, log)
+def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:
+    """The apps whose cluster stopped answering during the run, as states that say so."""
+    by_app = {p.app: p.state for p in plans}
+    return [replace(by_app[a.app], error=a.message) for a in result.apps if a.unreachable and a.app in by_app]
+
+
+def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: Log,
+               clusters: FleetOptions | None = None) -> int:
+    fleet = _fleet(kube, clusters, compare)
+    states, settings = pipeline.compare(fleet, compare, log)
     pipeline.assess(states, settings)
-    records = _records_of(client, compare.config_namespace, log)
+    records = _records_by_app(fleet, states, compare.config_namespace, log)
     sys.stdout.write(report.status_output(states, records, output))
+    if _unreached(states, log):
+        return EXIT_ERROR
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
 
 
 def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
-    client = connect(kube)
-    states, _ = pipeline.compare(client, compare, log)
+    states, _ = pipeline.compare(_fleet(kube, None, compare), compare, log)
     for st in states:
         for reason in policy.window_violations(st, at=at):
             log(f"app {st.app.name}: sync {reason}")
@@ -94,18 +127,28 @@ def _records_of(client: Client, namespace: str, log: Log) -> dict[str, AppRecord
         return {}
 
 
+def _records_by_app(fleet: Fleet, states: list[AppState], namespace: str, log: Log) -> dict[str, AppRecord]:
+    """Each app's record, read from the app's own cluster (one LIST per cluster)."""
+    per_cluster = {id(c): _records_of(c, namespace, log) for c in fleet.clients()
+                   if any(fleet.client_of(st.app) is c for st in states if not st.error)}
+    return {st.app.name: rec for st in states if not st.error
+            for rec in [per_cluster[id(fleet.client_of(st.app))].get(st.app.name)] if rec is not None}
+
+
 def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kube: KubeOptions,
-             log: Log) -> int:
+             log: Log, clusters: FleetOptions | None = None) -> int:
     """Every app with its record. With a TARGET its apps, compared live now; without, every record
     on the cluster (apps synced from any machine)."""
-    client = connect(kube)
-    records = _records_of(client, namespace, log)
     if compare is None:
-        rows = list(records.values())
+        rows = list(_records_of(connect(kube), namespace, log).values())
     else:
-        states, settings = pipeline.compare(client, compare, log)
+        fleet = _fleet(kube, clusters, compare)
+        states, settings = pipeline.compare(fleet, compare, log)
         pipeline.assess(states, settings)
-        rows = [live_record(st, records.get(st.app.name), client.host) for st in states]
+        records = _records_by_app(fleet, states, namespace, log)
+        rows = [live_record(st, records.get(st.app.name), fleet.client_of(st.app).host)
+                for st in states if not st.error]
+        _unreached(states, log)
     sys.stdout.write(report.list_output(rows, namespace, output))
     return EXIT_OK
 
@@ -122,12 +165,12 @@ def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log
 def run_rollback(*, compare: CompareOptions, entry_id: int | None, force: bool, output: str,
                  kube: KubeOptions, req: SyncRequest, log: Log) -> int:
     """Sync one app at the revision of a history entry (default: the deployment before the current)."""
-    client = connect(kube)
+    fleet = _fleet(kube, None, compare)
     app = single_app(compare)
     if app.automated and not force:
         raise GitopsError(f"app {app.name}: rollback refused: syncPolicy.automated is on, so the next automated "
                           "sync would undo it", hint="turn automated sync off in Git first, or pass --force")
-    found = read_record(client, compare.config_namespace, app.name)
+    found = read_record(fleet.client_of(app), compare.config_namespace, app.name)
     if found is None:
         raise GitopsError(f"app {app.name}: no record in namespace {compare.config_namespace}, so no history "
                           "to roll back to")
@@ -135,4 +178,4 @@ def run_rollback(*, compare: CompareOptions, entry_id: int | None, force: bool, 
     log(f"{app.name}: rolling back to history entry {entry.id} (revision {entry.revision[:12]}, "
         f"deployed {entry.deployed_at})")
     pinned = replace(compare, recursive=False, pins=((app.name, entry.revision),))
-    return _sync(client, pinned, output, replace(req, rollback_of=entry.id), log)
+    return _sync(fleet, pinned, output, replace(req, rollback_of=entry.id), log)

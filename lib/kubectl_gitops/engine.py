@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from kubectl_gitops.apps import App, app_projects_in, resolve_target
 from kubectl_gitops.appsource import Source
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.live import (
     Lister,
     LiveCache,
@@ -74,61 +76,31 @@ def single_app(opts: CompareOptions) -> App:
 
 # -- compare ----------------------------------------------------------------------------------------
 
-def compare_target(opts: CompareOptions, client: Client, log: Log, lister: Lister | None = None,
-                   sources: Sources | None = None) -> tuple[list[AppState], Settings]:
-    """`lister` serves the live objects of each kind (default: a LIST; watch: its caches); `sources`
-    the trees of the apps (default: read now; watch: the trees of its last Git poll)."""
+@dataclass(frozen=True)
+class Hooks:
+    """What a long-running caller (watch) gives compare in place of what it reads by default."""
+
+    # Each cluster -> what serves its live objects of each kind (default: a LIST; watch: its caches).
+    listers: Callable[[Client], Lister] | None = None
+    sources: Sources | None = None  # the apps' trees (default: read now; watch: those of its last Git poll)
+    # The apps compared with their cluster (default: all). The others are rendered only, for the apps
+    # they manage (watch: another replica reconciles them).
+    wanted: Callable[[str], bool] | None = None
+
+
+def compare_target(opts: CompareOptions, fleet: Fleet, log: Log,
+                   hooks: Hooks = Hooks()) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
-        pending = pool.submit(load_settings, client, opts)
-        states = _compare_apps(opts, client, pending.result, log, lister, sources)
+        pending = pool.submit(load_settings, fleet.management, opts)
+        states = _compare_apps(opts, fleet, pending.result, log, hooks)
         return states, pending.result()
-
-
-def _compare_apps(opts: CompareOptions, client: Client, get_settings: Callable[[], Settings],
-                  log: Log, lister: Lister | None, sources: Sources | None) -> list[AppState]:
-    sources = sources or new_sources(opts)
-    apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
-    live_cache = LiveCache(client, lister)
-    projects = policy.Projects(cluster=lambda: app_projects(client, opts.config_namespace),
-                               files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])
-    if not all(a.is_plain_dir for a in apps):  # the Application files named are part of this run's trees
-        _warn(projects.add(app_projects_in(found_at, sources.display)), log)
-    target = Once(lambda: cluster_target(client))
-    secrets = Once(lambda: repository_secrets(client, opts.config_namespace))
-    renders = Renders(lambda app: render_requests(app, sources, target, secrets, opts.render_timeout, log), log)
-    context = Context(client, get_settings, live_cache, projects, opts.config_namespace, datetime.now(UTC), renders)
-    states: list[AppState] = []
-    done: set[str] = set()
-
-    def visit(app: App, stack: tuple[str, ...]) -> None:
-        if app.name in stack:
-            raise GitopsError(f"app of apps cycle: {' → '.join((*stack, app.name))}",
-                              hint=f"{app.origin} is reached from its own children")
-        if app.name in done:
-            return
-        done.add(app.name)
-        state = compare_app(app, context, log)
-        states.append(state)
-        if opts.recursive:
-            renders.prefetch(c for c in state.children if c.name not in done)  # siblings render in parallel
-            for child in sorted(state.children, key=lambda a: (a.wave, a.name)):  # the root's wave order
-                if child.name != app.name:  # a root that manages its own Application is not a cycle
-                    visit(child, (*stack, app.name))
-
-    with renders:
-        renders.prefetch(apps)
-        for app in apps:
-            visit(app, ())
-    if live_cache.forbidden:
-        log(f"not allowed to list {', '.join(sorted(r.plural for r in live_cache.forbidden))}: "
-            "extraneous objects of those kinds are not shown")
-    return states
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every app of one run shares."""
+    """What the apps of one cluster share in a run: its connection and LIST cache, argocd-cm and the
+    AppProjects (the management cluster's, shared by every cluster), the time windows are judged at."""
 
     client: Client
     settings: Callable[[], Settings]
@@ -136,7 +108,119 @@ class Context:
     projects: policy.Projects
     config_namespace: str
     now: datetime
-    renders: Renders
+    projects_lock: threading.Lock = field(default_factory=threading.Lock)  # shared with the other clusters
+    wanted: Callable[[str], bool] | None = None  # Hooks.wanted
+
+
+class _Cluster:
+    """One destination cluster's Context, its versions for Helm, and one worker, so its apps are
+    compared one after another while other clusters' run alongside."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx, self.client = ctx, ctx.client
+        self.target = Once(lambda: cluster_target(ctx.client))
+        self.worker = ThreadPoolExecutor(max_workers=1)
+
+
+def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
+                  log: Log, hooks: Hooks) -> list[AppState]:
+    sources = hooks.sources or new_sources(opts)
+    apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    fleet.resolve(apps)  # every destination known before anything is read from its cluster
+    projects = policy.Projects(cluster=lambda: app_projects(fleet.management, opts.config_namespace),
+                               files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])
+    if not all(a.is_plain_dir for a in apps):  # the Application files named are part of this run's trees
+        _warn(projects.add(app_projects_in(found_at, sources.display)), log)
+    now, projects_lock = datetime.now(UTC), threading.Lock()
+    clusters: dict[int, _Cluster] = {}
+    secrets = Once(lambda: repository_secrets(fleet.management, opts.config_namespace))
+    started: dict[str, Future[AppState]] = {}
+
+    lock = threading.Lock()
+
+    def cluster_of(app: App) -> _Cluster:
+        client = fleet.client_of(app)
+        with lock:
+            if id(client) not in clusters:
+                live = LiveCache(client, hooks.listers(client) if hooks.listers else None)
+                clusters[id(client)] = _Cluster(Context(client, get_settings, live, projects,
+                                                        opts.config_namespace, now, projects_lock, hooks.wanted))
+            return clusters[id(client)]
+
+    def start(app: App) -> None:
+        c = cluster_of(app)
+        started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, log)
+
+    def visit(app: App) -> list[AppState]:
+        state = started[app.name].result()
+        out = [state]
+        if not opts.recursive:
+            return out
+        new = list({k.name: k for k in _children(state) if k.name not in started}.values())
+        fleet.resolve(new)
+        renders.prefetch(new)  # siblings render in parallel
+        for kid in new:
+            start(kid)
+        for kid in new:
+            out += visit(kid)
+        return out
+
+    def render_for(app: App) -> list[Request]:
+        return render_requests(app, sources, cluster_of(app).target, secrets, opts.render_timeout, log)
+
+    states: list[AppState] = []
+    try:
+        with Renders(render_for, log) as renders:
+            renders.prefetch(apps)
+            for app in apps:
+                start(app)
+            for app in apps:
+                states += visit(app)
+    finally:
+        for c in clusters.values():
+            c.worker.shutdown(wait=True, cancel_futures=True)
+    _no_cycle(apps, {st.app.name: st for st in states})
+    for c in clusters.values():
+        if c.ctx.live.forbidden:
+            log(f"not allowed to list {', '.join(sorted(r.plural for r in c.ctx.live.forbidden))} on "
+                f"{c.client.context or c.client.host}: extraneous objects of those kinds are not shown")
+    return states
+
+
+def _children(state: AppState) -> list[App]:
+    """The apps an app manages, in its wave order; a root that manages its own Application is no cycle."""
+    return sorted((c for c in state.children if c.name != state.app.name), key=lambda a: (a.wave, a.name))
+
+
+def _no_cycle(apps: list[App], states: dict[str, AppState]) -> None:
+    """Apps are compared as soon as any parent names them, so a cycle (a manages b, b manages a) is
+    looked for on the whole graph once it is known, before anything is written."""
+    explored: set[str] = set()  # no cycle below these
+
+    def walk(name: str, stack: tuple[str, ...]) -> None:
+        for kid in _children(states[name]) if name in states else ():
+            if kid.name in (*stack, name):
+                raise GitopsError(f"app of apps cycle: {' → '.join((*stack, name, kid.name))}",
+                                  hint=f"{kid.origin} is reached from its own children")
+            if kid.name not in explored:
+                walk(kid.name, (*stack, name))
+        explored.add(name)
+
+    for app in apps:
+        walk(app.name, ())
+
+
+def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, log: Log) -> AppState:
+    label = fleet.target_of(app).label
+    try:
+        state = compare_app(app, renders, c.ctx, log)
+    except GitopsError as e:
+        if c.client is fleet.management or not unreachable(e):
+            raise
+        # Another cluster that does not answer fails its own apps only.
+        return AppState(app=app, source_label="", cluster=label, error=str(e))
+    state.cluster = label
+    return state
 
 
 def render_requests(app: App, sources: Sources, target: Callable[[], Target],
@@ -170,18 +254,22 @@ def cluster_target(client: Client) -> Target:
     return Target(kube_version=client.server_version(), api_versions=tuple(sorted(versions)))
 
 
-def compare_app(app: App, ctx: Context, log: Log) -> AppState:
+def compare_app(app: App, renders: Renders, ctx: Context, log: Log) -> AppState:
     client = ctx.client
-    manifests = ctx.renders.get(app)
-    label, revision = ctx.renders.source_of(app)
-    _warn(ctx.projects.add(manifests), log)
-    project = ctx.projects.get(app.project, f"{app.origin}: Application {app.name}")
+    manifests = renders.get(app)
+    where = f"{app.origin}: Application {app.name}"
+    with ctx.projects_lock:  # the apps of every cluster add and read the run's AppProjects
+        _warn(ctx.projects.add(manifests), log)
+        project = ctx.projects.get(app.project, where)
     desired = pairing.prepare(app, manifests, client.resource_for, client.namespace)
     conditions = policy.app_conditions(app, project, ctx.config_namespace)
+    label, revision = renders.source_of(app)
     state = AppState(app=app, source_label=label, revision=revision, hooks=desired.hooks,
                      children=desired.children, project=project, conditions=conditions)
     verdict = policy.window_verdict(app, project, manual=True, at=ctx.now)
     state.sync_window = "" if verdict.allowed else verdict.reason
+    if ctx.wanted is not None and not ctx.wanted(app.name):
+        return state  # its children are known; nothing of it is read from the cluster
     if conditions:  # Argo CD does not compare an app its project refuses
         state.resources = sorted(policy.refuse_app(desired.resources, conditions), key=lambda r: r.key)
         log(f"{app.name}: refused by project {project.name}: {'; '.join(conditions)}")

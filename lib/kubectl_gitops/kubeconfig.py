@@ -114,6 +114,39 @@ def connection(opts: KubeOptions) -> Connection:
                        Credentials(fetch, _impersonation(opts, user), max_age=max_age))
 
 
+def index(opts: KubeOptions) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """What the kubeconfig offers, for choosing a destination's cluster: (the file(s), the run's
+    context, context -> cluster name, cluster name -> server). Without a kubeconfig: the in-cluster
+    service account alone."""
+    cfg = _read(opts.kubeconfig)
+    if cfg is None:
+        return "the in-cluster service account", "in-cluster", {}, {}
+    contexts = {n: str((c or {}).get("cluster") or "") for n, (c, _) in cfg.entries["contexts"].items()}
+    clusters = {n: str((c or {}).get("server") or "") for n, (c, _) in cfg.entries["clusters"].items()}
+    return cfg.where, opts.context or cfg.current_context, contexts, clusters
+
+
+def secret_connection(label: str, server: str, config: Doc, opts: KubeOptions) -> Connection:
+    """A connection from an Argo CD cluster Secret's `config` (bearerToken, username/password,
+    tlsClientConfig, execProviderConfig); its credentials stay in memory."""
+    where = f"cluster Secret {label}"
+    tls_cfg = config.get("tlsClientConfig") or {}
+    ca, cert, key = (base64.b64decode(tls_cfg[k]) if tls_cfg.get(k) else None
+                     for k in ("caData", "certData", "keyData"))
+    tls = Tls(ca=ca, insecure=bool(tls_cfg.get("insecure")), server_name=tls_cfg.get("serverName") or None,
+              client=(cert, key) if cert and key else None)
+    fetch: credentials.Fetch | None = None
+    exec_cfg = config.get("execProviderConfig")
+    if exec_cfg:  # Argo CD's env is a map; kubeconfig's a list of {name, value}
+        env = [{"name": k, "value": v} for k, v in (exec_cfg.get("env") or {}).items()]
+        fetch = credentials.exec_plugin({**exec_cfg, "env": env}, where)
+    elif config.get("bearerToken"):
+        fetch = _static(f"Bearer {config['bearerToken']}")
+    elif config.get("username") and config.get("password"):
+        fetch = _static("Basic " + base64.b64encode(f"{config['username']}:{config['password']}".encode()).decode())
+    return _connection(label, server, None, tls, None, Credentials(fetch, _impersonation(opts, {})))
+
+
 def _connection(context: str, server: str, namespace: str | None, tls: Tls, proxy_url: str | None,
                 creds: Credentials) -> Connection:
     server = server.rstrip("/")

@@ -19,11 +19,12 @@ from kubectl_gitops.plan import AppPlan, action
 from kubectl_gitops.record import AppRecord, application_document
 from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
 
-DIFF_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
-PLAN_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
-SYNC_HEADERS = ("APP", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
-STATUS_HEADERS = ("APP", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
-APP_HEADERS = ("APP", "SYNC", "HEALTH", "DEPLOYED", "LAST SYNC", "LAST RESULT")
+# CLUSTER: the app's destination, a kubeconfig context (or an Argo CD cluster Secret's name).
+DIFF_HEADERS = ("APP", "CLUSTER", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
+PLAN_HEADERS = ("APP", "CLUSTER", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION")
+SYNC_HEADERS = ("APP", "CLUSTER", "PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "RESULT", "HEALTH", "MESSAGE")
+STATUS_HEADERS = ("APP", "CLUSTER", "KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
+APP_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "DEPLOYED", "LAST SYNC", "LAST RESULT")
 RED, GREEN, CYAN, BOLD, RESET = "\033[31m", "\033[32m", "\033[36m", "\033[1m", "\033[0m"
 
 
@@ -94,7 +95,7 @@ def resource_rows(states: Iterable[AppState]) -> list[list[str]]:
     for st in states:
         for rs in st.resources:
             status = f"{rs.status} (ignored)" if rs.ignored_extraneous else str(rs.status)
-            rows.append([rs.app, rs.key.kind, rs.key.namespace, rs.key.name, status, health_of(rs)[0]])
+            rows.append([rs.app, st.cluster, rs.key.kind, rs.key.namespace, rs.key.name, status, health_of(rs)[0]])
     return rows
 
 
@@ -134,12 +135,13 @@ def document(states: Sequence[AppState], with_diff: bool = True) -> dict[str, An
             item = {"group": rs.key.group, "kind": rs.key.kind, "namespace": rs.key.namespace,
                     "name": rs.key.name, "status": str(rs.status), "health": health or None,
                     "healthMessage": message or None, "ignored": rs.ignored_extraneous,
-                    "message": rs.message or None,
-                    "origin": rs.origin or None}  # the file (and source) Git has it from
+                    "origin": rs.origin or None,  # the file (and source) Git has it from
+                    "message": rs.message or None}
             if with_diff:
                 item["diff"] = unified_diff(rs) if rs.out_of_sync else ""
             resources.append(item)
-        apps.append({"name": st.app.name, "source": st.source_label, "path": st.app.source.path,
+        apps.append({"name": st.app.name, "cluster": st.cluster, "error": st.error or None,
+                     "source": st.source_label, "path": st.app.source.path,
                      "project": st.project.name if st.project else None, "sync": str(st.sync_status),
                      "conditions": st.conditions, "syncWindow": st.sync_window or None,
                      "health": str(st.health) if st.health else None, "resources": resources,
@@ -161,7 +163,7 @@ def render_markdown(states: Sequence[AppState]) -> str:
     rows = resource_rows(states)
     changed = [rs for st in states for rs in st.resources if rs.out_of_sync]
     out = [f"### kubectl gitops diff: {len(changed)} of {len(rows)} resources differ\n",
-           "| APP | KIND | NAMESPACE | NAME | STATUS | HEALTH |", "|---|---|---|---|---|---|"]
+           "| " + " | ".join(DIFF_HEADERS) + " |", "|" + "---|" * len(DIFF_HEADERS)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     for rs in changed:
         ns = f"{rs.key.namespace}/" if rs.key.namespace else ""
@@ -173,12 +175,12 @@ def render_markdown(states: Sequence[AppState]) -> str:
 # -- sync and status --------------------------------------------------------------------------------
 
 def plan_rows(plans: Iterable[AppPlan]) -> list[list[object]]:
-    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, action(t)]
+    return [[t.app, p.state.cluster, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name, action(t)]
             for p in plans for t in (*p.tasks, *p.prunes)]
 
 
 def sync_rows(result: SyncResult) -> list[list[object]]:
-    return [[t.app, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name,
+    return [[t.app, a.cluster, str(t.phase), t.wave, t.key.kind, t.key.namespace, t.key.name,
              str(t.result or TaskResult.SKIPPED), str(t.health or ""), t.message]
             for a in result.apps for t in a.tasks]
 
@@ -196,7 +198,7 @@ def sync_output(result: SyncResult, output: str) -> str:
 
 
 def _app_result(a: AppSyncResult) -> dict[str, Any]:
-    return {"name": a.app, "source": a.source, "revision": a.revision, "phase": str(a.phase),
+    return {"name": a.app, "cluster": a.cluster, "source": a.source, "revision": a.revision, "phase": str(a.phase),
             "startedAt": _time(a.started_at), "finishedAt": _time(a.finished_at) if a.finished_at else None,
             "health": str(a.health) if a.health else None, "message": a.message}
 
@@ -215,7 +217,7 @@ def status_output(states: list[AppState], records: dict[str, AppRecord], output:
             app["deployedRevision"] = rec.sync_revision if rec else None
             app["lastOperation"] = _last_operation(rec)
         return to_json(doc) if output == "json" else to_yaml(doc)
-    rows = [[rs.app, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), health_of(rs)[0],
+    rows = [[rs.app, st.cluster, rs.key.kind, rs.key.namespace, rs.key.name, str(rs.status), health_of(rs)[0],
              rs.message or health_of(rs)[1]] for st in states for rs in st.resources]
     return (table(STATUS_HEADERS, rows) + "\n\n" + table(APP_HEADERS, record_rows(states, records)) + "\n"
             + policy_text(states))
@@ -319,7 +321,8 @@ def record_rows(states: Sequence[AppState], records: dict[str, AppRecord]) -> li
     for st in states:
         rec = records.get(st.app.name)
         op = rec.operation if rec else None
-        rows.append([st.app.name, str(st.sync_status), str(st.health or ""),
+        sync = "Unknown" if st.error else str(st.sync_status)  # its cluster did not answer
+        rows.append([st.app.name, st.cluster, sync, str(st.health or ""),
                      _short(rec.sync_revision) if rec else "", op.finished_at if op else "",
                      f"{op.phase}: {op.message}" if op and op.message else (op.phase if op else "")])
     return rows

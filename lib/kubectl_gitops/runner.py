@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from kubectl_gitops import model, plan, policy
 from kubectl_gitops.apps import App
-from kubectl_gitops.cluster import Client, resource_or_error
+from kubectl_gitops.cluster import ApiError, Client, resource_or_error
 from kubectl_gitops.errors import GitopsError, Halt
 from kubectl_gitops.health import worst
 from kubectl_gitops.live import parallel_results
@@ -30,7 +30,7 @@ class Runner:
 
     def run(self, p: AppPlan) -> AppSyncResult:
         out = AppSyncResult(app=p.app, source=p.state.source_label, revision=p.state.revision,
-                            started_at=datetime.now(UTC))
+                            started_at=datetime.now(UTC), cluster=p.state.cluster)
         self.deadline = Deadline(self.req.timeout)
         self.waits = HealthWait(self.client, self.health, self.deadline, self.log, p.app)
         create_namespace(self.client, p.state.app, self.log)
@@ -59,6 +59,7 @@ class Runner:
             return out
         except GitopsError as e:  # after the first write every failure is a failed sync
             out.phase, out.message = OperationPhase.FAILED, str(e)
+            out.unreachable = isinstance(e, ApiError) and e.status == 0
             self.log(f"{p.app}: sync failed: {e}")
             self._sync_fail(p, out)
         out.tasks = [*p.main, *p.fail_hooks, *p.prunes]

@@ -28,7 +28,6 @@ class Spec:
     values: Spec | None = None
     items: Spec | None = None
     honoured: bool = True
-    allowed: tuple[str, ...] = ()  # for strings: the only values honoured yet (empty: any)
 
 
 STR, INT, BOOL = Spec("string"), Spec("integer"), Spec("boolean")
@@ -49,13 +48,6 @@ def later(spec: Spec) -> Spec:
     """A field Argo CD defines that this tool does not honour yet: refused when given."""
     return replace(spec, honoured=False)
 
-
-def only(*values: str) -> Spec:
-    """A string field honoured for these values only; any other is refused by value."""
-    return Spec("string", allowed=values)
-
-
-IN_CLUSTER = "https://kubernetes.default.svc"
 
 # ObjectMeta as the API server defines it; the server checks the rest of what it holds.
 METADATA = obj(
@@ -111,8 +103,7 @@ APPLICATION_SPEC = obj(
     sources=lst(SOURCE),
     sourceHydrator=later(obj(drySource=obj(repoURL=STR, targetRevision=STR, path=STR),
                              syncSource=obj(targetBranch=STR, path=STR), hydrateTo=obj(targetBranch=STR))),
-    # The kubeconfig context is the cluster; only the in-cluster destination means it.
-    destination=obj(server=only(IN_CLUSTER), name=only("in-cluster"), namespace=STR),
+    destination=obj(server=STR, name=STR, namespace=STR),  # resolved to a cluster by destinations.py
     project=STR,
     syncPolicy=SYNC_POLICY,
     ignoreDifferences=lst(IGNORE_RULE),
@@ -167,10 +158,6 @@ def check(value: Any, spec: Spec, where: str, path: str = "") -> None:
     if expected is not None and not expected(value):
         raise GitopsError(f"{where}: {path or 'the document'} must be {_ARTICLE[spec.type]}, not "
                           f"{_describe(value)}", hint=_hint(spec, value))
-    if spec.allowed and value.rstrip("/") not in spec.allowed:
-        raise GitopsError(f"{where}: {path} {value!r} is not supported by kubectl-gitops yet",
-                          hint=f"supported: {', '.join(spec.allowed)} (the cluster of the kubeconfig "
-                               "context)")
     if spec.type == "object":
         if spec.values is STR and all(type(v) is str for v in value.values()):
             return  # labels, annotations: the common case in one pass

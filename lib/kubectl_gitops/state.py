@@ -111,6 +111,8 @@ class AppState:
     project: Project | None = None
     conditions: list[str] = field(default_factory=list)  # why its project refuses the whole app
     sync_window: str = ""  # why a sync window blocks a manual sync now (empty: it does not)
+    cluster: str = ""  # the destination (a kubeconfig context or a cluster Secret's name)
+    error: str = ""  # why it was not compared: its cluster did not answer
 
     @property
     def sync_status(self) -> SyncStatus:
@@ -167,12 +169,14 @@ class AppSyncResult:
     source: str  # where it was rendered from ("work tree", "rev abc1234", a repository URL)
     revision: str | None
     started_at: datetime
+    cluster: str = ""
     finished_at: datetime | None = None
     phase: OperationPhase = OperationPhase.RUNNING
     tasks: list[SyncTask] = field(default_factory=list)
     health: HealthCode | None = None
     message: str = ""
     stopped: Halt | None = None  # a signal or a lost lease ended it: `tasks` holds only what was done
+    unreachable: bool = False  # it failed because its cluster stopped answering
 
     @property
     def ok(self) -> bool:

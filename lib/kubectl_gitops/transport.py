@@ -161,7 +161,7 @@ class Transport:
 
 def _exchange(conn: _Connection, method: str, path: str, body: bytes | None, headers: Headers,
               timeout: float | None) -> tuple[Response, bool]:
-    if conn.sock is None:
+    if conn.sock is None:  # None: no limit but the connect timeout
         conn.timeout = CONNECT_TIMEOUT if timeout is None else min(timeout, CONNECT_TIMEOUT)
         try:
             conn.connect()

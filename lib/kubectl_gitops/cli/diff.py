@@ -8,18 +8,28 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
 
-from kubectl_gitops.cli.options import color_option, kube_options, output_option, progress, source_options, use_color
+from kubectl_gitops.cli.options import (
+    cluster_options,
+    color_option,
+    kube_options,
+    output_option,
+    progress,
+    source_options,
+    use_color,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @source_options
 @output_option(["diff", "table", "json", "yaml", "markdown"], "diff")
 @color_option
+@cluster_options
 @kube_options
 def diff(compare: CompareOptions, output: str, color: str,
-         kube: KubeOptions) -> int:
+         kube: KubeOptions, clusters: FleetOptions) -> int:
     """Show how the live cluster differs from the desired state in Git.
 
     TARGET is a directory of manifests, a Kustomize directory, an Argo CD Application file, a directory of
@@ -32,4 +42,4 @@ def diff(compare: CompareOptions, output: str, color: str,
     from kubectl_gitops.commands import run_diff
 
     return run_diff(compare=compare, output=output,
-                    color=use_color(color), kube=kube, log=progress)
+                    color=use_color(color), kube=kube, log=progress, clusters=clusters)

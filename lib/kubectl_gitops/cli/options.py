@@ -57,6 +57,28 @@ def _to_kube_options(f: F) -> F:
     return wrapper
 
 
+def cluster_options(f: F) -> F:
+    """Where each Application's spec.destination goes; the command gets them as `clusters`."""
+
+    @functools.wraps(f)
+    def wrapper(*, cluster: tuple[str, ...], clusters_file: str | None, cluster_secrets: bool, **kwargs: Any) -> Any:
+        from kubectl_gitops.fleet import FleetOptions
+
+        return f(clusters=FleetOptions(cluster, clusters_file, cluster_secrets), **kwargs)
+
+    g: F = wrapper
+    g = click.option("--cluster-secrets", is_flag=True,
+                     help="Also resolve destinations through Argo CD's cluster Secrets (label "
+                     "argocd.argoproj.io/secret-type=cluster, in --config-namespace of the current cluster); "
+                     "their credentials are used in memory only.")(g)
+    g = click.option("--clusters-file", type=click.Path(exists=True, dir_okay=False),
+                     help="YAML file `clusters: {NAME_OR_SERVER: CONTEXT}` mapping destinations to contexts.")(g)
+    g = click.option("--cluster", multiple=True, metavar="NAME_OR_SERVER=CONTEXT",
+                     help="Send Applications whose destination.name or .server is NAME_OR_SERVER to this "
+                     "kubeconfig context; repeat for several.")(g)
+    return g
+
+
 def source_options(f: F) -> F:
     """TARGET and the flags that choose the desired state; the command gets them as `compare`."""
     f = _to_compare_options(f)

@@ -8,17 +8,19 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
 
-from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options
+from kubectl_gitops.cli.options import cluster_options, kube_options, output_option, progress, source_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @source_options
 @output_option(["table", "json", "yaml"], "table")
+@cluster_options
 @kube_options
 def status(compare: CompareOptions, output: str,
-           kube: KubeOptions) -> int:
+           kube: KubeOptions, clusters: FleetOptions) -> int:
     """Show the sync and health status of every object and app.
 
     TARGET is resolved as for `kubectl gitops diff`. Health follows Argo CD: built-in checks for core
@@ -30,4 +32,4 @@ def status(compare: CompareOptions, output: str,
     from kubectl_gitops.commands import run_status
 
     return run_status(compare=compare, output=output,
-                      kube=kube, log=progress)
+                      kube=kube, log=progress, clusters=clusters)

@@ -8,11 +8,19 @@ import click
 
 if TYPE_CHECKING:
     from kubectl_gitops.engine import CompareOptions
+    from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
     from kubectl_gitops.state import SyncRequest
 
 from kubectl_gitops.cli.notify import notification_file_options
-from kubectl_gitops.cli.options import kube_options, output_option, progress, source_options, sync_request_options
+from kubectl_gitops.cli.options import (
+    cluster_options,
+    kube_options,
+    output_option,
+    progress,
+    source_options,
+    sync_request_options,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,9 +28,11 @@ from kubectl_gitops.cli.options import kube_options, output_option, progress, so
 @output_option(["table", "json", "yaml"], "table")
 @sync_request_options
 @notification_file_options
+@cluster_options
 @kube_options
 def sync(compare: CompareOptions, output: str, req: SyncRequest,
-         notifications_cm: str | None, notifications_secret: str | None, kube: KubeOptions) -> int:
+         notifications_cm: str | None, notifications_secret: str | None, kube: KubeOptions,
+         clusters: FleetOptions) -> int:
     """Make the cluster match Git.
 
     Renders TARGET (as for `kubectl gitops diff`), validates every object with a server-side dry-run
@@ -49,4 +59,5 @@ def sync(compare: CompareOptions, output: str, req: SyncRequest,
     from kubectl_gitops.notify.loading import ConfigSource
 
     notifications = ConfigSource(notifications_cm, notifications_secret, compare.config_namespace)
-    return run_sync(compare=compare, output=output, kube=kube, req=req, log=progress, notifications=notifications)
+    return run_sync(compare=compare, output=output, kube=kube, req=req, log=progress, notifications=notifications,
+                    clusters=clusters)

@@ -103,12 +103,14 @@ class SyncNotifier:
     log: Log
 
     @classmethod
-    def prepare(cls, src: ConfigSource, client: Client, store_namespace: str, log: Log) -> SyncNotifier | None:
+    def prepare(cls, src: ConfigSource, client: Client, store_namespace: str, log: Log,
+                store: RecordStore | None = None) -> SyncNotifier | None:
+        """`store`: where each app's notification state is kept (default: its record on `client`)."""
         cfg = load_config(src, client)
         if cfg is None:
             return None
         Templates(cfg)  # a template that does not parse is bad input, before any write
-        return cls(cfg, client, AppRecordStore(client, store_namespace), src.namespace, log)
+        return cls(cfg, client, store or AppRecordStore(client, store_namespace), src.namespace, log)
 
     def after(self, results: list[AppSyncResult], states: dict[str, AppState]) -> None:
         """Send for each app's result; nothing here fails the sync (faults are warnings)."""

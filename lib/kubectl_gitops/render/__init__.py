@@ -193,7 +193,7 @@ class Renders:
 
     def source_of(self, app: App) -> tuple[str, str | None]:
         """Where `app` was rendered from, for reports ("work tree", "rev abc1234", a chart repository),
-        and the commit of its first source (None for a work tree or a chart repository)."""
+        and the commit of its first source (None outside git or for a chart repository)."""
         return self._sources.get(app.name, ("", None))
 
     def get(self, app: App) -> list[Manifest]:

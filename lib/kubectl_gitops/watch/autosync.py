@@ -14,6 +14,7 @@ import orjson
 from kubectl_gitops import pipeline, policy, syncing
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError, Halt
+from kubectl_gitops.fleet import Fleet
 from kubectl_gitops.interrupt import Interrupted
 from kubectl_gitops.lease import LeaseHeld
 from kubectl_gitops.model import ResourceKey
@@ -42,9 +43,9 @@ def quiet(log: EventLog, msg: str) -> None:
 
 
 class AutoSync:
-    def __init__(self, client: Client, req: SyncRequest, notifications: ConfigSource | None, metrics: Metrics,
-                 log: EventLog, changed_since: Callable[[list[ResourceKey], float], bool]) -> None:
-        self.client, self.req, self.notifications = client, req, notifications
+    def __init__(self, fleet: Fleet, req: SyncRequest, notifications: ConfigSource | None, metrics: Metrics,
+                 log: EventLog, changed_since: Callable[[Client, list[ResourceKey], float], bool]) -> None:
+        self.fleet, self.req, self.notifications = fleet, req, notifications
         self.metrics, self.log, self.changed_since = metrics, log, changed_since
         self.memory: dict[str, Memory] = {}
         self.due: dict[str, float] = {}  # app -> when a backoff ends (time.monotonic())
@@ -61,7 +62,7 @@ class AutoSync:
                                                                                    manual=False))
         drifted = [rs.key for rs in st.resources if rs.out_of_sync]
         d = decide(st, target, mem, now=now, window=window,
-                   drift_seen=self.changed_since(drifted, mem.finished))
+                   drift_seen=self.changed_since(self.fleet.client_of(st.app), drifted, mem.finished))
         self.due.pop(name, None)
         if d.action == Action.WAIT or (d.action == Action.SYNC and not may_sync):
             self.due[name] = now + d.after
@@ -77,7 +78,7 @@ class AutoSync:
         """The app record says who last synced this revision (another replica, or this loop before a
         restart): that sync counts as ours, so drift is healed only with selfHeal and a failure not retried."""
         try:
-            found = read_record(self.client, self.req.record_namespace, st.app.name)
+            found = read_record(self.fleet.client_of(st.app), self.req.record_namespace, st.app.name)
         except GitopsError as e:
             self.log("warning: app record not read", app=st.app.name, error=str(e))
             return
@@ -100,16 +101,18 @@ class AutoSync:
         req = replace(self.req, prune=st.app.auto_prune)
         started = time.monotonic()
         plans = pipeline.plan_all([st], req)
-        self.client.set_deadline(req.timeout)
+        self.fleet.set_deadline(req.timeout)
         try:
             notify = syncing.notifier(self.notifications or ConfigSource(namespace=req.record_namespace),
-                                      self.client, req, self._quiet)
-            syncing.check(plans, self.client, req, settings, notify)
-            result = syncing.execute(plans, [st], settings, self.client, req, notify,
+                                      self.fleet, req, self._quiet)
+            plans = syncing.check(plans, self.fleet, req, settings, notify)
+            if not plans:  # its cluster stopped answering: not an attempt, tried again later
+                self._defer(name, "sync deferred", st.error)
+                return
+            result = syncing.execute(plans, [st], settings, self.fleet, req, notify,
                                      lambda m: self.log(m, app=name))
         except LeaseHeld as e:  # another sync (a replica, a user) has it: not an attempt of ours
-            self.due[name] = time.monotonic() + HELD_RETRY
-            self.log("sync deferred", app=name, reason=str(e).splitlines()[0])
+            self._defer(name, "sync deferred", str(e).splitlines()[0])
             return
         except Halt:
             raise
@@ -120,13 +123,15 @@ class AutoSync:
             self.consider(st, settings, why, may_sync=False)  # say what happens next: a retry, or none
             return
         finally:
-            self.client.deadline = None
+            self.fleet.clear_deadline()
         outcome = result.apps[0] if result.apps else None
         if outcome is not None and isinstance(outcome.stopped, Interrupted):
             raise outcome.stopped  # the Lease is released: the loop ends
         if outcome is not None and outcome.stopped:  # the lease was lost: another sync has the app now
-            self.due[name] = time.monotonic() + HELD_RETRY
-            self.log("sync stopped", app=name, reason=outcome.stopped.message)
+            self._defer(name, "sync stopped", outcome.stopped.message)
+            return
+        if outcome is not None and outcome.unreachable:  # the cluster went away mid-sync: not its result
+            self._defer(name, "sync stopped", outcome.message)
             return
         ok = result.ok
         remember(mem, target, ok, time.monotonic(), d)
@@ -137,6 +142,10 @@ class AutoSync:
                  message=outcome.message if outcome else "", health=outcome.health if outcome else None)
         if not ok:
             self.consider(st, settings, why, may_sync=False)
+
+    def _defer(self, name: str, event: str, reason: str) -> None:
+        self.due[name] = time.monotonic() + HELD_RETRY
+        self.log(event, app=name, reason=reason)
 
     def _quiet(self, msg: str) -> None:
         quiet(self.log, msg)

@@ -35,7 +35,8 @@ class Metrics:
     def observe_apps(self, states: list[AppState]) -> None:
         counts: dict[tuple[str, str], int] = {}
         for st in states:
-            k = (str(st.sync_status), str(st.health or "Unknown"))
+            # An app whose cluster did not answer was not compared: its status is not known.
+            k = ("Unknown", "Unknown") if st.error else (str(st.sync_status), str(st.health or "Unknown"))
             counts[k] = counts.get(k, 0) + 1
         self.apps.clear()
         for (sync, health), n in counts.items():

@@ -2,7 +2,8 @@
 current (gitops-engine's cluster cache). A WATCH starts at the LIST's resourceVersion, asks for
 bookmarks, reconnects with backoff from the last version it saw, and lists again only on 410 Gone.
 
-A WatchSet is a live.Lister: compare reads the cache instead of sending a LIST.
+A WatchSet (one cluster's) is a live.Lister: compare reads the cache instead of sending a LIST.
+Watches has one WatchSet per cluster, made when compare first reads that cluster.
 """
 
 from __future__ import annotations
@@ -168,4 +169,34 @@ class WatchSet:
 
     def stop(self) -> None:
         for w in list(self.watches.values()):
+            w.stop()
+
+
+class Watches:
+    """The WatchSet of each cluster the apps target (an engine.ListerOf); changes are reported with
+    the cluster's Client, since one object name can be live on several clusters."""
+
+    def __init__(self, on_change: Callable[[Client, ResourceKey], None],
+                 on_reconnect: Callable[[str], None]) -> None:
+        self.on_change, self.on_reconnect = on_change, on_reconnect
+        self.sets: dict[int, WatchSet] = {}  # id(Client) -> its WatchSet (a Fleet keeps its Clients)
+        self._lock = threading.Lock()
+
+    def __call__(self, client: Client) -> WatchSet:
+        with self._lock:
+            found = self.sets.get(id(client))
+            if found is None:
+                found = self.sets[id(client)] = WatchSet(client, lambda k: self.on_change(client, k),
+                                                         self.on_reconnect)
+            return found
+
+    def changed_since(self, client: Client, keys: list[ResourceKey], since: float) -> bool:
+        found = self.sets.get(id(client))
+        return found is not None and found.changed_since(keys, since)
+
+    def lists(self) -> int:
+        return sum(w.lists() for w in list(self.sets.values()))
+
+    def stop(self) -> None:
+        for w in list(self.sets.values()):
             w.stop()

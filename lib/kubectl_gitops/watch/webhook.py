@@ -1,14 +1,17 @@
-"""--webhook-addr: push events of GitHub, GitLab, Gitea and Bitbucket Server refresh the apps of the
-pushed repository at once. Each provider's shared-secret check, as Argo CD's util/webhook does:
+"""--webhook-addr: push events of GitHub, GitLab, Gitea, Bitbucket Cloud and Bitbucket Server refresh
+the apps of the pushed repository at once. Each provider's shared-secret check, as Argo CD's util/webhook does:
 
 - GitHub: X-Hub-Signature-256 = sha256=HMAC-SHA256(secret, body)
 - GitLab: X-Gitlab-Token = secret
 - Gitea: X-Gitea-Signature = hex HMAC-SHA256(secret, body)
+- Bitbucket Cloud: X-Hook-UUID = the webhook's UUID (Bitbucket Cloud signs nothing; Argo CD's
+  webhook.bitbucket.uuid)
 - Bitbucket Server: X-Hub-Signature = sha256=HMAC-SHA256(secret, body)
 
 Secrets come from the environment (KUBECTL_GITOPS_WEBHOOK_SECRET_GITHUB, ..._GITLAB, ..._GITEA,
-..._BITBUCKETSERVER), never from the command line. A provider with no secret set is accepted unsigned,
-as in Argo CD; a wrong or missing signature is answered 401 and triggers nothing.
+..._BITBUCKET for the UUID, ..._BITBUCKETSERVER), never from the command line. A provider with no
+secret set is accepted unsigned, as in Argo CD; a wrong or missing signature is answered 401 and
+triggers nothing.
 """
 
 from __future__ import annotations
@@ -54,14 +57,17 @@ def _provider(headers: Mapping[str, str]) -> str:
         return "github"
     if headers.get("x-gitlab-event"):
         return "gitlab"
+    if headers.get("x-hook-uuid"):  # Bitbucket Cloud sends X-Event-Key as the Server does: ask it first
+        return "bitbucket"
     if headers.get("x-event-key"):
         return "bitbucketserver"
-    raise Refused(400, "not a push event of GitHub, GitLab, Gitea or Bitbucket Server")
+    raise Refused(400, "not a push event of GitHub, GitLab, Gitea, Bitbucket Cloud or Bitbucket Server")
 
 
 def _signed(provider: str, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-    if provider == "gitlab":
-        return hmac.compare_digest(headers.get("x-gitlab-token", "").encode(), secret.encode())
+    if provider in ("gitlab", "bitbucket"):  # a token (GitLab) or the hook's UUID (Bitbucket Cloud), as sent
+        header = "x-gitlab-token" if provider == "gitlab" else "x-hook-uuid"
+        return hmac.compare_digest(headers.get(header, "").strip("{}").encode(), secret.strip("{}").encode())
     if provider == "gitea":
         return hmac.compare_digest(headers.get("x-gitea-signature", "").encode(), _hmac_hex(secret, body).encode())
     header = "x-hub-signature-256" if provider == "github" else "x-hub-signature"
@@ -70,8 +76,9 @@ def _signed(provider: str, headers: Mapping[str, str], body: bytes, secret: str)
 
 def _is_push(provider: str, headers: Mapping[str, str]) -> bool:
     event = {"github": "x-github-event", "gitea": "x-gitea-event", "gitlab": "x-gitlab-event",
-             "bitbucketserver": "x-event-key"}[provider]
-    return headers.get(event, "") in ("push", "Push Hook", "Tag Push Hook", "repo:refs_changed")
+             "bitbucket": "x-event-key", "bitbucketserver": "x-event-key"}[provider]
+    pushes = ("repo:push",) if provider == "bitbucket" else ("push", "Push Hook", "Tag Push Hook", "repo:refs_changed")
+    return headers.get(event, "") in pushes
 
 
 def _urls(provider: str, doc: Any) -> list[str]:
@@ -80,6 +87,9 @@ def _urls(provider: str, doc: Any) -> list[str]:
     repo = doc.get("project" if provider == "gitlab" else "repository") or {}
     if provider == "gitlab":
         keys = ("web_url", "git_http_url", "git_ssh_url")
+    elif provider == "bitbucket":  # links.html.href: https://bitbucket.org/WORKSPACE/REPO
+        html = (repo.get("links") or {}).get("html") or {} if isinstance(repo, dict) else {}
+        return [str(html["href"])] if isinstance(html, dict) and html.get("href") else []
     elif provider == "bitbucketserver":
         return [str(link.get("href")) for link in ((repo.get("links") or {}).get("clone") or [])
                 if isinstance(link, dict) and link.get("href")]
@@ -104,7 +114,8 @@ def parse_push(headers: Mapping[str, str], body: bytes, secrets: Mapping[str, st
 
 
 def secrets_from_env() -> dict[str, str]:
-    return {p: os.environ.get(SECRET_ENV + p.upper(), "") for p in ("github", "gitlab", "gitea", "bitbucketserver")}
+    return {p: os.environ.get(SECRET_ENV + p.upper(), "")
+            for p in ("github", "gitlab", "gitea", "bitbucket", "bitbucketserver")}
 
 
 def parse_addr(addr: str, flag: str) -> tuple[str, int]:
