@@ -171,10 +171,17 @@ def test_explicit_map_sends_a_name_to_a_context(clusters: Clusters, ns: str, tmp
     assert res.returncode == 0, res.stderr
 
 
-def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", [
+    # The first write of the run, once every Lease is held: far's writes fail.
+    rf"PATCH /namespaces/{{ns}}/configmaps/near-cm\?(?!.*dryRun)",
+    # After pre-flight, when the first Lease is taken (near's, on the first cluster): far's Lease fails.
+    "POST /namespaces/default/leases",
+], ids=["at-the-first-write", "after-preflight-before-its-lease"])
+def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: str, tmp_path: Path,
+                                                       when: str) -> None:
     """The second cluster (behind a proxy) stops answering as soon as the first cluster receives the
-    sync's first write (every connection to it is reset from then on, kept-alive ones too): the apps on
-    the second fail, with one line naming it; the others are synced."""
+    request `when` (every connection to it is reset from then on, kept-alive ones too): the apps on the
+    second fail, with one line naming it; the others are synced."""
     first, second = clusters.first, clusters.second
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -198,8 +205,8 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
         for d, name in (("near", "near-cm"), ("far1", "far1-cm"), ("later", "later-cm")):
             repo.write(f"{d}/cm.yaml", cm(name, ns))
         repo.commit()
-        proxy_a.add(Rule("delay", "PATCH", rf"/namespaces/{ns}/configmaps/near-cm\?(?!.*dryRun)", seconds=0.0,
-                         hook=lambda: proxy_b.add(Rule("reset", times=0))))
+        method, path = when.format(ns=ns).split(" ", 1)
+        proxy_a.add(Rule("delay", method, path, seconds=0.0, hook=lambda: proxy_b.add(Rule("reset", times=0))))
 
         res = gitops(kubeconfig, repo.root, "sync", "root", "--timeout", "90s")
         assert res.returncode == 1, res.stderr  # it wrote to the first cluster
@@ -209,7 +216,10 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
         assert names(first, "configmaps", ns) - {"kube-root-ca.crt"} == {"near-cm", "later-cm"}
         assert "far1-cm" not in names(second, "configmaps", ns)
         assert "near-cm" not in names(second, "configmaps", ns)
-        assert proxy_b.requests("POST", r"/leases")  # far's Lease was taken on its own cluster
+        asked = proxy_b.requests("POST", r"/leases")
+        assert asked  # far's Lease was asked for on its own cluster
+        if "leases" in when:  # and never reached it
+            assert {s.outcome for s in asked} == {"reset"}, asked
     finally:
         proxy_a.stop()
         proxy_b.stop()

@@ -81,8 +81,8 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
     checker = pipeline.assess(states, settings)
-    with pipeline.locked(plans, fleet, req.lock_namespace):
-        result = pipeline.run(plans, fleet, checker, req, log)
+    with pipeline.locked(plans, fleet, req.lock_namespace) as down:
+        result = pipeline.run(plans, fleet, checker, req, log, down)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok and not a.unreachable:

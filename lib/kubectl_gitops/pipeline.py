@@ -80,29 +80,39 @@ def check(plans: list[AppPlan], fleet: Fleet, req: SyncRequest, settings: Settin
 
 
 @contextlib.contextmanager
-def locked(plans: list[AppPlan], fleet: Fleet, namespace: str) -> Iterator[None]:
+def locked(plans: list[AppPlan], fleet: Fleet, namespace: str) -> Iterator[dict[int, str]]:
     """Hold each app's Lease, on the app's own cluster, while the block runs. An app with nothing to
-    write needs no lock: a no-change sync sends no write at all."""
+    write needs no lock: a no-change sync sends no write at all. Yields the clusters (by id of their
+    client, as `run` takes them) that stopped answering meanwhile: their apps fail, the others go on."""
     held: list[AppLock] = []
+    down: dict[int, str] = {}
     try:
         for p in plans:
-            if p.has_writes:
-                lock = AppLock(fleet.client_of(p.state.app), p.app, namespace)
-                lock.acquire()
+            client = fleet.client_of(p.state.app)
+            if p.has_writes and id(client) not in down:
+                lock = AppLock(client, p.app, namespace)
+                try:
+                    lock.acquire()
+                except GitopsError as e:
+                    if not unreachable(e):
+                        raise
+                    down[id(client)] = str(e)
+                    continue
                 held.append(lock)
-        yield
+        yield down
     finally:
         for lock in held:
             lock.release()
 
 
-def run(plans: list[AppPlan], fleet: Fleet, checker: HealthChecker, req: SyncRequest, log: Log) -> SyncResult:
+def run(plans: list[AppPlan], fleet: Fleet, checker: HealthChecker, req: SyncRequest, log: Log,
+        down: dict[int, str] | None = None) -> SyncResult:
     """Execute the plans in order (under `locked`), recording each app that wrote. Consecutive apps
     of one wave under one parent (siblings, or top-level apps) run alongside each other when their
-    clusters differ. The first failure stops the run, except a cluster that stops answering: its apps
-    fail, the others go on."""
+    clusters differ. The first failure stops the run, except a cluster that stops answering (before,
+    as `down` says, or during the run): its apps fail, the others go on."""
     result = SyncResult()
-    down: dict[int, str] = {}  # id(client) -> why its cluster is taken to be down
+    down = dict(down or {})  # id(client) -> why its cluster is taken to be down
     for batch in _batches(plans):
         lanes = by_cluster(batch, fleet)
         outcomes = [o for done in _alongside(lambda lane: _lane(lane[0], lane[1], down, checker, req, log), lanes)
