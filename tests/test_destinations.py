@@ -20,10 +20,10 @@ from faultproxy import FaultProxy, Rule, make_cert
 CREATE_NS = "  syncPolicy: {syncOptions: [CreateNamespace=true]}\n"
 
 
-def child(name: str, path: str, ns: str, dest: str, wave: int = 0) -> str:
+def child(name: str, path: str, ns: str, dest: str, wave: int = 0, project: str = "default") -> str:
     return (f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n"
             f"  annotations: {{argocd.argoproj.io/sync-wave: '{wave}'}}\n"
-            f"spec:\n  project: default\n  source: {{repoURL: https://git.example.com/team/config.git, "
+            f"spec:\n  project: {project}\n  source: {{repoURL: https://git.example.com/team/config.git, "
             f"targetRevision: HEAD, path: {path}}}\n  destination: {{{dest}, namespace: {ns}}}\n{CREATE_NS}")
 
 
@@ -173,7 +173,7 @@ def test_explicit_map_sends_a_name_to_a_context(clusters: Clusters, ns: str, tmp
 
 @pytest.mark.parametrize("when", [
     # The first write of the run, once every Lease is held: far's writes fail.
-    rf"PATCH /namespaces/{{ns}}/configmaps/near-cm\?(?!.*dryRun)",
+    r"PATCH /namespaces/{ns}/configmaps/near-cm\?(?!.*dryRun)",
     # After pre-flight, when the first Lease is taken (near's, on the first cluster): far's Lease fails.
     "POST /namespaces/default/leases",
 ], ids=["at-the-first-write", "after-preflight-before-its-lease"])
@@ -248,3 +248,90 @@ def test_diff_and_status_show_the_apps_of_the_clusters_that_answer(clusters: Clu
             "error: cluster second: apps far failed: cannot reach the cluster at https://127.0.0.1:1"), res.stderr
         assert f"near  local    ConfigMap  {ns}" in res.stdout
         assert "far-cm" not in res.stdout
+
+
+def records(kubeconfig: str, cwd: Path, cfg: str, *flags: str) -> dict[str, dict]:
+    """`list` without a TARGET, as JSON: each app's Application document, by name."""
+    res = gitops(kubeconfig, cwd, "list", "--config-namespace", cfg, "-o", "json", *flags)
+    assert res.returncode == 0, res.stderr
+    return {a["metadata"]["name"]: a for a in json.loads(res.stdout)["items"]}
+
+
+def test_history_and_list_read_each_record_on_its_apps_cluster(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """Sync keeps each app's record on the app's destination cluster; history finds it there through
+    the Application in the repository, and list without Git reads every cluster the flags name."""
+    first, second = clusters.first, clusters.second
+    cfg = f"records-{ns}"
+    repo = fleet_repo(tmp_path, ns, first, second)
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    one = repo.git("rev-parse", "HEAD").strip()
+    repo.write("far1/cm.yaml", cm("far1-cm", ns, "2"))
+    two = repo.commit()
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+
+    # The Application file says which cluster.
+    res = gitops(clusters.kubeconfig, repo.root, "history", "children/far-server.yaml", "--config-namespace", cfg,
+                 "-o", "json")
+    assert res.returncode == 0, res.stderr
+    assert [h["revision"] for h in json.loads(res.stdout)["history"]] == [one, two]
+    res = gitops(clusters.kubeconfig, repo.root, "history", "children/far-name.yaml", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.splitlines()) == 2  # far-name did not change: one deployment
+
+    elsewhere = tmp_path / "elsewhere"  # no checkout: the current cluster, and the clusters named
+    elsewhere.mkdir()
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "far-server", "--config-namespace", cfg)
+    assert res.returncode == 2
+    assert f"error: app far-server: no record in namespace {cfg} of cluster local:" in res.stderr
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "far-server", "--config-namespace", cfg,
+                 "--cluster", "second=second", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    assert [h["revision"] for h in json.loads(res.stdout)["history"]] == [one, two]
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "near", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    assert set(records(clusters.kubeconfig, elsewhere, cfg)) == {"near"}
+    both = records(clusters.kubeconfig, elsewhere, cfg, "--cluster", "second=second")
+    assert set(both) == {"near", "far-server", "far-name"}
+    assert both["far-server"]["spec"]["destination"]["server"] == second.server
+    assert both["near"]["spec"]["destination"]["server"] == first.server
+    assert [h["revision"] for h in both["far-server"]["status"]["history"]] == [one, two]
+
+
+def test_rollback_history_and_windows_take_the_cluster_flags(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """An app whose destination only --cluster resolves: rollback and history act on that cluster (where
+    its record is), windows shows it; without the flag each stops with the destination named."""
+    first, second = clusters.first, clusters.second
+    cfg, staging = f"records-{ns}", ("--cluster", "staging=second")
+    repo = Repo(tmp_path / "config")
+    repo.write("apps/web.yaml", child("web", "site", ns, "name: staging", project="windowed"))
+    repo.write("apps/project.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: windowed}\n"
+               "spec:\n  sourceRepos: ['*']\n  destinations: [{name: '*', namespace: '*'}]\n  clusterResourceWhitelist: [{group: '*', kind: '*'}]\n"
+               "  syncWindows: [{kind: allow, schedule: '* * * * *', duration: 1h, applications: ['*']}]\n")
+    one = ""
+    for value in ("one", "two"):
+        repo.write("site/cm.yaml", cm("web-cm", ns, value))
+        commit = repo.commit()
+        res = gitops(clusters.kubeconfig, repo.root, "sync", "web", "--config-namespace", cfg, *staging)
+        assert res.returncode == 0, res.stderr
+        one = one or commit
+
+    for argv in (("history", "web"), ("rollback", "web"), ("windows", "web")):
+        res = gitops(clusters.kubeconfig, repo.root, *argv, "--config-namespace", cfg)
+        assert res.returncode == 2, res.stderr
+        assert "app web: destination.name 'staging': no such cluster" in res.stderr
+    res = gitops(clusters.kubeconfig, repo.root, "windows", "web", "--config-namespace", cfg, *staging,
+                 "-o", "json")
+    assert res.returncode == 0, res.stderr
+    [row] = json.loads(res.stdout)["windows"]
+    assert row["app"] == "web" and row["cluster"] == "second" and row["sync"] == "allowed"
+
+    res = gitops(clusters.kubeconfig, repo.root, "rollback", "web", "--config-namespace", cfg, *staging)
+    assert res.returncode == 0, res.stderr
+    assert second.get("configmap", "-n", ns, "web-cm")["data"] == {"v": "one"}
+    assert not names(first, "configmaps", ns)
+    res = gitops(clusters.kubeconfig, repo.root, "history", "web", "--config-namespace", cfg, *staging)
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.splitlines()[-1]
+    assert len(res.stdout.splitlines()) == 4 and one in last and "(rollback)" in last
