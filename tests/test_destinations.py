@@ -307,7 +307,8 @@ def test_rollback_history_and_windows_take_the_cluster_flags(clusters: Clusters,
     repo = Repo(tmp_path / "config")
     repo.write("apps/web.yaml", child("web", "site", ns, "name: staging", project="windowed"))
     repo.write("apps/project.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: windowed}\n"
-               "spec:\n  sourceRepos: ['*']\n  destinations: [{name: '*', namespace: '*'}]\n  clusterResourceWhitelist: [{group: '*', kind: '*'}]\n"
+               "spec:\n  sourceRepos: ['*']\n  destinations: [{name: '*', namespace: '*'}]\n"
+               "  clusterResourceWhitelist: [{group: '*', kind: '*'}]\n"
                "  syncWindows: [{kind: allow, schedule: '* * * * *', duration: 1h, applications: ['*']}]\n")
     one = ""
     for value in ("one", "two"):
