@@ -124,6 +124,20 @@ def test_an_unresolvable_destination_stops_everything_before_any_write(
         assert c.kubectl("get", "namespace", ns, check=False).returncode != 0
 
 
+def test_preflight_covers_every_cluster_before_the_first_write(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """Only the second cluster's API server refuses far's object (a ConfigMap key it does not allow):
+    nothing is written to either cluster, though near, on the first, comes first and is valid."""
+    bad = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: far1-cm, namespace: {ns}}}\ndata: {{'no/slash': x}}\n"
+    repo = fleet_repo(tmp_path, ns, clusters.first, clusters.second, {"far1/cm.yaml": bad})
+    cfg = f"records-{ns}"
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 2, res.stderr
+    assert "nothing was written" in res.stderr and "ConfigMap \"far1-cm\" is invalid" in res.stderr, res.stderr
+    for c in (clusters.first, clusters.second):
+        assert c.kubectl("get", "namespace", ns, check=False).returncode != 0
+        assert c.kubectl("get", "namespace", cfg, check=False).returncode != 0  # no app record either
+
+
 def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns: str, tmp_path: Path) -> None:
     first, second = clusters.first, clusters.second
     config_ns = f"argocd-{ns}"
@@ -137,6 +151,8 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     repo = Repo(tmp_path / "config")
     repo.write("apps/edge.yaml", child("edge", "edge", ns, "name: edge"))
     repo.write("edge/cm.yaml", cm("edge-cm", ns))
+    repo.write("by-server/edge.yaml", child("edge-by-server", "edge2", ns, f"server: '{second.server}/'"))
+    repo.write("edge2/cm.yaml", cm("edge2-cm", ns))
     repo.commit()
     only_first = first.kubeconfig  # the second cluster is in no kubeconfig
 
@@ -152,6 +168,15 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     assert token not in res.stdout + res.stderr
     res = gitops(only_first, repo.root, "diff", "apps/edge.yaml", "--config-namespace", config_ns, "--cluster-secrets")
     assert res.returncode == 0, res.stderr
+    assert token not in res.stdout + res.stderr
+    # By server too: the Secret's server is in no kubeconfig.
+    res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns)
+    assert res.returncode == 2 and f"destination.server '{second.server}/': no such cluster" in res.stderr
+    res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns,
+                 "--cluster-secrets")
+    assert res.returncode == 0, res.stderr
+    assert names(second, "configmaps", ns) - {"kube-root-ca.crt"} == {"edge-cm", "edge2-cm"}
+    assert not names(first, "configmaps", ns)
     assert token not in res.stdout + res.stderr
 
 
