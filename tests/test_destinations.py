@@ -172,9 +172,13 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     # By server too: the Secret's server is in no kubeconfig.
     res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns)
     assert res.returncode == 2 and f"destination.server '{second.server}/': no such cluster" in res.stderr
-    res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns,
-                 "--cluster-secrets")
+    cache = tmp_path / "cache"  # this run's whole cache: the credentials are never written there
+    res = run_cli("kubectl-gitops", "sync", "by-server/edge.yaml", "--config-namespace", config_ns,
+                  "--cluster-secrets", cwd=repo.root, env={"KUBECONFIG": str(only_first), "XDG_CACHE_HOME": str(cache)})
     assert res.returncode == 0, res.stderr
+    cached = [f for f in cache.rglob("*") if f.is_file()]
+    assert cached
+    assert not [f for f in cached if token.encode() in f.read_bytes() or ca.encode() in f.read_bytes()]
     assert names(second, "configmaps", ns) - {"kube-root-ca.crt"} == {"edge-cm", "edge2-cm"}
     assert not names(first, "configmaps", ns)
     assert token not in res.stdout + res.stderr
