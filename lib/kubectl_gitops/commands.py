@@ -83,8 +83,8 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
     checker = pipeline.assess(states, settings)
-    with pipeline.locked(plans, fleet, req.lock_namespace) as down:
-        result = pipeline.run(plans, fleet, checker, req, log, down)
+    with pipeline.locked(plans, fleet, req.lock_namespace):
+        result = pipeline.run(plans, fleet, checker, req, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok and not a.unreachable:
@@ -117,9 +117,11 @@ class _RecordsOfEachCluster:
 
 
 def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:
-    """The apps whose cluster stopped answering during the run, as states that say so."""
+    """The apps whose cluster stopped answering during the run, as states that say so (those whose
+    Lease it did not answer for say so already)."""
     by_app = {p.app: p.state for p in plans}
-    return [replace(by_app[a.app], error=a.message) for a in result.apps if a.unreachable and a.app in by_app]
+    return [replace(by_app[a.app], error=a.message) for a in result.apps
+            if a.unreachable and a.app in by_app and not by_app[a.app].error]
 
 
 def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: Log,
