@@ -317,7 +317,8 @@ def test_history_and_list_read_each_record_on_its_apps_cluster(clusters: Cluster
     res = gitops(clusters.kubeconfig, elsewhere, "history", "far-server", "--config-namespace", cfg,
                  "--cluster", "second=second", "-o", "json")
     assert res.returncode == 0, res.stderr
-    assert [h["revision"] for h in json.loads(res.stdout)["history"]] == [one, two]
+    doc = json.loads(res.stdout)
+    assert doc["cluster"] == "second" and [h["revision"] for h in doc["history"]] == [one, two]
     res = gitops(clusters.kubeconfig, elsewhere, "history", "near", "--config-namespace", cfg)
     assert res.returncode == 0, res.stderr
     assert set(records(clusters.kubeconfig, elsewhere, cfg)) == {"near"}

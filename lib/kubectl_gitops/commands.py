@@ -215,7 +215,8 @@ def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log
     if len(found) > 1:
         raise GitopsError(f"app {name}: a record in namespace {namespace} of clusters "
                           f"{', '.join(t.label for t, _ in found)}", hint="choose one with --context")
-    sys.stdout.write(report.history_output(found[0][1][0], output))
+    target, (record, _) = found[0]
+    sys.stdout.write(report.history_output(record, output, target.label))
     return EXIT_OK
 
 

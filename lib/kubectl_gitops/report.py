@@ -304,10 +304,11 @@ def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> st
     return table(LIST_WIDE_HEADERS if output == "wide" else LIST_HEADERS, rows) + "\n"
 
 
-def history_output(record: AppRecord, output: str) -> str:
-    """`kubectl gitops history`: like `argocd app history`, oldest first."""
+def history_output(record: AppRecord, output: str, cluster: str = "") -> str:
+    """`kubectl gitops history`: like `argocd app history`, oldest first; `cluster`: where the record is."""
     if output in ("json", "yaml"):
-        doc = {"app": record.app, "history": application_document(record, "")["status"]["history"]}
+        doc = {"app": record.app, "cluster": cluster or None,
+               "history": application_document(record, "")["status"]["history"]}
         return to_json(doc) if output == "json" else to_yaml(doc)
     rows = [[h.id, h.deployed_at, h.revision, h.initiated_by + (" (automated)" if h.automated else ""),
              f"{h.source.repo_url or '.'} {h.source.path}" + (" (rollback)" if h.rollback else "")]
