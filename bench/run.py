@@ -82,7 +82,8 @@ class Run:
 
 
 def measure(steps: tuple[Step, ...], env: dict[str, str]) -> Run:
-    """Run the steps to completion; the wall time, and the peak RSS of each very process tree (os.wait4)."""
+    """Run the steps to completion; the wall time, and the peak RSS of each process tree: the larger of
+    its biggest process's (os.wait4) and the most its processes held together (sampled)."""
     start = time.perf_counter()
     run = Run(0.0, 0, 0, "")
     for argv in steps:
@@ -90,17 +91,38 @@ def measure(steps: tuple[Step, ...], env: dict[str, str]) -> Run:
         assert proc.stderr is not None
         reader = threading.Thread(target=_stamp_lines, args=(proc.stderr, start, run.lines))
         reader.start()
+        done, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_rss, args=(proc.pid, done, peak))
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
         reader.join()
         proc.stderr.close()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        run.rss_kb = max(run.rss_kb, usage.ru_maxrss)
+        run.rss_kb = max(run.rss_kb, usage.ru_maxrss, peak[0])
         run.returncode = proc.returncode
         if proc.returncode != 0:  # a later step never runs after a failed one
             break
     run.wall = time.perf_counter() - start
     run.stderr = "".join(line for _, line in run.lines)
     return run
+
+
+def _sample_rss(pid: int, done: threading.Event, peak: list[int]) -> None:
+    """Every 20 ms until `done`: the RSS of pid and its descendants together, the most in peak[0] (KiB)."""
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    while not done.wait(0.02):
+        total, todo = 0, [pid]
+        while todo:
+            p = todo.pop()
+            try:
+                total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page_kb
+                for task in os.listdir(f"/proc/{p}/task"):
+                    todo += map(int, Path(f"/proc/{p}/task/{task}/children").read_text().split())
+            except (OSError, ValueError, IndexError):  # gone meanwhile
+                continue
+        peak[0] = max(peak[0], total)
 
 
 def _stamp_lines(stream: IO[bytes], start: float, out: list[tuple[float, str]]) -> None:
