@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 import gen
-from run import LOCAL_CLUSTER, ROOT, Cluster, Run, cluster_up, measure
+from run import ROOT, Cluster, Run, byte_compile, cluster_down, cluster_up, measure
 
 ORIGIN = "https://git.example.com/bench/app-of-apps.git"
 KINDS = {**{k: gen.KINDS[k] for k in ("configmap", "secret", "serviceaccount", "role", "rolebinding", "deployment",
@@ -215,8 +215,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--runs", type=int, default=3, help="timed runs of each command (default 3)")
     args = ap.parse_args(argv)
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
-                   stdout=subprocess.DEVNULL)  # as `pip install` leaves it (see bench/run.py)
+    byte_compile()
     work = Path(tempfile.mkdtemp(prefix="kubectl-gitops-bench-apps-"))
     state, repo = work / "cluster", work / "repo"
     (work / "audit-policy.yaml").write_text(AUDIT_POLICY)
@@ -239,8 +238,7 @@ def main(argv: list[str]) -> int:
         print(report(args, ours, kubectl, len(nss)))
     finally:
         os.chdir(ROOT)
-        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
-                       env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})
+        cluster_down(state)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -20,6 +20,9 @@ are healthy) vs `kubectl apply --server-side` (which does not wait), and vs that
 on the Deployments and StatefulSets (like for like); the time until our sync started its health wait is
 shown too, and the floor: the dry-run and apply requests alone (bench/floor.py). No-change sync: each
 tool again once both have applied everything. Commands take turns within each round of runs.
+
+More scenarios, each its own make target: bench/appofapps.py (a no-change diff of 10,000 objects in 100
+Applications, make bench-appofapps), bench/helm.py (make bench-helm), bench/clusters.py (make bench-clusters).
 """
 
 from __future__ import annotations
@@ -221,6 +224,18 @@ def cluster_up(state: Path) -> Cluster:
                     "NO_COLOR": "1"}, list(st["pids"].values()))
 
 
+def cluster_down(state: Path) -> None:
+    subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
+                   env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})
+
+
+def byte_compile() -> None:
+    """Byte-compile like `pip install` does: an editable install under PYTHONDONTWRITEBYTECODE would
+    otherwise compile every module of ours on every run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 # -- the scenarios -------------------------------------------------------------------------------------
 
 @dataclass
@@ -344,10 +359,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", choices=sorted(PARTS), help="run only the diff or the sync benchmark")
     args = ap.parse_args(argv)
 
-    # Byte-compile like `pip install` does: an editable install under PYTHONDONTWRITEBYTECODE would
-    # otherwise compile every module of ours on every run.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
-                   stdout=subprocess.DEVNULL)
+    byte_compile()
     work = Path(tempfile.mkdtemp(prefix="kubectl-gitops-bench-"))
     state = work / "cluster"
     try:
@@ -360,8 +372,7 @@ def main(argv: list[str]) -> int:
                 parts.append(part(cluster, work / f"repo-{name}", args))
         print(report(args, parts))
     finally:
-        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
-                       env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})
+        cluster_down(state)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
