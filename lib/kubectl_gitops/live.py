@@ -93,10 +93,10 @@ class LiveCache:
         for res, ns in pairs:
             if res in self.forbidden:
                 continue
-            items = self._lists.get((res, ns))
-            if items is None:  # served from a cluster-wide LIST, split by namespace once
-                items = self._split(res).get(ns, {})
-            out.update(items)
+            found = self._lists.get((res, ns))
+            if found is None:  # served from a cluster-wide LIST, split by namespace once
+                found = self._split(res).get(ns, {})
+            out.update(found)
         return out
 
     def _split(self, res: ApiResource) -> dict[str, dict[ResourceKey, Obj]]:
