@@ -7,19 +7,21 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from kubectl_gitops import pipeline, policy, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
 from kubectl_gitops.fleet import Fleet, FleetOptions
-from kubectl_gitops.notify.loading import ConfigSource
-from kubectl_gitops.notify.onsync import SyncNotifier
-from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import list_records, read_record
 from kubectl_gitops.state import AppState, HealthCode, SyncRequest, SyncResult, TaskResult
+
+if TYPE_CHECKING:  # the notify package is imported by a sync only: diff, status and --help never load it
+    from kubectl_gitops.notify.loading import ConfigSource
+    from kubectl_gitops.notify.record import NotifyRecord
 
 Log = Callable[[str], None]
 WROTE = frozenset(TaskResult) - {TaskResult.UNCHANGED, TaskResult.PRUNE_SKIPPED, TaskResult.FAILED,
@@ -61,6 +63,9 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
 
 def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
           notifications: ConfigSource | None = None) -> int:
+    from kubectl_gitops.notify.loading import ConfigSource
+    from kubectl_gitops.notify.onsync import SyncNotifier
+
     fleet.set_deadline(req.timeout)  # every request's timeout is the time left
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(fleet, compare, log)
@@ -108,9 +113,13 @@ class _RecordsOfEachCluster:
         self.fleet, self.namespace = fleet, namespace
 
     def load(self, app: str) -> NotifyRecord:
+        from kubectl_gitops.notify.record import AppRecordStore
+
         return AppRecordStore(self.fleet.client_named(app), self.namespace).load(app)
 
     def save(self, app: str, record: NotifyRecord) -> None:
+        from kubectl_gitops.notify.record import AppRecordStore
+
         AppRecordStore(self.fleet.client_named(app), self.namespace).save(app, record)
 
 
