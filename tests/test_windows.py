@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kubectl_gitops.cron import Cron
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.globs import go_path_match, gobwas_match
-from kubectl_gitops.windows import Cron, can_sync, may_overrun, parse_go_duration, parse_window
+from kubectl_gitops.windows import can_sync, may_overrun, parse_go_duration, parse_window
 
 
 def utc(*a: int) -> datetime:
