@@ -89,12 +89,15 @@ def commit(repo: GitRepo, files: dict[str, bytes], message: str, *, base: pygit2
 
 
 def _create_branch(repo: GitRepo, ref: str, oid: pygit2.Oid, message: str) -> None:
-    try:
-        repo.repo.create_reference_direct(ref, oid, False, message=f"commit: {message.splitlines()[0]}")
-    except (pygit2.AlreadyExistsError, ValueError):
-        raise GitopsError(f"branch {ref.removeprefix('refs/heads/')} already exists",
-                          hint="choose another --branch name") from None
-
+    """Create the branch only if it does not exist, deciding under the ref's lock: libgit2's create
+    without force looks for the ref before it takes the lock, so two runs at once could both create it
+    (the second overwriting the first, or both reporting the same commit)."""
+    with repo.repo.transaction() as txn:  # a held lock raises GitError: another run is creating it
+        txn.lock_ref(ref)
+        if ref in repo.repo.references:
+            raise GitopsError(f"branch {ref.removeprefix('refs/heads/')} already exists",
+                              hint="choose another --branch name")
+        txn.set_target(ref, oid, message=f"commit: {message.splitlines()[0]}")
 
 
 def _write_workdir(repo: GitRepo, files: dict[str, bytes]) -> None:
@@ -121,7 +124,6 @@ def signatures(repo: GitRepo) -> tuple[pygit2.Signature, pygit2.Signature]:
             raise GitopsError("no committer identity: set user.name and user.email in git config")
         signatures.append(pygit2.Signature(name, email))
     return signatures[0], signatures[1]
-
 
 
 def push(repo: GitRepo, remote: str, branch: str) -> None:
