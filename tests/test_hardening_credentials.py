@@ -21,7 +21,6 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.repourl import RepoURL
 from kubectl_gitops.source import clone_key, fetch_remote
 from kubectl_gitops.trees import cache_dir
-from test_diff_apps import application_crd  # noqa: F401  (a fixture)
 
 PASSWORD = "s3cret-Pa55"
 
