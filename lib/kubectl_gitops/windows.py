@@ -18,7 +18,6 @@ Pure: every function takes the time it evaluates at. The arithmetic is Argo CD's
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,36 +25,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from kubectl_gitops.cron import Cron
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.globs import gobwas_match
+from kubectl_gitops.goduration import parse_go_duration
 from kubectl_gitops.model import Obj
 
 ALLOW, DENY = "allow", "deny"
 WINDOW_FIELDS = frozenset({"kind", "schedule", "duration", "applications", "namespaces", "clusters", "manualSync",
                            "timeZone", "andOperator", "description", "syncOverrun"})
-
-
-# -- Go durations ---------------------------------------------------------------------------------
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> timedelta:
-    """Go's time.ParseDuration: `1h30m`, `90s`, `1.5h`, `-5m`, `0`; no days."""
-    s = text.strip()
-    sign = -1 if s.startswith("-") else 1
-    s = s[1:] if s[:1] in "+-" else s
-    if s == "0":
-        return timedelta(0)
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    total, pos = 0.0, 0
-    while pos < len(s):
-        m = _DURATION.match(s, pos)
-        if not m or m.group(1) in ("", "."):
-            raise ValueError(f"invalid duration {text!r} (Go syntax: 1h30m, 90s; no d)")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return timedelta(seconds=sign * total)
 
 
 # -- windows --------------------------------------------------------------------------------------
@@ -170,9 +145,9 @@ def parse_window(obj: object, *, project: str, index: int, where: str) -> SyncWi
     except ValueError as e:
         raise GitopsError(f"{at}.schedule: cannot parse {schedule!r}: {e}") from None
     try:
-        duration = parse_go_duration(duration_text)
+        duration = timedelta(microseconds=parse_go_duration(duration_text.strip()) / 1000)
     except ValueError as e:
-        raise GitopsError(f"{at}.duration: {e}") from None
+        raise GitopsError(f"{at}.duration: {e} (Go syntax: 1h30m, 90s; no d)") from None
     selectors = {k: _strings(obj, k, at) for k in ("applications", "namespaces", "clusters")}
     if not any(selectors.values()):
         raise GitopsError(f"{at}: window {kind}:{schedule}:{duration_text} requires one of applications, "
