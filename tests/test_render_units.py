@@ -97,7 +97,7 @@ def test_confine_files_refuses_what_resolves_outside(tmp_path: Path) -> None:
     file under a symlinked directory, is resolved and refused when it lands outside."""
     from kubectl_gitops.errors import GitopsError
     from kubectl_gitops.render.paths import confine_files
-    from kubectl_gitops.source import Tree
+    from kubectl_gitops.trees import Tree
 
     outside, root = tmp_path / "outside", tmp_path / "repo"
     (outside / "dir").mkdir(parents=True)
