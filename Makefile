@@ -48,6 +48,12 @@ cluster-down demo-down:
 bench: venv controlplane helm
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# App of Apps: a no-change diff of 10,000 objects in 100 Applications vs kubectl diff --server-side,
+# requests from the API server's audit log; e.g. `make bench-appofapps BENCH_ARGS="--apps 20 --runs 1"`
+.PHONY: bench-appofapps
+bench-appofapps: venv controlplane
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/appofapps.py $(BENCH_ARGS)
+
 # 100 Helm Applications over one chart: the first diff (helm renders each) vs the second (render cache)
 bench-helm: venv controlplane helm
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/helm.py $(BENCH_ARGS)

@@ -58,12 +58,10 @@ def secret(name: str, ns: str) -> str:
     return _meta("Secret", "v1", name, ns) + f"type: Opaque\nstringData:\n  password: pw-{name}\n  user: {name}\n"
 
 
-def service(name: str, ns: str) -> str:
-    return _meta("Service", "v1", name, ns) + textwrap.dedent(f"""\
-        spec:
-          selector: {{app: {name}}}
-          ports: [{{name: http, port: 80, targetPort: 8080}}]
-        """)
+def service(name: str, ns: str, *, headless: bool = False) -> str:
+    """headless: no cluster IP (the local API server's service range has room for 254)."""
+    return (_meta("Service", "v1", name, ns) + "spec:\n" + ("  clusterIP: None\n" if headless else "")
+            + f"  selector: {{app: {name}}}\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n")
 
 
 def service_account(name: str, ns: str) -> str:
@@ -109,6 +107,14 @@ def network_policy(name: str, ns: str) -> str:
           podSelector: {{matchLabels: {{app: {name}}}}}
           policyTypes: [Ingress]
           ingress: [{{ports: [{{port: 8080}}]}}]
+        """)
+
+
+def pod_disruption_budget(name: str, ns: str) -> str:
+    return _meta("PodDisruptionBudget", "policy/v1", name, ns) + textwrap.dedent(f"""\
+        spec:
+          maxUnavailable: 1
+          selector: {{matchLabels: {{app: {name}}}}}
         """)
 
 

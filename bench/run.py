@@ -20,6 +20,9 @@ are healthy) vs `kubectl apply --server-side` (which does not wait), and vs that
 on the Deployments and StatefulSets (like for like); the time until our sync started its health wait is
 shown too, and the floor: the dry-run and apply requests alone (bench/floor.py). No-change sync: each
 tool again once both have applied everything. Commands take turns within each round of runs.
+
+More scenarios, each its own make target: bench/appofapps.py (a no-change diff of 10,000 objects in 100
+Applications, make bench-appofapps), bench/helm.py (make bench-helm), bench/clusters.py (make bench-clusters).
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ class Run:
 
 
 def measure(steps: tuple[Step, ...], env: dict[str, str]) -> Run:
-    """Run the steps to completion; the wall time, and the peak RSS of each very process tree (os.wait4)."""
+    """Run the steps to completion; the wall time, and the peak RSS of each process tree: the larger of
+    its biggest process's (os.wait4) and the most its processes held together (sampled)."""
     start = time.perf_counter()
     run = Run(0.0, 0, 0, "")
     for argv in steps:
@@ -90,17 +94,38 @@ def measure(steps: tuple[Step, ...], env: dict[str, str]) -> Run:
         assert proc.stderr is not None
         reader = threading.Thread(target=_stamp_lines, args=(proc.stderr, start, run.lines))
         reader.start()
+        done, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_rss, args=(proc.pid, done, peak))
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
         reader.join()
         proc.stderr.close()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        run.rss_kb = max(run.rss_kb, usage.ru_maxrss)
+        run.rss_kb = max(run.rss_kb, usage.ru_maxrss, peak[0])
         run.returncode = proc.returncode
         if proc.returncode != 0:  # a later step never runs after a failed one
             break
     run.wall = time.perf_counter() - start
     run.stderr = "".join(line for _, line in run.lines)
     return run
+
+
+def _sample_rss(pid: int, done: threading.Event, peak: list[int]) -> None:
+    """Every 20 ms until `done`: the RSS of pid and its descendants together, the most in peak[0] (KiB)."""
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    while not done.wait(0.02):
+        total, todo = 0, [pid]
+        while todo:
+            p = todo.pop()
+            try:
+                total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page_kb
+                for task in os.listdir(f"/proc/{p}/task"):
+                    todo += map(int, Path(f"/proc/{p}/task/{task}/children").read_text().split())
+            except (OSError, ValueError, IndexError):  # gone meanwhile
+                continue
+        peak[0] = max(peak[0], total)
 
 
 def _stamp_lines(stream: IO[bytes], start: float, out: list[tuple[float, str]]) -> None:
@@ -197,6 +222,18 @@ def cluster_up(state: Path) -> Cluster:
     venv_bin = str(Path(sys.executable).parent)
     return Cluster({**env, "KUBECONFIG": st["kubeconfig"], "PATH": f"{venv_bin}:{st['bin_dir']}:{env['PATH']}",
                     "NO_COLOR": "1"}, list(st["pids"].values()))
+
+
+def cluster_down(state: Path) -> None:
+    subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
+                   env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})
+
+
+def byte_compile() -> None:
+    """Byte-compile like `pip install` does: an editable install under PYTHONDONTWRITEBYTECODE would
+    otherwise compile every module of ours on every run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 # -- the scenarios -------------------------------------------------------------------------------------
@@ -322,10 +359,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", choices=sorted(PARTS), help="run only the diff or the sync benchmark")
     args = ap.parse_args(argv)
 
-    # Byte-compile like `pip install` does: an editable install under PYTHONDONTWRITEBYTECODE would
-    # otherwise compile every module of ours on every run.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lib")], check=True,
-                   stdout=subprocess.DEVNULL)
+    byte_compile()
     work = Path(tempfile.mkdtemp(prefix="kubectl-gitops-bench-"))
     state = work / "cluster"
     try:
@@ -338,8 +372,7 @@ def main(argv: list[str]) -> int:
                 parts.append(part(cluster, work / f"repo-{name}", args))
         print(report(args, parts))
     finally:
-        subprocess.run([sys.executable, str(LOCAL_CLUSTER), "down"], check=False,
-                       env={**os.environ, "LOCAL_CLUSTER_DIR": str(state)})
+        cluster_down(state)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("helm_helpers",)  # the helm and chart_repo fixtures
+pytest_plugins = ("helm_helpers", "proxy_helpers")  # the helm and chart_repo fixtures; proxied
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = ROOT / "scripts" / "local-cluster"

@@ -20,10 +20,10 @@ from faultproxy import FaultProxy, Rule, make_cert
 CREATE_NS = "  syncPolicy: {syncOptions: [CreateNamespace=true]}\n"
 
 
-def child(name: str, path: str, ns: str, dest: str, wave: int = 0) -> str:
+def child(name: str, path: str, ns: str, dest: str, wave: int = 0, project: str = "default") -> str:
     return (f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n"
             f"  annotations: {{argocd.argoproj.io/sync-wave: '{wave}'}}\n"
-            f"spec:\n  project: default\n  source: {{repoURL: https://git.example.com/team/config.git, "
+            f"spec:\n  project: {project}\n  source: {{repoURL: https://git.example.com/team/config.git, "
             f"targetRevision: HEAD, path: {path}}}\n  destination: {{{dest}, namespace: {ns}}}\n{CREATE_NS}")
 
 
@@ -124,6 +124,20 @@ def test_an_unresolvable_destination_stops_everything_before_any_write(
         assert c.kubectl("get", "namespace", ns, check=False).returncode != 0
 
 
+def test_preflight_covers_every_cluster_before_the_first_write(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """Only the second cluster's API server refuses far's object (a ConfigMap key it does not allow):
+    nothing is written to either cluster, though near, on the first, comes first and is valid."""
+    bad = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: far1-cm, namespace: {ns}}}\ndata: {{'no/slash': x}}\n"
+    repo = fleet_repo(tmp_path, ns, clusters.first, clusters.second, {"far1/cm.yaml": bad})
+    cfg = f"records-{ns}"
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 2, res.stderr
+    assert "nothing was written" in res.stderr and "ConfigMap \"far1-cm\" is invalid" in res.stderr, res.stderr
+    for c in (clusters.first, clusters.second):
+        assert c.kubectl("get", "namespace", ns, check=False).returncode != 0
+        assert c.kubectl("get", "namespace", cfg, check=False).returncode != 0  # no app record either
+
+
 def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns: str, tmp_path: Path) -> None:
     first, second = clusters.first, clusters.second
     config_ns = f"argocd-{ns}"
@@ -137,6 +151,8 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     repo = Repo(tmp_path / "config")
     repo.write("apps/edge.yaml", child("edge", "edge", ns, "name: edge"))
     repo.write("edge/cm.yaml", cm("edge-cm", ns))
+    repo.write("by-server/edge.yaml", child("edge-by-server", "edge2", ns, f"server: '{second.server}/'"))
+    repo.write("edge2/cm.yaml", cm("edge2-cm", ns))
     repo.commit()
     only_first = first.kubeconfig  # the second cluster is in no kubeconfig
 
@@ -152,6 +168,19 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     assert token not in res.stdout + res.stderr
     res = gitops(only_first, repo.root, "diff", "apps/edge.yaml", "--config-namespace", config_ns, "--cluster-secrets")
     assert res.returncode == 0, res.stderr
+    assert token not in res.stdout + res.stderr
+    # By server too: the Secret's server is in no kubeconfig.
+    res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns)
+    assert res.returncode == 2 and f"destination.server '{second.server}/': no such cluster" in res.stderr
+    cache = tmp_path / "cache"  # this run's whole cache: the credentials are never written there
+    res = run_cli("kubectl-gitops", "sync", "by-server/edge.yaml", "--config-namespace", config_ns,
+                  "--cluster-secrets", cwd=repo.root, env={"KUBECONFIG": str(only_first), "XDG_CACHE_HOME": str(cache)})
+    assert res.returncode == 0, res.stderr
+    cached = [f for f in cache.rglob("*") if f.is_file()]
+    assert cached
+    assert not [f for f in cached if token.encode() in f.read_bytes() or ca.encode() in f.read_bytes()]
+    assert names(second, "configmaps", ns) - {"kube-root-ca.crt"} == {"edge-cm", "edge2-cm"}
+    assert not names(first, "configmaps", ns)
     assert token not in res.stdout + res.stderr
 
 
@@ -171,10 +200,17 @@ def test_explicit_map_sends_a_name_to_a_context(clusters: Clusters, ns: str, tmp
     assert res.returncode == 0, res.stderr
 
 
-def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", [
+    # The first write of the run, once every Lease is held: far's writes fail.
+    r"PATCH /namespaces/{ns}/configmaps/near-cm\?(?!.*dryRun)",
+    # After pre-flight, when the first Lease is taken (near's, on the first cluster): far's Lease fails.
+    "POST /namespaces/default/leases",
+], ids=["at-the-first-write", "after-preflight-before-its-lease"])
+def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: str, tmp_path: Path,
+                                                       when: str) -> None:
     """The second cluster (behind a proxy) stops answering as soon as the first cluster receives the
-    sync's first write (every connection to it is reset from then on, kept-alive ones too): the apps on
-    the second fail, with one line naming it; the others are synced."""
+    request `when` (every connection to it is reset from then on, kept-alive ones too): the apps on the
+    second fail, with one line naming it; the others are synced."""
     first, second = clusters.first, clusters.second
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -198,8 +234,8 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
         for d, name in (("near", "near-cm"), ("far1", "far1-cm"), ("later", "later-cm")):
             repo.write(f"{d}/cm.yaml", cm(name, ns))
         repo.commit()
-        proxy_a.add(Rule("delay", "PATCH", rf"/namespaces/{ns}/configmaps/near-cm\?(?!.*dryRun)", seconds=0.0,
-                         hook=lambda: proxy_b.add(Rule("reset", times=0))))
+        method, path = when.format(ns=ns).split(" ", 1)
+        proxy_a.add(Rule("delay", method, path, seconds=0.0, hook=lambda: proxy_b.add(Rule("reset", times=0))))
 
         res = gitops(kubeconfig, repo.root, "sync", "root", "--timeout", "90s")
         assert res.returncode == 1, res.stderr  # it wrote to the first cluster
@@ -209,7 +245,10 @@ def test_a_cluster_stopped_mid_run_fails_only_its_apps(clusters: Clusters, ns: s
         assert names(first, "configmaps", ns) - {"kube-root-ca.crt"} == {"near-cm", "later-cm"}
         assert "far1-cm" not in names(second, "configmaps", ns)
         assert "near-cm" not in names(second, "configmaps", ns)
-        assert proxy_b.requests("POST", r"/leases")  # far's Lease was taken on its own cluster
+        asked = proxy_b.requests("POST", r"/leases")
+        assert asked  # far's Lease was asked for on its own cluster
+        if "leases" in when:  # and never reached it
+            assert {s.outcome for s in asked} == {"reset"}, asked
     finally:
         proxy_a.stop()
         proxy_b.stop()
@@ -238,3 +277,92 @@ def test_diff_and_status_show_the_apps_of_the_clusters_that_answer(clusters: Clu
             "error: cluster second: apps far failed: cannot reach the cluster at https://127.0.0.1:1"), res.stderr
         assert f"near  local    ConfigMap  {ns}" in res.stdout
         assert "far-cm" not in res.stdout
+
+
+def records(kubeconfig: str, cwd: Path, cfg: str, *flags: str) -> dict[str, dict]:
+    """`list` without a TARGET, as JSON: each app's Application document, by name."""
+    res = gitops(kubeconfig, cwd, "list", "--config-namespace", cfg, "-o", "json", *flags)
+    assert res.returncode == 0, res.stderr
+    return {a["metadata"]["name"]: a for a in json.loads(res.stdout)["items"]}
+
+
+def test_history_and_list_read_each_record_on_its_apps_cluster(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """Sync keeps each app's record on the app's destination cluster; history finds it there through
+    the Application in the repository, and list without Git reads every cluster the flags name."""
+    first, second = clusters.first, clusters.second
+    cfg = f"records-{ns}"
+    repo = fleet_repo(tmp_path, ns, first, second)
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    one = repo.git("rev-parse", "HEAD").strip()
+    repo.write("far1/cm.yaml", cm("far1-cm", ns, "2"))
+    two = repo.commit()
+    res = gitops(clusters.kubeconfig, repo.root, "sync", "root", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+
+    # The Application file says which cluster.
+    res = gitops(clusters.kubeconfig, repo.root, "history", "children/far-server.yaml", "--config-namespace", cfg,
+                 "-o", "json")
+    assert res.returncode == 0, res.stderr
+    assert [h["revision"] for h in json.loads(res.stdout)["history"]] == [one, two]
+    res = gitops(clusters.kubeconfig, repo.root, "history", "children/far-name.yaml", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.splitlines()) == 2  # far-name did not change: one deployment
+
+    elsewhere = tmp_path / "elsewhere"  # no checkout: the current cluster, and the clusters named
+    elsewhere.mkdir()
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "far-server", "--config-namespace", cfg)
+    assert res.returncode == 2
+    assert f"error: app far-server: no record in namespace {cfg} of cluster local:" in res.stderr
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "far-server", "--config-namespace", cfg,
+                 "--cluster", "second=second", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["cluster"] == "second" and [h["revision"] for h in doc["history"]] == [one, two]
+    res = gitops(clusters.kubeconfig, elsewhere, "history", "near", "--config-namespace", cfg)
+    assert res.returncode == 0, res.stderr
+    assert set(records(clusters.kubeconfig, elsewhere, cfg)) == {"near"}
+    both = records(clusters.kubeconfig, elsewhere, cfg, "--cluster", "second=second")
+    assert set(both) == {"near", "far-server", "far-name"}
+    assert both["far-server"]["spec"]["destination"]["server"] == second.server
+    assert both["near"]["spec"]["destination"]["server"] == first.server
+    assert [h["revision"] for h in both["far-server"]["status"]["history"]] == [one, two]
+
+
+def test_rollback_history_and_windows_take_the_cluster_flags(clusters: Clusters, ns: str, tmp_path: Path) -> None:
+    """An app whose destination only --cluster resolves: rollback and history act on that cluster (where
+    its record is), windows shows it; without the flag each stops with the destination named."""
+    first, second = clusters.first, clusters.second
+    cfg, staging = f"records-{ns}", ("--cluster", "staging=second")
+    repo = Repo(tmp_path / "config")
+    repo.write("apps/web.yaml", child("web", "site", ns, "name: staging", project="windowed"))
+    repo.write("apps/project.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: windowed}\n"
+               "spec:\n  sourceRepos: ['*']\n  destinations: [{name: '*', namespace: '*'}]\n"
+               "  clusterResourceWhitelist: [{group: '*', kind: '*'}]\n"
+               "  syncWindows: [{kind: allow, schedule: '* * * * *', duration: 1h, applications: ['*']}]\n")
+    one = ""
+    for value in ("one", "two"):
+        repo.write("site/cm.yaml", cm("web-cm", ns, value))
+        commit = repo.commit()
+        res = gitops(clusters.kubeconfig, repo.root, "sync", "web", "--config-namespace", cfg, *staging)
+        assert res.returncode == 0, res.stderr
+        one = one or commit
+
+    for argv in (("history", "web"), ("rollback", "web"), ("windows", "web")):
+        res = gitops(clusters.kubeconfig, repo.root, *argv, "--config-namespace", cfg)
+        assert res.returncode == 2, res.stderr
+        assert "app web: destination.name 'staging': no such cluster" in res.stderr
+    res = gitops(clusters.kubeconfig, repo.root, "windows", "web", "--config-namespace", cfg, *staging,
+                 "-o", "json")
+    assert res.returncode == 0, res.stderr
+    [row] = json.loads(res.stdout)["windows"]
+    assert row["app"] == "web" and row["cluster"] == "second" and row["sync"] == "allowed"
+
+    res = gitops(clusters.kubeconfig, repo.root, "rollback", "web", "--config-namespace", cfg, *staging)
+    assert res.returncode == 0, res.stderr
+    assert second.get("configmap", "-n", ns, "web-cm")["data"] == {"v": "one"}
+    assert not names(first, "configmaps", ns)
+    res = gitops(clusters.kubeconfig, repo.root, "history", "web", "--config-namespace", cfg, *staging)
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.splitlines()[-1]
+    assert len(res.stdout.splitlines()) == 4 and one in last and "(rollback)" in last

@@ -10,48 +10,18 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import VENV_BIN, Cluster, run_cli
 from diff_helpers import apply, configmap, statuses
-from faultproxy import FaultProxy, Rule, make_cert
+from faultproxy import Rule
 from gitrepo import write_files
+from proxy_helpers import Proxied
 
 LEASES = r"/apis/coordination\.k8s\.io/v1/namespaces/default/leases"
 WRITE = r"^(?!.*dryRun=All).*fieldManager="  # a real write (not a dry-run) of ours
-
-
-@dataclass
-class Proxied:
-    proxy: FaultProxy
-    kubeconfig: Path
-
-    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        res = run_cli(*argv, "--kubeconfig", str(self.kubeconfig))
-        assert "Traceback" not in res.stderr, res.stderr
-        return res
-
-
-@pytest.fixture(scope="module")
-def proxy_cert(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_cert(cluster.kubeconfig.parent, tmp_path_factory.mktemp("proxy-cert"))
-
-
-@pytest.fixture
-def proxied(cluster: Cluster, proxy_cert: tuple[Path, Path], tmp_path: Path) -> Iterator[Proxied]:
-    p = FaultProxy(cluster.server, cluster.kubeconfig.parent / "ca.crt", *proxy_cert)
-    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
-    for c in cfg["clusters"]:
-        c["cluster"]["server"] = p.url
-    kubeconfig = tmp_path / "proxied.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(cfg))
-    yield Proxied(p, kubeconfig)
-    p.stop()
 
 
 def _app(tmp_path: Path, namespace: str, n: int = 3, extra: dict[str, str] | None = None) -> Path:

@@ -89,3 +89,27 @@ def test_helm_template_arguments_follow_argo_cd(tmp_path: Path) -> None:
                     "--set", "p=1", "--set-string", "s=007", "--skip-tests", "--skip-schema-validation"]
     plain = template_args(req, Helm(kube_version="v1", api_versions=("v1",)), home, chart, chart)
     assert plain[:5] == ["template", "app", str(chart), "--namespace", "dest"] and "--include-crds" in plain
+
+
+def test_confine_files_refuses_what_resolves_outside(tmp_path: Path) -> None:
+    """The batch form of confine: a plain file is inside when its directory is; a symlinked file, or a
+    file under a symlinked directory, is resolved and refused when it lands outside."""
+    from kubectl_gitops.errors import GitopsError
+    from kubectl_gitops.render.paths import confine_files
+    from kubectl_gitops.source import Tree
+
+    outside, root = tmp_path / "outside", tmp_path / "repo"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "x.yaml").write_text("{}")
+    (outside / "dir" / "y.yaml").write_text("{}")
+    app = root / "app"
+    app.mkdir(parents=True)
+    (app / "a.yaml").write_text("{}")
+    (app / "in.yaml").symlink_to(app / "a.yaml")
+    (app / "out.yaml").symlink_to(outside / "x.yaml")
+    (app / "sub").symlink_to(outside / "dir")
+    tree = Tree(root=root, tree_id=None, label="repo")
+    confine_files(tree, [app / "a.yaml", app / "in.yaml"], "manifest", "app")
+    for bad in (app / "out.yaml", app / "sub" / "y.yaml"):
+        with pytest.raises(GitopsError, match="is outside the repository"):
+            confine_files(tree, [app / "a.yaml", bad], "manifest", "app")

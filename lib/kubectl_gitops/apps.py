@@ -215,14 +215,23 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
         # Plain manifests first: that usually reads one file, where looking for Applications reads all.
         apps = [] if has_plain_manifests(p, display) else applications_in_dir(p, display)
         return (apps or [plain_dir_app(p, _dir_app_name(p))]), p
-    for d in search_dirs:
-        if d.is_dir():
-            named = [a for a in applications_in_dir(d, display) if a.name == target]
-            if named:
-                return named, d
+    found = app_named(target, search_dirs, display)
+    if found:
+        return found
     raise GitopsError(f"{target}: no such file, directory or application",
                       hint="TARGET is a manifest directory, an Application file or directory, or an app "
                            "name found in ./apps")
+
+
+def app_named(name: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
+              display: Display = str) -> tuple[list[App], Path] | None:
+    """The Applications called `name` in the first search directory that has any, and that directory."""
+    for d in search_dirs:
+        if d.is_dir():
+            named = [a for a in applications_in_dir(d, display) if a.name == name]
+            if named:
+                return named, d
+    return None
 
 
 def has_plain_manifests(p: Path, display: Display) -> bool:

@@ -7,12 +7,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from kubectl_gitops import pipeline, policy, report, syncing
-from kubectl_gitops.cluster import ApiError, Client, KubeOptions, connect
+from kubectl_gitops.apps import app_named
+from kubectl_gitops.cluster import ApiError, Client, KubeOptions
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
-from kubectl_gitops.fleet import Fleet, FleetOptions
+from kubectl_gitops.fleet import Fleet, FleetOptions, unreachable
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
@@ -88,9 +90,11 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
 
 
 def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:
-    """The apps whose cluster stopped answering during the run, as states that say so."""
+    """The apps whose cluster stopped answering during the run, as states that say so (those whose
+    Lease it did not answer for say so already)."""
     by_app = {p.app: p.state for p in plans}
-    return [replace(by_app[a.app], error=a.message) for a in result.apps if a.unreachable and a.app in by_app]
+    return [replace(by_app[a.app], error=a.message) for a in result.apps
+            if a.unreachable and a.app in by_app and not by_app[a.app].error]
 
 
 def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: Log,
@@ -105,12 +109,15 @@ def run_status(*, compare: CompareOptions, output: str, kube: KubeOptions, log: 
     return EXIT_OK if report.all_healthy(states) else EXIT_CHANGED
 
 
-def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log) -> int:
-    states, _ = pipeline.compare(_fleet(kube, None, compare), compare, log)
+def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: KubeOptions, log: Log,
+                clusters: FleetOptions | None = None) -> int:
+    states, _ = pipeline.compare(_fleet(kube, clusters, compare), compare, log)
     for st in states:
         for reason in policy.window_violations(st, at=at):
             log(f"app {st.app.name}: sync {reason}")
     sys.stdout.write(report.windows_output(states, at, output))
+    if _unreached(states, log):
+        return EXIT_ERROR
     return EXIT_CHANGED if any(policy.window_violations(st, at=at) for st in states) else EXIT_OK
 
 
@@ -138,34 +145,58 @@ def _records_by_app(fleet: Fleet, states: list[AppState], namespace: str, log: L
 def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kube: KubeOptions,
              log: Log, clusters: FleetOptions | None = None) -> int:
     """Every app with its record. With a TARGET its apps, compared live now; without, every record
-    on the cluster (apps synced from any machine)."""
+    on the cluster and on each other cluster the flags name (apps synced from any machine)."""
+    fleet = _fleet(kube, clusters, compare or CompareOptions(config_namespace=namespace))
     if compare is None:
-        rows = list(_records_of(connect(kube), namespace, log).values())
+        rows: list[AppRecord] = []
+        unreached = False
+        for target in fleet.named():
+            client = fleet.client_for(target)
+            try:
+                rows += _records_of(client, namespace, log).values()
+            except GitopsError as e:
+                if client is fleet.management or not unreachable(e):
+                    raise
+                log(f"error: cluster {target.label}: its app records were not read: {e}")
+                unreached = True
     else:
-        fleet = _fleet(kube, clusters, compare)
         states, settings = pipeline.compare(fleet, compare, log)
         pipeline.assess(states, settings)
         records = _records_by_app(fleet, states, namespace, log)
         rows = [live_record(st, records.get(st.app.name), fleet.client_of(st.app).host)
                 for st in states if not st.error]
-        _unreached(states, log)
+        unreached = _unreached(states, log)
     sys.stdout.write(report.list_output(rows, namespace, output))
-    return EXIT_OK
+    return EXIT_ERROR if unreached else EXIT_OK
 
 
-def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log: Log) -> int:
-    found = read_record(connect(kube), namespace, app)
-    if found is None:
-        raise GitopsError(f"app {app}: no record in namespace {namespace}: it was never synced to this cluster "
-                          "by kubectl gitops", hint="`kubectl gitops list` shows the apps that have one")
-    sys.stdout.write(report.history_output(found[0], output))
+def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log: Log,
+                clusters: FleetOptions | None = None) -> int:
+    """APP's record, where sync wrote it: on the destination cluster of the Application APP names
+    here (its file, or its name in ./apps); else (no Git) on the one of the current cluster and the
+    clusters the flags name that has it."""
+    fleet = _fleet(kube, clusters, CompareOptions(target=app, config_namespace=namespace))
+    here = single_app(CompareOptions(target=app)) if Path(app).is_file() or app_named(app) else None
+    name, targets = (here.name, [fleet.target_of(here)]) if here else (app, fleet.named())
+    found = [(t, rec) for t in targets for rec in [read_record(fleet.client_for(t), namespace, name)] if rec]
+    looked = ", ".join(t.label for t in targets)
+    if not found:
+        raise GitopsError(f"app {name}: no record in namespace {namespace} of cluster {looked}: it was never "
+                          "synced there by kubectl gitops",
+                          hint="`kubectl gitops list` shows the apps that have one; --cluster NAME=CONTEXT "
+                               "looks on another cluster too")
+    if len(found) > 1:
+        raise GitopsError(f"app {name}: a record in namespace {namespace} of clusters "
+                          f"{', '.join(t.label for t, _ in found)}", hint="choose one with --context")
+    target, (record, _) = found[0]
+    sys.stdout.write(report.history_output(record, output, target.label))
     return EXIT_OK
 
 
 def run_rollback(*, compare: CompareOptions, entry_id: int | None, force: bool, output: str,
-                 kube: KubeOptions, req: SyncRequest, log: Log) -> int:
+                 kube: KubeOptions, req: SyncRequest, log: Log, clusters: FleetOptions | None = None) -> int:
     """Sync one app at the revision of a history entry (default: the deployment before the current)."""
-    fleet = _fleet(kube, None, compare)
+    fleet = _fleet(kube, clusters, compare)
     app = single_app(compare)
     if app.automated and not force:
         raise GitopsError(f"app {app.name}: rollback refused: syncPolicy.automated is on, so the next automated "

@@ -96,6 +96,15 @@ class Fleet:
         self.resolve([app])
         return self._targets[app.name]
 
+    def named(self) -> list[Target]:
+        """The run's own cluster and every other one the user named (--cluster, --clusters-file, the
+        cluster Secrets): where app records are looked for when no Application says which cluster."""
+        inv = self.inventory
+        targets = [Target(label=inv.current, context=inv.current),
+                   *(Target(label=c, context=c) for c in inv.explicit.values()),
+                   *(Target(label=s.name or s.server, secret=s) for s in inv.secrets)]
+        return list({t.key: t for t in targets}.values())
+
     # -- connections -------------------------------------------------------------------------------
 
     def client_of(self, app: App) -> Client:

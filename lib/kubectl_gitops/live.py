@@ -66,8 +66,10 @@ class LiveCache:
     def __init__(self, client: Client, lister: Lister | None = None) -> None:
         self.client = client
         self._list = lister or client.list  # watch: the objects its WATCH streams keep current
-        self._lists: dict[tuple[ApiResource, str], list[Obj]] = {}  # namespace "" = cluster-wide
+        # Each LIST's objects by key, keyed once for every app; namespace "" = cluster-wide.
+        self._lists: dict[tuple[ApiResource, str], dict[ResourceKey, Obj]] = {}
         self.forbidden: set[ApiResource] = set()  # optional kinds this user may not list
+        self._by_namespace: dict[ApiResource, dict[str, dict[ResourceKey, Obj]]] = {}  # cluster-wide, split
 
     def objects(self, wanted: list[Scope]) -> dict[ResourceKey, Obj]:
         optional = {s.resource for s in wanted if s.optional}
@@ -88,17 +90,24 @@ class LiveCache:
             if items is None:
                 self.forbidden.add(job[0])
             else:
-                self._lists[job] = items
+                self._lists[job] = {key_of(o): o for o in items}
         out: dict[ResourceKey, Obj] = {}
         for res, ns in pairs:
             if res in self.forbidden:
                 continue
-            items = self._lists.get((res, ns))
-            if items is None:  # served from a cluster-wide LIST
-                items = [o for o in self._lists[(res, "")] if (o.get("metadata") or {}).get("namespace") == ns]
-            for obj in items:
-                out[key_of(obj)] = obj
+            found = self._lists.get((res, ns))
+            if found is None:  # served from a cluster-wide LIST, split by namespace once
+                found = self._split(res).get(ns, {})
+            out.update(found)
         return out
+
+    def _split(self, res: ApiResource) -> dict[str, dict[ResourceKey, Obj]]:
+        split = self._by_namespace.get(res)
+        if split is None:
+            split = self._by_namespace[res] = {}
+            for key, o in self._lists[(res, "")].items():
+                split.setdefault(key.namespace, {})[key] = o
+        return split
 
 
 def _namespaces(s: Scope) -> list[str]:

@@ -83,13 +83,23 @@ def check(plans: list[AppPlan], fleet: Fleet, req: SyncRequest, settings: Settin
 @contextlib.contextmanager
 def locked(plans: list[AppPlan], fleet: Fleet, namespace: str) -> Iterator[None]:
     """Hold each app's Lease, on the app's own cluster, while the block runs. An app with nothing to
-    write needs no lock: a no-change sync sends no write at all."""
+    write needs no lock: a no-change sync sends no write at all. A cluster that stops answering
+    meanwhile fails its apps (their state says why, and `run` skips them); the others go on."""
     held: list[AppLock] = []
     try:
         for p in plans:
-            if p.has_writes:
-                lock = AppLock(fleet.client_of(p.state.app), p.app, namespace)
-                lock.acquire()
+            client = fleet.client_of(p.state.app)
+            if p.has_writes and not p.state.error:
+                lock = AppLock(client, p.app, namespace)
+                try:
+                    lock.acquire()
+                except GitopsError as e:
+                    if not unreachable(e):
+                        raise
+                    for q in plans:
+                        if fleet.client_of(q.state.app) is client:
+                            q.state.error = str(e)
+                    continue
                 held.append(lock)
         yield
     finally:
@@ -100,8 +110,8 @@ def locked(plans: list[AppPlan], fleet: Fleet, namespace: str) -> Iterator[None]
 def run(plans: list[AppPlan], fleet: Fleet, checker: HealthChecker, req: SyncRequest, log: Log) -> SyncResult:
     """Execute the plans in order (under `locked`), recording each app that wrote. Consecutive apps
     of one wave under one parent (siblings, or top-level apps) run alongside each other when their
-    clusters differ. The first failure stops the run, except a cluster that stops answering: its apps
-    fail, the others go on."""
+    clusters differ. The first failure stops the run, except a cluster that stops answering (before,
+    when `locked` took the Leases, or during the run): its apps fail, the others go on."""
     result = SyncResult()
     down: dict[int, str] = {}  # id(client) -> why its cluster is taken to be down
     for batch in _batches(plans):
@@ -132,8 +142,9 @@ def _lane(client: Client, plans: list[AppPlan], down: dict[int, str], checker: H
     runner = Runner(client, _wave_health(checker), req, log)
     out = []
     for p in plans:
-        if id(client) in down:  # its cluster stopped answering: not tried again
-            out.append(_failed(p, down[id(client)]))
+        why = down.get(id(client)) or p.state.error  # its cluster stopped answering: not tried again
+        if why:
+            out.append(_failed(p, why))
             continue
         try:
             outcome = runner.run(p)

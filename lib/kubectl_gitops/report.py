@@ -246,7 +246,7 @@ def diff_output(states: list[AppState], output: str, color: bool) -> str:
     return to_json(doc) if output == "json" else to_yaml(doc)
 
 
-WINDOW_HEADERS = ("APP", "PROJECT", "KIND", "SCHEDULE", "DURATION", "TIMEZONE", "STATUS", "OPENS", "CLOSES",
+WINDOW_HEADERS = ("APP", "CLUSTER", "PROJECT", "KIND", "SCHEDULE", "DURATION", "TIMEZONE", "STATUS", "OPENS", "CLOSES",
                   "MANUALSYNC", "SYNC")
 
 
@@ -259,7 +259,7 @@ def windows_output(states: list[AppState], at: datetime, output: str) -> str:
         sync = "allowed" if policy.window_verdict(st.app, st.project, manual=True, at=at).allowed else "blocked"
         for w in policy.windows_for(st.app, st.project):
             span = w.span(at)
-            rows.append([st.app.name, st.project.name, w.kind, w.schedule, w.duration_text, w.time_zone,
+            rows.append([st.app.name, st.cluster, st.project.name, w.kind, w.schedule, w.duration_text, w.time_zone,
                          "Active" if span.active else "Inactive", _time(span.opens) if span.opens else "",
                          _time(span.closes) if span.closes else "", "Enabled" if w.manual_sync else "Disabled", sync])
     return rows_output(output, WINDOW_HEADERS, rows, "windows")
@@ -304,10 +304,11 @@ def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> st
     return table(LIST_WIDE_HEADERS if output == "wide" else LIST_HEADERS, rows) + "\n"
 
 
-def history_output(record: AppRecord, output: str) -> str:
-    """`kubectl gitops history`: like `argocd app history`, oldest first."""
+def history_output(record: AppRecord, output: str, cluster: str = "") -> str:
+    """`kubectl gitops history`: like `argocd app history`, oldest first; `cluster`: where the record is."""
     if output in ("json", "yaml"):
-        doc = {"app": record.app, "history": application_document(record, "")["status"]["history"]}
+        doc = {"app": record.app, "cluster": cluster or None,
+               "history": application_document(record, "")["status"]["history"]}
         return to_json(doc) if output == "json" else to_yaml(doc)
     rows = [[h.id, h.deployed_at, h.revision, h.initiated_by + (" (automated)" if h.automated else ""),
              f"{h.source.repo_url or '.'} {h.source.path}" + (" (rollback)" if h.rollback else "")]

@@ -67,8 +67,7 @@ class DirectoryRenderer:
         tree, d = req.tree, req.source.directory
         app_dir = req.app_dir.resolve()
         files = _manifest_files(app_dir, d)
-        for f in files:
-            paths.confine(tree, f, "manifest", req.label)
+        paths.confine_files(tree, files, "manifest", req.label)
         out = _render_files(app_dir, files, d, tree.display, parse_cache=tree.tree_id is None,
                             evaluate=lambda f: jsonnet.evaluate(tree, f, d.jsonnet, req.label))
         if not out:
