@@ -31,6 +31,7 @@ __all__ = ["ApiError", "ApiResource", "Client", "KubeOptions", "connect"]
 PAGE_SIZE = 500  # objects per LIST page
 LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
 DISCOVERY_WORKERS = 8
+Objs = list[Obj]  # (named here: inside Client, `list` is a method)
 
 
 @dataclass
@@ -85,8 +86,12 @@ class Client(Requester):
     # -- verbs -------------------------------------------------------------------------------------
 
     def list(self, res: ApiResource, namespace: str = "") -> list[Obj]:
-        """Every object, in pages of PAGE_SIZE; an expired continue token (410) starts the LIST over,
-        and after a few of those one unpaginated LIST is sent."""
+        return self.list_versioned(res, namespace)[0]
+
+    def list_versioned(self, res: ApiResource, namespace: str = "") -> tuple[Objs, str]:
+        """Every object, in pages of PAGE_SIZE, and the resourceVersion the LIST was served at (where a
+        WATCH starts). An expired continue token (410) starts the LIST over, and after a few of those
+        one unpaginated LIST is sent."""
         what = f"list {res.plural}"
         for _ in range(LIST_RESTARTS):
             items: list[Obj] = []
@@ -102,9 +107,9 @@ class Client(Requester):
                 items += doc.get("items") or []
                 token = (doc.get("metadata") or {}).get("continue") or ""
                 if not token:
-                    return _typed(items, res)
+                    return _typed(items, res), str((doc.get("metadata") or {}).get("resourceVersion") or "")
         doc = self.request("GET", res.path(namespace), what=what)
-        return _typed(doc.get("items") or [], res)
+        return _typed(doc.get("items") or [], res), str((doc.get("metadata") or {}).get("resourceVersion") or "")
 
     def get(self, res: ApiResource, namespace: str, name: str) -> Obj | None:
         try:

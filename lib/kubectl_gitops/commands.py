@@ -23,7 +23,6 @@ from kubectl_gitops.state import AppState, HealthCode, SyncRequest, SyncResult, 
 
 if TYPE_CHECKING:  # the notify package is imported by a sync only: diff, status and --help never load it
     from kubectl_gitops.notify.loading import ConfigSource
-    from kubectl_gitops.notify.record import NotifyRecord
 
 Log = Callable[[str], None]
 WROTE = frozenset(TaskResult) - {TaskResult.UNCHANGED, TaskResult.PRUNE_SKIPPED, TaskResult.FAILED,
@@ -65,31 +64,21 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
 
 def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
           notifications: ConfigSource | None = None) -> int:
+    from kubectl_gitops import syncing  # with the notify package
     from kubectl_gitops.notify.loading import ConfigSource
-    from kubectl_gitops.notify.onsync import SyncNotifier
 
     fleet.set_deadline(req.timeout)  # every request's timeout is the time left
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(fleet, compare, log)
     plans = pipeline.plan_all(states, req)
-    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
-    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace),
-                                    fleet.management, req.record_namespace, log,
-                                    store=_RecordsOfEachCluster(fleet, req.record_namespace))
-    try:
-        plans = pipeline.check(plans, fleet, req, settings)  # every app validated before the first write
-    except GitopsError as e:
-        if notifier is not None and not req.dry_run:
-            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
-        raise
+    notifier = syncing.notifier(notifications or ConfigSource(namespace=compare.config_namespace), fleet, req, log)
+    plans = syncing.check(plans, fleet, req, settings, notifier)
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_ERROR if _unreached(states, log) else EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
-    checker = pipeline.assess(states, settings)
-    with pipeline.locked(plans, fleet, req.lock_namespace):
-        result = pipeline.run(plans, fleet, checker, req, log)
+    result = syncing.execute(plans, states, settings, fleet, req, notifier, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok and not a.unreachable:
@@ -101,28 +90,9 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     stopped = next((a.stopped for a in result.apps if a.stopped), None)
     if stopped:  # a signal or a lost lease: what was done is above
         return stopped.exit_code
-    if notifier is not None:
-        notifier.after(result.apps, {p.app: p.state for p in plans})
     if unreached and not any(t.result in WROTE for a in result.apps for t in a.tasks):
         return EXIT_ERROR  # nothing was written anywhere
     return EXIT_OK if result.ok and not unreached else EXIT_CHANGED
-
-
-class _RecordsOfEachCluster:
-    """Notification state is kept in the app's record, which lives on the app's own cluster."""
-
-    def __init__(self, fleet: Fleet, namespace: str) -> None:
-        self.fleet, self.namespace = fleet, namespace
-
-    def load(self, app: str) -> NotifyRecord:
-        from kubectl_gitops.notify.record import AppRecordStore
-
-        return AppRecordStore(self.fleet.client_named(app), self.namespace).load(app)
-
-    def save(self, app: str, record: NotifyRecord) -> None:
-        from kubectl_gitops.notify.record import AppRecordStore
-
-        AppRecordStore(self.fleet.client_named(app), self.namespace).save(app, record)
 
 
 def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:
