@@ -75,6 +75,7 @@ def test_an_app_name_is_evaluated_on_its_destination_cluster(clusters: Clusters,
     res = gitops(clusters, repo.root, "notify", "template", "notify", "where", "web", *settings, *staging)
     assert res.returncode == 0, res.stderr
     assert res.stdout == f"message: web at {two} to staging\n"  # the record on second, the spec from Git
+    assert one not in res.stdout + res.stderr  # not the first cluster's older record
     assert f"app web: its record in namespace {cfg} of cluster second" in res.stderr
     res = gitops(clusters, repo.root, "notify", "trigger", "run", "on-synced", "web", *settings, *staging, "-o", "json")
     assert res.returncode == 0, res.stderr
