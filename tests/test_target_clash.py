@@ -74,3 +74,24 @@ def test_a_name_only_an_app_has_is_the_app(cluster: Cluster, clash) -> None:
     res = gitops(repo.root, "sync", "web", "--timeout", "90s", "--config-namespace", records)
     assert res.returncode == 0, res.stderr
     assert cluster.get("configmap", "-n", app_ns, "app-cm")["data"] == {"from": "app"}
+
+
+def test_which_names_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cluster: resolve_target alone. A path is never refused, nor `apps` itself (its Applications,
+    the one named `apps` among them, each keep their destination)."""
+    from kubectl_gitops.apps import resolve_target
+    from kubectl_gitops.errors import GitopsError
+
+    repo = Repo(tmp_path / "config")
+    repo.write("apps/web.yaml", application("web", "site", "app-ns"))
+    repo.write("apps/apps.yaml", application("apps", "apps", "app-ns"))
+    repo.write("web/cm.yaml", configmap("dir-ns", "dir-cm", {"from": "dir"}))
+    monkeypatch.chdir(repo.root)
+    with pytest.raises(GitopsError, match="web: names both the directory ./web and the Application web"):
+        resolve_target("web")
+    for path in ("./web", "web/", str(repo.root / "web")):
+        [app], _ = resolve_target(path)
+        assert app.is_plain_dir and app.name == "web"
+    [app], _ = resolve_target("apps/web.yaml")
+    assert app.dest_namespace == "app-ns"
+    assert {a.name for a in resolve_target("apps")[0]} == {"apps", "web"}

@@ -181,7 +181,7 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
                               hint="pass a directory to diff plain manifests")
         return apps, p
     if p.is_dir():
-        refuse_clash(target, search_dirs, display)
+        refuse_clash(target, p, search_dirs, display)
         # Plain manifests first: that usually reads one file, where looking for Applications reads all.
         apps = [] if has_plain_manifests(p, display) else applications_in_dir(p, display)
         return (apps or [plain_dir_app(p, _dir_app_name(p))]), p
@@ -204,9 +204,14 @@ def app_named(name: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
     return None
 
 
-def refuse_clash(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),), display: Display = str) -> None:
-    """A bare name (no path separator) of a directory here that names an app in `apps/` too."""
+def refuse_clash(target: str, at: Path, search_dirs: tuple[Path, ...], display: Display = str) -> None:
+    """A bare name (no path separator) of a directory here (read at `at`) that names an app in `apps/` too.
+
+    `apps` itself is let through: its Applications, the one of that name among them, each keep their
+    destination, and reading them twice would double the cost of the commonest TARGET."""
     if "/" in target or os.sep in target or (os.altsep and os.altsep in target) or target in (".", ".."):
+        return
+    if any(at.resolve() == d.resolve() for d in search_dirs):
         return
     found = app_named(target, search_dirs, display)
     if found:

@@ -127,7 +127,7 @@ class _Walk:
     def target_apps(self, target: str) -> list[App]:
         p = Path(target)
         if p.is_dir() and not has_plain_manifests(p, str):
-            refuse_clash(target, self.sources.search_dirs(), self.sources.display)
+            refuse_clash(target, p, self.sources.search_dirs(), self.sources.display)
             # A directory of Applications (and the AppProjects an App of Apps often carries): every
             # file read, each bad document a finding rather than the end.
             for m in app_projects_in(p):
