@@ -87,7 +87,7 @@ def test_which_names_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     repo.write("apps/apps.yaml", application("apps", "apps", "app-ns"))
     repo.write("web/cm.yaml", configmap("dir-ns", "dir-cm", {"from": "dir"}))
     monkeypatch.chdir(repo.root)
-    with pytest.raises(GitopsError, match="web: names both the directory ./web and the Application web"):
+    with pytest.raises(GitopsError, match=r"web: names both the directory \./web and the Application web"):
         resolve_target("web")
     for path in ("./web", "web/", str(repo.root / "web")):
         [app], _ = resolve_target(path)
