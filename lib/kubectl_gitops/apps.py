@@ -207,8 +207,8 @@ def app_named(name: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
 def refuse_clash(target: str, at: Path, search_dirs: tuple[Path, ...], display: Display = str) -> None:
     """A bare name (no path separator) of a directory here (read at `at`) that names an app in `apps/` too.
 
-    `apps` itself is let through: its Applications, the one of that name among them, each keep their
-    destination, and reading them twice would double the cost of the commonest TARGET."""
+    `apps` itself is let through: the directory and an app of that name in it are Applications either
+    way, each sent to its own destination, and checking would read ./apps twice for the commonest TARGET."""
     if "/" in target or os.sep in target or (os.altsep and os.altsep in target) or target in (".", ".."):
         return
     if any(at.resolve() == d.resolve() for d in search_dirs):
