@@ -79,8 +79,8 @@ APPLICATIONS = [
     ("directory-true", "spec:\n  source: {directory: true}",
      "spec.source.directory must be a mapping, not a boolean (true)"),
     ("unknown-field", "spec:\n  syncPolicy: {automatic: {}}", "spec.syncPolicy.automatic: unknown field"),
-    ("not-honoured", "spec:\n  syncPolicy: {retry: {limit: 2}}",
-     "spec.syncPolicy.retry is not supported by kubectl-gitops yet; refused rather than ignored"),
+    ("not-honoured", "spec:\n  syncPolicy: {retry: {limit: 2, refresh: true}}",
+     "spec.syncPolicy.retry.refresh is not supported by kubectl-gitops yet; refused rather than ignored"),
     ("wave-not-integer", "metadata:\n  annotations: {argocd.argoproj.io/sync-wave: first}",
      "argocd.argoproj.io/sync-wave 'first' is not an integer"),
 ]

@@ -117,8 +117,7 @@ def test_unknown_field_is_named(path: str, value: Any, message: str) -> None:
 
 NOT_HONOURED = [
     ("spec.source.plugin.name", "cmp"),
-    ("spec.syncPolicy.retry", {"limit": 5}),
-    ("spec.syncPolicy.automated.allowEmpty", True),
+    ("spec.syncPolicy.retry.refresh", True),  # retry and allowEmpty are honoured (watch)
     ("spec.info", [{"name": "url", "value": "https://x"}]),
     ("spec.revisionHistoryLimit", 10),
     ("spec.sourceHydrator", {"drySource": {"repoURL": "x"}}),

@@ -13,6 +13,7 @@ from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.destinations import one_of
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of, sync_wave
+from kubectl_gitops.windows import parse_go_duration
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -30,6 +31,20 @@ class IgnoreRule:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """syncPolicy.retry: a failed automated sync is tried again `limit` times (< 0: without end),
+    waiting duration × factor^n, at most max_duration seconds."""
+
+    limit: int = 0
+    duration: float = 5.0
+    factor: float = 2.0
+    max_duration: float = 180.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_duration, self.duration * self.factor ** attempt)
+
+
+@dataclass(frozen=True)
 class App:
     """One Application: where its manifests come from and where they go."""
 
@@ -43,6 +58,8 @@ class App:
     automated: bool = False
     auto_prune: bool = False
     self_heal: bool = False
+    allow_empty: bool = False
+    retry: Retry | None = None
     ignore_differences: tuple[IgnoreRule, ...] = ()
     managed_namespace_metadata: Obj | None = None
     wave: int = 0
@@ -89,9 +106,11 @@ def parse_application(obj: Obj, origin: str) -> App:
         dest_name=dest.get("name") or "",
         project=spec.get("project") or "default",
         sync_options=tuple(policy.get("syncOptions") or ()),
-        automated=auto is not None,
+        automated=auto is not None and (auto or {}).get("enabled") is not False,  # Argo CD 3: enabled: false
         auto_prune=bool((auto or {}).get("prune")),
         self_heal=bool((auto or {}).get("selfHeal")),
+        allow_empty=bool((auto or {}).get("allowEmpty")),
+        retry=parse_retry(policy.get("retry"), where),
         ignore_differences=tuple(parse_ignore_rule(r, where) for r in spec.get("ignoreDifferences") or ()),
         managed_namespace_metadata=policy.get("managedNamespaceMetadata"),
         wave=sync_wave(obj, where),
@@ -129,6 +148,22 @@ def parse_ignore_rule(r: Any, where: str) -> IgnoreRule:
         jq_path_expressions=tuple(r.get("jqPathExpressions") or ()),
         managed_fields_managers=tuple(r.get("managedFieldsManagers") or ()),
     )
+
+
+def parse_retry(r: object, where: str) -> Retry | None:
+    """syncPolicy.retry with Argo CD's defaults (backoff 5s, factor 2, maxDuration 3m)."""
+    if r is None:
+        return None
+    if not isinstance(r, dict) or not isinstance(r.get("backoff") or {}, dict):
+        raise GitopsError(f"{where}: spec.syncPolicy.retry must be a mapping with limit and backoff")
+    b = r.get("backoff") or {}
+    try:
+        return Retry(limit=int(r.get("limit", 0)),
+                     duration=parse_go_duration(str(b.get("duration") or "5s")).total_seconds(),
+                     factor=float(b.get("factor") or 2),
+                     max_duration=parse_go_duration(str(b.get("maxDuration") or "3m")).total_seconds())
+    except (TypeError, ValueError) as e:
+        raise GitopsError(f"{where}: spec.syncPolicy.retry: {e}") from None
 
 
 def plain_dir_app(path: Path, name: str) -> App:

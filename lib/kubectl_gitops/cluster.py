@@ -51,6 +51,7 @@ LIST_RESTARTS = 3  # expired continue tokens before one unpaginated LIST
 DISCOVERY_WORKERS = 8
 # Failures that another attempt would only repeat: an untrusted certificate, a name that does not resolve.
 PERMANENT = (ssl.SSLCertVerificationError, socket.gaierror)
+Objs = list[Obj]  # (named here: inside Client, `list` is a method)
 DEADLINE_MARGIN = 2.0  # seconds requests may take past the command's --timeout
 GRACE_SECONDS = 5.0  # past the deadline, for the lease's own requests (its release)
 
@@ -223,8 +224,12 @@ class Client:
     # -- verbs -------------------------------------------------------------------------------------
 
     def list(self, res: ApiResource, namespace: str = "") -> list[Obj]:
-        """Every object, in pages of PAGE_SIZE; an expired continue token (410) starts the LIST over,
-        and after a few of those one unpaginated LIST is sent."""
+        return self.list_versioned(res, namespace)[0]
+
+    def list_versioned(self, res: ApiResource, namespace: str = "") -> tuple[Objs, str]:
+        """Every object, in pages of PAGE_SIZE, and the resourceVersion the LIST was served at (where a
+        WATCH starts). An expired continue token (410) starts the LIST over, and after a few of those
+        one unpaginated LIST is sent."""
         what = f"list {res.plural}"
         for _ in range(LIST_RESTARTS):
             items: list[Obj] = []
@@ -240,9 +245,9 @@ class Client:
                 items += doc.get("items") or []
                 token = (doc.get("metadata") or {}).get("continue") or ""
                 if not token:
-                    return _typed(items, res)
+                    return _typed(items, res), str((doc.get("metadata") or {}).get("resourceVersion") or "")
         doc = self.request("GET", res.path(namespace), what=what)
-        return _typed(doc.get("items") or [], res)
+        return _typed(doc.get("items") or [], res), str((doc.get("metadata") or {}).get("resourceVersion") or "")
 
     def get(self, res: ApiResource, namespace: str, name: str) -> Obj | None:
         try:

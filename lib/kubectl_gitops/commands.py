@@ -8,14 +8,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from kubectl_gitops import pipeline, policy, report
+from kubectl_gitops import pipeline, policy, report, syncing
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
 from kubectl_gitops.fleet import Fleet, FleetOptions, unreachable
 from kubectl_gitops.notify.loading import ConfigSource
-from kubectl_gitops.notify.onsync import SyncNotifier
-from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
 from kubectl_gitops.record_store import find_records, list_records, read_record
@@ -65,24 +63,14 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(fleet, compare, log)
     plans = pipeline.plan_all(states, req)
-    # Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
-    notifier = SyncNotifier.prepare(notifications or ConfigSource(namespace=compare.config_namespace),
-                                    fleet.management, req.record_namespace, log,
-                                    store=_RecordsOfEachCluster(fleet, req.record_namespace))
-    try:
-        plans = pipeline.check(plans, fleet, req, settings)  # every app validated before the first write
-    except GitopsError as e:
-        if notifier is not None and not req.dry_run:
-            notifier.refused([p.state for p in plans], str(e))  # Argo CD's phase Error: on-sync-failed
-        raise
+    notifier = syncing.notifier(notifications or ConfigSource(namespace=compare.config_namespace), fleet, req, log)
+    plans = syncing.check(plans, fleet, req, settings, notifier)
     if req.dry_run:
         sys.stdout.write(report.plan_output(plans, output))
         return EXIT_ERROR if _unreached(states, log) else EXIT_OK
     if sys.stderr.isatty():
         log(report.table(report.PLAN_HEADERS, report.plan_rows(plans)))
-    checker = pipeline.assess(states, settings)
-    with pipeline.locked(plans, fleet, req.lock_namespace):
-        result = pipeline.run(plans, fleet, checker, req, log)
+    result = syncing.execute(plans, states, settings, fleet, req, notifier, log)
     sys.stdout.write(report.sync_output(result, output))
     for a in result.apps:
         if not a.ok and not a.unreachable:
@@ -94,24 +82,9 @@ def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, 
     stopped = next((a.stopped for a in result.apps if a.stopped), None)
     if stopped:  # a signal or a lost lease: what was done is above
         return stopped.exit_code
-    if notifier is not None:
-        notifier.after(result.apps, {p.app: p.state for p in plans})
     if unreached and not any(t.result in WROTE for a in result.apps for t in a.tasks):
         return EXIT_ERROR  # nothing was written anywhere
     return EXIT_OK if result.ok and not unreached else EXIT_CHANGED
-
-
-class _RecordsOfEachCluster:
-    """Notification state is kept in the app's record, which lives on the app's own cluster."""
-
-    def __init__(self, fleet: Fleet, namespace: str) -> None:
-        self.fleet, self.namespace = fleet, namespace
-
-    def load(self, app: str) -> NotifyRecord:
-        return AppRecordStore(self.fleet.client_named(app), self.namespace).load(app)
-
-    def save(self, app: str, record: NotifyRecord) -> None:
-        AppRecordStore(self.fleet.client_named(app), self.namespace).save(app, record)
 
 
 def _stopped_answering(result: SyncResult, plans: list[AppPlan]) -> list[AppState]:

@@ -19,6 +19,7 @@ from kubectl_gitops.cluster import Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.live import (
+    Lister,
     LiveCache,
     app_projects,
     argocd_cm,
@@ -58,6 +59,11 @@ def load_settings(client: Client, opts: CompareOptions) -> Settings:
     return customizations.with_bundled(loaded, opts.resource_customizations)
 
 
+def new_sources(opts: CompareOptions) -> Sources:
+    """The trees of a run: remote repositories fetched as each app first asks for one."""
+    return Sources(opts.target, opts.revision, dict(opts.pins))
+
+
 def single_app(opts: CompareOptions) -> App:
     """The one app TARGET names (a command that acts on exactly one, like rollback)."""
     sources = Sources(opts.target, opts.revision)
@@ -71,11 +77,24 @@ def single_app(opts: CompareOptions) -> App:
 
 # -- compare ----------------------------------------------------------------------------------------
 
-def compare_target(opts: CompareOptions, fleet: Fleet, log: Log) -> tuple[list[AppState], Settings]:
+@dataclass(frozen=True)
+class Hooks:
+    """What a long-running caller (watch) gives compare in place of what it reads by default."""
+
+    # Each cluster -> what serves its live objects of each kind (default: a LIST; watch: its caches).
+    listers: Callable[[Client], Lister] | None = None
+    sources: Sources | None = None  # the apps' trees (default: read now; watch: those of its last Git poll)
+    # The apps compared with their cluster (default: all). The others are rendered only, for the apps
+    # they manage (watch: another replica reconciles them).
+    wanted: Callable[[str], bool] | None = None
+
+
+def compare_target(opts: CompareOptions, fleet: Fleet, log: Log,
+                   hooks: Hooks = Hooks()) -> tuple[list[AppState], Settings]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Discovery and argocd-cm are round trips that reading and rendering Git do not need: overlap them.
         pending = pool.submit(load_settings, fleet.management, opts)
-        states = _compare_apps(opts, fleet, pending.result, log)
+        states = _compare_apps(opts, fleet, pending.result, log, hooks)
         return states, pending.result()
 
 
@@ -91,6 +110,7 @@ class Context:
     config_namespace: str
     now: datetime
     projects_lock: threading.Lock = field(default_factory=threading.Lock)  # shared with the other clusters
+    wanted: Callable[[str], bool] | None = None  # Hooks.wanted
 
 
 class _Cluster:
@@ -104,8 +124,8 @@ class _Cluster:
 
 
 def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
-                  log: Log) -> list[AppState]:
-    sources = Sources(opts.target, opts.revision, dict(opts.pins))
+                  log: Log, hooks: Hooks) -> list[AppState]:
+    sources = hooks.sources or new_sources(opts)
     apps, found_at = resolve_target(opts.target, sources.search_dirs(), sources.display,
                                     sources.target_path(opts.target))
     fleet.resolve(apps)  # every destination known before anything is read from its cluster
@@ -124,8 +144,9 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         client = fleet.client_of(app)
         with lock:
             if id(client) not in clusters:
-                clusters[id(client)] = _Cluster(Context(client, get_settings, LiveCache(client), projects,
-                                                        opts.config_namespace, now, projects_lock))
+                live = LiveCache(client, hooks.listers(client) if hooks.listers else None)
+                clusters[id(client)] = _Cluster(Context(client, get_settings, live, projects,
+                                                        opts.config_namespace, now, projects_lock, hooks.wanted))
             return clusters[id(client)]
 
     def start(app: App) -> None:
@@ -249,6 +270,8 @@ def compare_app(app: App, renders: Renders, ctx: Context, log: Log) -> AppState:
                      children=desired.children, project=project, conditions=conditions)
     verdict = policy.window_verdict(app, project, manual=True, at=ctx.now)
     state.sync_window = "" if verdict.allowed else verdict.reason
+    if ctx.wanted is not None and not ctx.wanted(app.name):
+        return state  # its children are known; nothing of it is read from the cluster
     if conditions:  # Argo CD does not compare an app its project refuses
         state.resources = sorted(policy.refuse_app(desired.resources, conditions), key=lambda r: r.key)
         log(f"{app.name}: refused by project {project.name}: {'; '.join(conditions)}")

@@ -23,7 +23,7 @@ from kubectl_gitops.errors import EXIT_CHANGED, GitopsError, Halt
 from kubectl_gitops.model import Obj, ResourceKey
 
 LEASE_SECONDS = 60
-RENEW_SECONDS = LEASE_SECONDS / 4
+RENEW_FRACTION = 1 / 4  # of its duration: a lease is renewed three times before it could expire
 MARGIN_SECONDS = 10.0  # a write is sent only while the lease stays ours at least this long
 ACQUIRE_TRIES = 5  # a lease that vanishes or changes between our requests is tried again
 
@@ -32,12 +32,21 @@ class LeaseLost(Halt):
     """The lease is no longer ours: the sync stops before its next write."""
 
 
-class AppLock:
-    """A coordination.k8s.io Lease per app: one sync at a time; a lease not renewed expires."""
+class LeaseHeld(GitopsError):
+    """Another live sync holds the app's lease: nothing was written; try again later."""
 
-    def __init__(self, client: Client, app: str, namespace: str) -> None:
+
+class AppLock:
+    """A coordination.k8s.io Lease per app: one sync at a time; a lease not renewed expires.
+
+    watch's sharing of apps between replicas holds Leases of its own the same way (`name`, `seconds`),
+    without fencing: they say who reconciles an app, while the sync Lease guards the writes."""
+
+    def __init__(self, client: Client, app: str, namespace: str, *, name: str = "", seconds: int = LEASE_SECONDS,
+                 fence: bool = True) -> None:
         self.client, self.app, self.namespace = client, app, namespace
-        self.name = f"kubectl-gitops-sync-{app}"[:253]
+        self.name = (name or f"kubectl-gitops-sync-{app}")[:253]
+        self.seconds, self.fence = seconds, fence
         # The PID tells a person who holds it; the nonce tells this process from a reused PID.
         self.holder = f"{getpass.getuser()}@{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
         self.res: ApiResource = resource_or_error(client, ResourceKey("coordination.k8s.io", "Lease", namespace,
@@ -60,7 +69,8 @@ class AppLock:
             sent = time.monotonic()
             try:
                 self._hold(self.client.request("POST", self.res.path(self.namespace), body=self._body(None),
-                                               what=f"create lease {self.namespace}/{self.name}"), sent)
+                                               what=f"create lease {self.namespace}/{self.name}",
+                                               fenced=self.fence), sent)
                 break
             except ApiError as e:
                 if e.status not in (0, 409):  # 0: the answer was lost; the create may have happened
@@ -68,7 +78,7 @@ class AppLock:
             live = self._get()
             if live is None:
                 continue  # gone between the 409 and the GET (released meanwhile): create it again
-            if _holder(live) == self.holder:
+            if holder_of(live) == self.holder:
                 self._hold(live, sent)
                 break
             self._refuse_if_held(live)
@@ -82,21 +92,25 @@ class AppLock:
         else:
             raise GitopsError(f"app {self.app}: could not acquire lease {self.namespace}/{self.name}: it changed "
                               f"under each of {ACQUIRE_TRIES} attempts", hint="another sync is starting; retry")
-        self.client.fences = [*self.client.fences, self.check]  # replaced, not changed: threads iterate it
+        if self.fence:
+            self.client.fences = [*self.client.fences, self.check]  # replaced, not changed: threads iterate it
         self._thread = threading.Thread(target=self._renew_loop, daemon=True)
         self._thread.start()
 
     def _refuse_if_held(self, live: Obj) -> None:
         spec = live.get("spec") or {}
-        renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
-        age = time.time() - renewed if renewed else float("inf")
-        if age < (spec.get("leaseDurationSeconds") or LEASE_SECONDS):
+        if alive(live, self.seconds):
             acquired = _parse_time(spec.get("acquireTime"))
             held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
-            raise GitopsError(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
+            raise LeaseHeld(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
                               f"held by {spec.get('holderIdentity')} (for {held})",
                               hint=f"wait for it, or delete the lease if that sync died (it expires "
-                                   f"{LEASE_SECONDS}s after its last renewal)")
+                                   f"{self.seconds}s after its last renewal)")
+
+    @property
+    def held(self) -> bool:
+        """Still ours by our own clock: renewed within its duration, and not lost."""
+        return self._lost is None and self._live is not None and time.monotonic() < self._valid_until
 
     # -- fencing -----------------------------------------------------------------------------------
 
@@ -112,7 +126,7 @@ class AppLock:
                             hint="another sync of this app may be running: let it finish, then sync again")
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(RENEW_SECONDS):
+        while not self._stop.wait(self.seconds * RENEW_FRACTION):
             self._renew()
 
     def _renew(self) -> None:
@@ -133,8 +147,8 @@ class AppLock:
                 current = self._get()
                 if current is None:
                     self._lose("it was deleted")
-                elif _holder(current) != self.holder:
-                    self._lose(f"it is now held by {_holder(current)}")
+                elif holder_of(current) != self.holder:
+                    self._lose(f"it is now held by {holder_of(current)}")
                 else:
                     self._live = current  # renewed by our own retried request; renewed again next time
 
@@ -151,12 +165,7 @@ class AppLock:
             live, self._live = self._live, None
         if live is None:
             return  # never ours, or lost: never delete what another sync holds
-        meta = live["metadata"]
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
-                "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}}
-        with contextlib.suppress(GitopsError):  # not released: it expires by itself
-            self.client.request("DELETE", self._path, body=body, fenced=False,
-                                what=f"release lease {self.namespace}/{self.name}")
+        delete(self.client, self.res, live)
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -166,7 +175,7 @@ class AppLock:
         if live is not None:
             meta["resourceVersion"] = live["metadata"]["resourceVersion"]
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": LEASE_SECONDS,
+                "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": self.seconds,
                          "acquireTime": now, "renewTime": now}}
 
     def _get(self) -> Obj | None:
@@ -179,10 +188,34 @@ class AppLock:
 
     def _hold(self, live: Obj, sent: float) -> None:
         self._live, self._renewed = live, sent
-        self._valid_until = sent + ((live.get("spec") or {}).get("leaseDurationSeconds") or LEASE_SECONDS)
+        self._valid_until = sent + ((live.get("spec") or {}).get("leaseDurationSeconds") or self.seconds)
 
 
-def _holder(live: Obj) -> str:
+def delete(client: Client, res: ApiResource, live: Obj) -> None:
+    """Delete a lease as it was read: conditional on its resourceVersion, so one renewed or taken over
+    meanwhile stays. Not deleted (unreachable, changed): it expires by itself."""
+    meta = live["metadata"]
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+            "preconditions": {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}}
+    with contextlib.suppress(GitopsError):
+        client.request("DELETE", res.path(meta["namespace"], meta["name"]), body=body, fenced=False,
+                       what=f"release lease {meta['namespace']}/{meta['name']}")
+
+
+def expired_for(live: Obj | None, seconds: float = LEASE_SECONDS) -> float:
+    """Seconds since it expired by its renewTime, on our clock (< 0: not yet; its holder may still write)."""
+    spec = (live or {}).get("spec") or {}
+    renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
+    if renewed is None:
+        return float("inf")
+    return time.time() - renewed - (spec.get("leaseDurationSeconds") or seconds)
+
+
+def alive(live: Obj | None, seconds: float = LEASE_SECONDS) -> bool:
+    return expired_for(live, seconds) < 0
+
+
+def holder_of(live: Obj) -> str:
     return str((live.get("spec") or {}).get("holderIdentity") or "")
 
 

@@ -26,6 +26,7 @@ COMMON_KINDS = (("", "ConfigMap"), ("", "Secret"), ("", "Service"), ("", "Servic
                 ("networking.k8s.io", "Ingress"), ("rbac.authorization.k8s.io", "Role"),
                 ("rbac.authorization.k8s.io", "RoleBinding"))
 
+Lister = Callable[[ApiResource, str], list[Obj]]  # (kind, namespace or "" for all) -> its objects
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -62,8 +63,9 @@ def scopes(client: Client, keys: Iterable[ResourceKey], namespaces: set[str]) ->
 class LiveCache:
     """LIST results shared by every app of one run, so an App of Apps lists each kind once."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, lister: Lister | None = None) -> None:
         self.client = client
+        self._list = lister or client.list  # watch: the objects its WATCH streams keep current
         # Each LIST's objects by key, keyed once for every app; namespace "" = cluster-wide.
         self._lists: dict[tuple[ApiResource, str], dict[ResourceKey, Obj]] = {}
         self.forbidden: set[ApiResource] = set()  # optional kinds this user may not list
@@ -78,7 +80,7 @@ class LiveCache:
 
         def one(job: tuple[ApiResource, str]) -> list[Obj] | None:
             try:
-                return self.client.list(*job)
+                return self._list(*job)
             except ApiError as e:
                 if e.status != 403 or job[0] not in optional:
                     raise

@@ -14,7 +14,7 @@ from typing import TypeVar
 from kubectl_gitops import plan, preflight
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import Client
-from kubectl_gitops.engine import CompareOptions, compare_target
+from kubectl_gitops.engine import CompareOptions, Hooks, compare_target
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.health import HealthChecker, assess_health
@@ -32,9 +32,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def compare(fleet: Fleet, opts: CompareOptions, log: Log) -> tuple[list[AppState], Settings]:
+def compare(fleet: Fleet, opts: CompareOptions, log: Log,
+            hooks: Hooks | None = None) -> tuple[list[AppState], Settings]:
     """Every app of the target compared with its cluster, and the argocd-cm settings it used."""
-    return compare_target(opts, fleet, log)
+    return compare_target(opts, fleet, log, hooks or Hooks())
 
 
 def assess(states: list[AppState], settings: Settings) -> HealthChecker:

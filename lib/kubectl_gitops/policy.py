@@ -146,20 +146,20 @@ def project_violations(state: AppState) -> list[str]:
             if rs.status == SyncStatus.UNKNOWN and rs.message]
 
 
-def window_violations(state: AppState, *, at: datetime) -> list[str]:
-    """A sync window that blocks `kubectl gitops sync` (a manual sync) of this app at `at`."""
+def window_violations(state: AppState, *, at: datetime, manual: bool = True) -> list[str]:
+    """A sync window that blocks a manual (`kubectl gitops sync`) or automated sync of this app at `at`."""
     if state.project is None or state.conditions:
         return []
-    verdict = window_verdict(state.app, state.project, manual=True, at=at)
+    verdict = window_verdict(state.app, state.project, manual=manual, at=at)
     return [] if verdict.allowed else [verdict.reason]
 
 
-def overrun_violation(state: AppState, *, at: datetime) -> str:
+def overrun_violation(state: AppState, *, at: datetime, manual: bool = True) -> str:
     """A sync that started while its windows allowed it goes on once they block it only if every
     window now blocking it has syncOverrun; else why it must stop."""
     if state.project is None:
         return ""
     windows = windows_for(state.app, state.project)
-    if may_overrun(windows, manual=True, at=at):
+    if may_overrun(windows, manual=manual, at=at):
         return ""
-    return can_sync(windows, manual=True, at=at).reason + " (syncOverrun is not set)"
+    return can_sync(windows, manual=manual, at=at).reason + " (syncOverrun is not set)"

@@ -102,9 +102,9 @@ def project(p: AppPlan, ctx: Context) -> list[Violation]:
 
 
 def sync_windows(p: AppPlan, ctx: Context) -> list[Violation]:
-    """The project's sync windows, for a manual sync now."""
+    """The project's sync windows, for a manual (or, from watch, an automated) sync now."""
     return [Violation("sync window", m, "wait for the window, or set manualSync on it")
-            for m in policy.window_violations(p.state, at=ctx.now)]
+            for m in policy.window_violations(p.state, at=ctx.now, manual=not ctx.request.automated)]
 
 
 CHECKS: list[Check] = [project, sync_windows, shared_resources, server_dry_run, prune_options, mass_prune]

@@ -37,7 +37,7 @@ class Runner:
         all_steps = plan.steps(p.main)
         try:
             for step in all_steps:
-                stop = policy.overrun_violation(p.state, at=datetime.now(UTC))
+                stop = policy.overrun_violation(p.state, at=datetime.now(UTC), manual=not self.req.automated)
                 if stop:
                     raise SyncFailed(f"sync window: {stop}")
                 if step[0].phase == Phase.POST_SYNC:

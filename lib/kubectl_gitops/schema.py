@@ -93,9 +93,9 @@ SOURCE = obj(
 IGNORE_RULE = obj(group=STR, kind=STR, name=STR, namespace=STR, jsonPointers=STR_LIST,
                   jqPathExpressions=STR_LIST, managedFieldsManagers=STR_LIST)
 SYNC_POLICY = obj(
-    automated=obj(prune=BOOL, selfHeal=BOOL, allowEmpty=later(BOOL), enabled=later(BOOL)),
+    automated=obj(prune=BOOL, selfHeal=BOOL, allowEmpty=BOOL, enabled=BOOL),
     syncOptions=STR_LIST,
-    retry=later(obj(limit=INT, refresh=BOOL, backoff=obj(duration=STR, factor=INT, maxDuration=STR))),
+    retry=obj(limit=INT, refresh=later(BOOL), backoff=obj(duration=STR, factor=INT, maxDuration=STR)),
     managedNamespaceMetadata=obj(labels=STR_MAP, annotations=STR_MAP),
 )
 APPLICATION_SPEC = obj(

@@ -125,6 +125,23 @@ class Transport:
             conn.close()
         return resp
 
+    def open_stream(self, path: str, headers: Headers, *, timeout: float | None) -> http.client.HTTPResponse:
+        """A GET whose answer is read as it comes (a WATCH), on a connection of its own that is never
+        pooled: closing the response closes it. `timeout` bounds each wait for more of the answer."""
+        conn = self._new()
+        conn.timeout = CONNECT_TIMEOUT
+        try:
+            conn.connect()
+            conn.sock.settimeout(timeout)
+            conn.putrequest("GET", self.base_path + path, skip_accept_encoding=True)
+            for name, value in headers:
+                conn.putheader(name, value)
+            conn.endheaders()
+            return conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+
     def _take(self) -> tuple[_Connection, bool]:
         with self._lock:
             while self._idle:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("kubectl_gitops.cli.records", "rollback", "Sync an app back to an earlier deployment."),
     "notify": ("kubectl_gitops.cli.notify", "notify", "Evaluate notification triggers and send templates."),
     "windows": ("kubectl_gitops.cli.windows", "windows", "Show the sync windows of apps and when they open."),
+    "watch": ("kubectl_gitops.cli.watch", "watch", "Keep the cluster matching Git (automated sync, self-heal)."),
 }
 
 

@@ -11,7 +11,7 @@ import click
 from kubectl_gitops import __version__
 from kubectl_gitops.cli import COMMANDS, main
 
-GENERATED = ("sync", "status", "list", "history", "rollback", "notify", "windows", "health", "lint")
+GENERATED = ("sync", "status", "list", "history", "rollback", "notify", "windows", "health", "lint", "watch")
 
 
 def _esc(text: str) -> str:

@@ -1,0 +1,1 @@
+"""`kubectl gitops watch`: the reconcile loop, its live cache, webhook and metrics."""
