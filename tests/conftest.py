@@ -119,6 +119,43 @@ def clusters(cluster: Cluster, second_cluster: Cluster) -> Clusters:
     return Clusters(cluster, second_cluster)
 
 
+def argo_crd(kind: str) -> str:
+    """Argo CD's CRD for `kind` (Application, AppProject) without its schema: what the tests need of it."""
+    plural = f"{kind.lower()}s"
+    return f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.argoproj.io}}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {{kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {kind.lower()}}}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+"""
+
+
+def _installed_argo_crd(cluster: Cluster, kind: str) -> Iterator[None]:
+    """The CRD for the test that asks for it only: every other test runs without Argo CD's CRDs."""
+    name = f"crd/{kind.lower()}s.argoproj.io"
+    cluster.kubectl("apply", "-f", "-", stdin=argo_crd(kind))
+    cluster.kubectl("wait", "--for=condition=Established", name, "--timeout=30s")
+    yield
+    cluster.kubectl("delete", name, "--timeout=60s")
+
+
+@pytest.fixture
+def application_crd(cluster: Cluster) -> Iterator[None]:
+    yield from _installed_argo_crd(cluster, "Application")
+
+
+@pytest.fixture
+def appproject_crd(cluster: Cluster) -> Iterator[None]:
+    yield from _installed_argo_crd(cluster, "AppProject")
+
+
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     """A fresh namespace per test; deleted afterwards without waiting."""

@@ -162,12 +162,16 @@ def test_file_url_remote_is_fetched_into_the_cache(cluster: Cluster, namespace: 
 
 # -- kustomize -------------------------------------------------------------------------------------
 
-def _kustomize_repo(root: Path, namespace: str) -> Repo:
+def _kustomize_repo(root: Path, namespace: str) -> tuple[Repo, str, str]:
+    """services/<svc>/base and its overlays/dev; returns (repo, overlay path, app name). The app is named
+    `<svc>-dev` after its overlay, and <svc> is the test's own namespace: a fixed name (`web-dev`) would be
+    shared with the example repository's app, whose objects an earlier test leaves, and show as theirs."""
     repo = Repo(root)
-    repo.write("services/web/base/kustomization.yaml", "resources: [deployment.yaml, configmap.yaml]\n")
-    repo.write("services/web/base/deployment.yaml", deployment("", "web"))
-    repo.write("services/web/base/configmap.yaml", configmap("", "web-config", {"greeting": "hello"}))
-    repo.write("services/web/overlays/dev/kustomization.yaml", f"""\
+    svc = f"services/{namespace}"
+    repo.write(f"{svc}/base/kustomization.yaml", "resources: [deployment.yaml, configmap.yaml]\n")
+    repo.write(f"{svc}/base/deployment.yaml", deployment("", "web"))
+    repo.write(f"{svc}/base/configmap.yaml", configmap("", "web-config", {"greeting": "hello"}))
+    repo.write(f"{svc}/overlays/dev/kustomization.yaml", f"""\
         namespace: {namespace}
         namePrefix: dev-
         resources: [../../base]
@@ -177,16 +181,15 @@ def _kustomize_repo(root: Path, namespace: str) -> Repo:
               - {{op: replace, path: /spec/replicas, value: 2}}
         """)
     repo.commit("web")
-    return repo
+    return repo, f"{svc}/overlays/dev", f"{namespace}-dev"
 
 
 def test_kustomize_overlay(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
-    repo = _kustomize_repo(tmp_path / "config", namespace)
-    overlay = "services/web/overlays/dev"
+    repo, overlay, app = _kustomize_repo(tmp_path / "config", namespace)
     res = diff(overlay, cwd=repo.root)
     assert res.returncode == 1, res.stderr
-    assert statuses(res.stdout) == {("web-dev", "Deployment", namespace, "dev-web"): "Missing",
-                                    ("web-dev", "ConfigMap", namespace, "dev-web-config"): "Missing"}
+    assert statuses(res.stdout) == {(app, "Deployment", namespace, "dev-web"): "Missing",
+                                    (app, "ConfigMap", namespace, "dev-web-config"): "Missing"}
 
     rendered = cluster.kubectl("kustomize", str(repo.root / overlay)).stdout
     apply(cluster, rendered)
@@ -196,17 +199,16 @@ def test_kustomize_overlay(cluster: Cluster, namespace: str, tmp_path: Path) -> 
     # A change in the overlay and one in the base it builds on both show.
     repo.write(f"{overlay}/kustomization.yaml",
                (repo.root / overlay / "kustomization.yaml").read_text().replace("value: 2", "value: 3"))
-    repo.write("services/web/base/deployment.yaml", deployment("", "web", image="registry.invalid/web:1.1.0"))
+    repo.write(f"services/{namespace}/base/deployment.yaml", deployment("", "web", image="registry.invalid/web:1.1.0"))
     res = diff(overlay, cwd=repo.root)
     assert res.returncode == 1, res.stderr
     assert "-  replicas: 2\n+  replicas: 3\n" in res.stdout
     assert "-      - image: registry.invalid/web:1.0.0\n+      - image: registry.invalid/web:1.1.0\n" in res.stdout
-    assert statuses(res.stdout)[("web-dev", "ConfigMap", namespace, "dev-web-config")] == "Synced"
+    assert statuses(res.stdout)[(app, "ConfigMap", namespace, "dev-web-config")] == "Synced"
 
 
 def test_render_cache_follows_changes_to_the_base(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
-    repo = _kustomize_repo(tmp_path / "config", namespace)
-    overlay = "services/web/overlays/dev"
+    repo, overlay, _ = _kustomize_repo(tmp_path / "config", namespace)
     apply(cluster, cluster.kubectl("kustomize", str(repo.root / overlay)).stdout)
     assert diff(overlay, "--revision", "HEAD", cwd=repo.root).returncode == 0
     renders = list((tmp_path / "cache" / "kubectl-gitops" / "render").rglob("*.json"))
@@ -224,7 +226,7 @@ def test_render_cache_follows_changes_to_the_base(cluster: Cluster, namespace: s
     assert calls.read_text().count("kustomize") == 2
 
     # Only the base changes: the overlay's own tree id is the same, the render must not be reused.
-    repo.write("services/web/base/configmap.yaml", configmap("", "web-config", {"greeting": "bonjour"}))
+    repo.write(f"services/{namespace}/base/configmap.yaml", configmap("", "web-config", {"greeting": "bonjour"}))
     repo.commit("french")
     res = diff(overlay, "--revision", "HEAD", cwd=repo.root)
     assert res.returncode == 1, res.stderr

@@ -3,7 +3,6 @@ Application CRD installed a change to a child's own spec is a diff of that Appli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,35 +10,10 @@ import pytest
 from conftest import Cluster
 from diff_helpers import Repo, application, apply, configmap, diff, error_of, statuses
 
-APPLICATION_CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: applications.argoproj.io}
-spec:
-  group: argoproj.io
-  scope: Namespaced
-  names: {kind: Application, plural: applications, singular: application, listKind: ApplicationList}
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
-
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def application_crd(cluster: Cluster) -> Iterator[None]:
-    """Argo CD's Application kind, for this test only: every other test runs without Argo CD's CRDs."""
-    cluster.kubectl("apply", "-f", "-", stdin=APPLICATION_CRD)
-    cluster.kubectl("wait", "--for=condition=Established", "crd/applications.argoproj.io", "--timeout=30s")
-    yield
-    cluster.kubectl("delete", "crd", "applications.argoproj.io", "--timeout=60s")
 
 
 def _app_of_apps(root: Path, ns: str, app_ns: str = "") -> Repo:

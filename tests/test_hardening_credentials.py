@@ -19,8 +19,8 @@ from conftest import Cluster, run_cli
 from diff_helpers import application, bare_remote, diff
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.repourl import RepoURL
-from kubectl_gitops.source import cache_dir, clone_key, fetch_remote
-from test_diff_apps import application_crd  # noqa: F401  (a fixture)
+from kubectl_gitops.source import clone_key, fetch_remote
+from kubectl_gitops.trees import cache_dir
 
 PASSWORD = "s3cret-Pa55"
 

@@ -36,6 +36,14 @@ def test_help_does_not_import_the_engine() -> None:
     assert "notify" in out and out.strip().endswith("[]")
 
 
+def test_commands_other_than_sync_do_not_import_notify() -> None:
+    """diff, status and history go through kubectl_gitops.commands; only a sync loads notifications."""
+    code = ("import sys, kubectl_gitops.commands\n"
+            "print(sorted(m for m in sys.modules if m.startswith('kubectl_gitops.notify')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_the_readme_example_runs(tmp_path: Path) -> None:
     from conftest import run_cli
 

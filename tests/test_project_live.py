@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,30 +170,6 @@ def test_an_application_naming_a_missing_project_is_an_error(cluster: Cluster, n
     make_repo(repo, {"app/a.yaml": cm("a", namespace), "apps/app.yaml": application("lost", repo, namespace, "nope")})
     code, _, err = cli("diff", str(repo / "apps" / "app.yaml"))
     assert code == 2 and "project 'nope' exists nowhere" in err
-
-
-APPPROJECT_CRD = """apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: appprojects.argoproj.io}
-spec:
-  group: argoproj.io
-  scope: Namespaced
-  names: {kind: AppProject, listKind: AppProjectList, plural: appprojects, singular: appproject}
-  versions:
-    - name: v1alpha1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-"""
-
-
-@pytest.fixture
-def appproject_crd(cluster: Cluster) -> Iterator[None]:
-    """Argo CD's AppProject kind, for this test only: every other test runs without Argo CD's CRDs."""
-    cluster.kubectl("apply", "-f", "-", stdin=APPPROJECT_CRD)
-    cluster.kubectl("wait", "--for=condition=Established", "crd/appprojects.argoproj.io", "--timeout=30s")
-    yield
-    cluster.kubectl("delete", "crd", "appprojects.argoproj.io", "--timeout=60s")
 
 
 def test_projects_are_read_from_the_clusters_config_namespace(cluster: Cluster, namespace: str, tmp_path: Path,

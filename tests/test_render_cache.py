@@ -28,7 +28,8 @@ from kubectl_gitops.render import cache as cache_mod
 from kubectl_gitops.render import directory as render_mod
 from kubectl_gitops.render import render as render_request
 from kubectl_gitops.render.directory import render_directory, worktree_cache_path
-from kubectl_gitops.source import Tree, open_local
+from kubectl_gitops.source import open_local
+from kubectl_gitops.trees import Tree
 
 SHORT_WINDOW_S = 0.2
 
@@ -311,7 +312,8 @@ def test_a_plain_directory_outside_git_does_not_import_pygit2(tmp_path: Path) ->
         from pathlib import Path
         from kubectl_gitops.appsource import Directory, Source
         from kubectl_gitops.render import Request, render
-        from kubectl_gitops.source import Tree, open_local
+        from kubectl_gitops.source import open_local
+        from kubectl_gitops.trees import Tree
         app = Path({str(app)!r})
         assert open_local(app) is None
         req = Request(Tree(root=app, tree_id=None, label="work tree"), ".", Source("", ".", directory=Directory()))

@@ -12,7 +12,8 @@ import pytest
 from gitrepo import git, make_repo
 from kubectl_gitops.render.helmchart import Repo
 from kubectl_gitops.render.kustomize_edit import envsubst, parse_image
-from kubectl_gitops.source import _link_stays_inside, open_local
+from kubectl_gitops.source import open_local
+from kubectl_gitops.trees import _link_stays_inside
 
 
 @pytest.mark.parametrize(("spec", "entry"), [
@@ -68,7 +69,7 @@ def test_helm_template_arguments_follow_argo_cd(tmp_path: Path) -> None:
     from kubectl_gitops.render import Request
     from kubectl_gitops.render.helm import template_args
     from kubectl_gitops.render.helmchart import HelmHome
-    from kubectl_gitops.source import Tree
+    from kubectl_gitops.trees import Tree
 
     chart = tmp_path / "repo" / "chart"
     chart.mkdir(parents=True)
@@ -96,7 +97,7 @@ def test_confine_files_refuses_what_resolves_outside(tmp_path: Path) -> None:
     file under a symlinked directory, is resolved and refused when it lands outside."""
     from kubectl_gitops.errors import GitopsError
     from kubectl_gitops.render.paths import confine_files
-    from kubectl_gitops.source import Tree
+    from kubectl_gitops.trees import Tree
 
     outside, root = tmp_path / "outside", tmp_path / "repo"
     (outside / "dir").mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -434,6 +435,14 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cluster: Cluster, namespace:
     assert cluster.kubectl("get", "-n", namespace, "configmap/a", check=False).returncode != 0
 
 
+@pytest.fixture
+def example_namespaces(cluster: Cluster) -> Iterator[None]:
+    """The example's fixed namespaces (its apps are named after them), deleted afterwards like a test's own."""
+    yield
+    cluster.kubectl("delete", "namespace", "api-dev", "cache-dev", "web-dev", "--wait=false", "--ignore-not-found")
+
+
+@pytest.mark.usefixtures("example_namespaces")
 def test_example_platform_config_app_of_apps_syncs_to_healthy(cluster: Cluster, tmp_path: Path) -> None:
     """What `make demo` does: the root app syncs both child apps (overlays, waves, PreSync hook)."""
     import shutil

@@ -72,6 +72,15 @@ def test_watch_heals_each_app_on_its_own_cluster(clusters: Clusters, tmp_path: P
             w.wait_for(synced(app), start=mark)
             assert time.monotonic() - changed < 5, w.log()
             assert value(c, ns, name) == "1"
+
+        # A commit sends far to the first cluster: it is synced there (its objects on the second stay,
+        # as in Argo CD, where a new destination prunes nothing on the old one).
+        mark = w.mark()
+        repo.write("children/far.yaml", child(far, "far", ns, "name: in-cluster"))
+        repo.commit("far moves")
+        first.kubectl("annotate", "configmap", "-n", ns, "near-cm", "poke=1")  # a reconcile, now
+        w.wait_for(lambda e: synced(far)(e) and e.get("revision") == repo.git("rev-parse", "HEAD"), start=mark)
+        assert value(first, ns, "far-cm") == "1"
         rc, took = w.stop(signal.SIGTERM)
     assert rc == 0 and took < 10
     assert w.count(lambda e: e.get("msg") == "reconcile failed") == 0, w.log()
@@ -79,4 +88,6 @@ def test_watch_heals_each_app_on_its_own_cluster(clusters: Clusters, tmp_path: P
     record = json.loads(second.get("configmap", "-n", "argocd", f"kubectl-gitops-app-{far}")["data"]["record.json"])
     assert record["operation"]["automated"] is True
     assert record["operation"]["initiated_by"].startswith("kubectl-gitops-watch@")
-    assert first.kubectl("get", "configmap", "-n", "argocd", f"kubectl-gitops-app-{far}", check=False).returncode
+    # Its record is on each cluster it was synced to: the move's on the first.
+    moved = json.loads(first.get("configmap", "-n", "argocd", f"kubectl-gitops-app-{far}")["data"]["record.json"])
+    assert moved["operation"]["revision"] == repo.git("rev-parse", "HEAD")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,8 @@ from kubectl_gitops import schema, yamlio
 from kubectl_gitops.appsource import Source, parse_source
 from kubectl_gitops.destinations import one_of
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.goduration import parse_go_duration
 from kubectl_gitops.model import ARGO_GROUP, Manifest, Obj, group_of, sync_wave
-from kubectl_gitops.windows import parse_go_duration
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 Display = Callable[[Path], str]  # how a file is named in messages
@@ -158,9 +159,9 @@ def parse_retry(r: object, where: str) -> Retry | None:
     b = r.get("backoff") or {}
     try:
         return Retry(limit=int(r.get("limit", 0)),
-                     duration=parse_go_duration(str(b.get("duration") or "5s")).total_seconds(),
+                     duration=parse_go_duration(str(b.get("duration") or "5s")) / 1e9,
                      factor=float(b.get("factor") or 2),
-                     max_duration=parse_go_duration(str(b.get("maxDuration") or "3m")).total_seconds())
+                     max_duration=parse_go_duration(str(b.get("maxDuration") or "3m")) / 1e9)
     except (TypeError, ValueError) as e:
         raise GitopsError(f"{where}: spec.syncPolicy.retry: {e}") from None
 
@@ -197,14 +198,17 @@ def applications_in_dir(path: Path, display: Display = str) -> list[App]:
 
 
 def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
-                   display: Display = str) -> tuple[list[App], Path]:
+                   display: Display = str, path: str | None = None) -> tuple[list[App], Path]:
     """What TARGET names → (apps, the path they were found at).
 
     A file of Applications, a directory of Application files, a directory of manifests or a
     Kustomize directory (one app named after the directory), or the name of an app in `apps/`.
-    `display` names files in messages (a revision's files by their path in the repository).
+    A bare name that is both a directory and an app is refused: taking either silently could send
+    the manifests to the wrong cluster. `path` is where TARGET is read when it is not `target`
+    itself (with --revision, that revision's copy); `display` names files in messages (a revision's
+    files by their path in the repository).
     """
-    p = Path(target)
+    p = Path(target if path is None else path)
     if p.is_file():
         apps = applications_in_file(p, display)
         if not apps:
@@ -212,6 +216,7 @@ def resolve_target(target: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
                               hint="pass a directory to diff plain manifests")
         return apps, p
     if p.is_dir():
+        refuse_clash(target, p, search_dirs, display)
         # Plain manifests first: that usually reads one file, where looking for Applications reads all.
         apps = [] if has_plain_manifests(p, display) else applications_in_dir(p, display)
         return (apps or [plain_dir_app(p, _dir_app_name(p))]), p
@@ -232,6 +237,23 @@ def app_named(name: str, search_dirs: tuple[Path, ...] = (Path("apps"),),
             if named:
                 return named, d
     return None
+
+
+def refuse_clash(target: str, at: Path, search_dirs: tuple[Path, ...], display: Display = str) -> None:
+    """A bare name (no path separator) of a directory here (read at `at`) that names an app in `apps/` too.
+
+    `apps` itself is let through: the directory and an app of that name in it are Applications either
+    way, each sent to its own destination, and checking would read ./apps twice for the commonest TARGET."""
+    if "/" in target or os.sep in target or (os.altsep and os.altsep in target) or target in (".", ".."):
+        return
+    if any(at.resolve() == d.resolve() for d in search_dirs):
+        return
+    found = app_named(target, search_dirs, display)
+    if found:
+        files = sorted({a.origin for a in found[0]})
+        raise GitopsError(
+            f"{target}: names both the directory ./{target} and the Application {target} in "
+            f"{', '.join(files)}", hint=f"pass ./{target} for the directory, or {files[0]} for the Application")
 
 
 def has_plain_manifests(p: Path, display: Display) -> bool:

@@ -7,19 +7,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubectl_gitops import pipeline, policy, report, syncing
-from kubectl_gitops.apps import app_named
+from kubectl_gitops import pipeline, policy, report
 from kubectl_gitops.cluster import ApiError, Client, KubeOptions
 from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
 from kubectl_gitops.fleet import Fleet, FleetOptions, unreachable
-from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.record import AppRecord, history_entry, live_record
-from kubectl_gitops.record_store import list_records, read_record
+from kubectl_gitops.record_store import find_records, list_records, read_record
 from kubectl_gitops.state import AppState, HealthCode, SyncRequest, SyncResult, TaskResult
+
+if TYPE_CHECKING:  # the notify package is imported by a sync only: diff, status and --help never load it
+    from kubectl_gitops.notify.loading import ConfigSource
 
 Log = Callable[[str], None]
 WROTE = frozenset(TaskResult) - {TaskResult.UNCHANGED, TaskResult.PRUNE_SKIPPED, TaskResult.FAILED,
@@ -61,6 +62,9 @@ def run_sync(*, compare: CompareOptions, output: str, kube: KubeOptions, req: Sy
 
 def _sync(fleet: Fleet, compare: CompareOptions, output: str, req: SyncRequest, log: Log,
           notifications: ConfigSource | None = None) -> int:
+    from kubectl_gitops import syncing  # with the notify package
+    from kubectl_gitops.notify.loading import ConfigSource
+
     fleet.set_deadline(req.timeout)  # every request's timeout is the time left
     req = replace(req, record_namespace=compare.config_namespace)  # records live beside argocd-cm
     states, settings = pipeline.compare(fleet, compare, log)
@@ -176,19 +180,7 @@ def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log
     here (its file, or its name in ./apps); else (no Git) on the one of the current cluster and the
     clusters the flags name that has it."""
     fleet = _fleet(kube, clusters, CompareOptions(target=app, config_namespace=namespace))
-    here = single_app(CompareOptions(target=app)) if Path(app).is_file() or app_named(app) else None
-    name, targets = (here.name, [fleet.target_of(here)]) if here else (app, fleet.named())
-    found = [(t, rec) for t in targets for rec in [read_record(fleet.client_for(t), namespace, name)] if rec]
-    looked = ", ".join(t.label for t in targets)
-    if not found:
-        raise GitopsError(f"app {name}: no record in namespace {namespace} of cluster {looked}: it was never "
-                          "synced there by kubectl gitops",
-                          hint="`kubectl gitops list` shows the apps that have one; --cluster NAME=CONTEXT "
-                               "looks on another cluster too")
-    if len(found) > 1:
-        raise GitopsError(f"app {name}: a record in namespace {namespace} of clusters "
-                          f"{', '.join(t.label for t, _ in found)}", hint="choose one with --context")
-    target, (record, _) = found[0]
+    target, record = find_records(fleet, namespace, app).one(namespace)
     sys.stdout.write(report.history_output(record, output, target.label))
     return EXIT_OK
 

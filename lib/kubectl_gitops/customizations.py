@@ -15,7 +15,8 @@ from pathlib import Path
 
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.settings import Settings
-from kubectl_gitops.source import cache_dir, fetch_release
+from kubectl_gitops.source import fetch_release
+from kubectl_gitops.trees import cache_dir
 
 SUBDIR = "resource_customizations"
 SCRIPT = "health.lua"

@@ -67,7 +67,8 @@ def new_sources(opts: CompareOptions) -> Sources:
 def single_app(opts: CompareOptions) -> App:
     """The one app TARGET names (a command that acts on exactly one, like rollback)."""
     sources = Sources(opts.target, opts.revision)
-    apps, _ = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    apps, _ = resolve_target(opts.target, sources.search_dirs(), sources.display,
+                             sources.target_path(opts.target))
     if len(apps) != 1:
         raise GitopsError(f"{opts.target}: names {len(apps)} apps ({', '.join(a.name for a in apps)}); "
                           "name exactly one", hint="pass the app's name or its Application file")
@@ -125,7 +126,8 @@ class _Cluster:
 def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[], Settings],
                   log: Log, hooks: Hooks) -> list[AppState]:
     sources = hooks.sources or new_sources(opts)
-    apps, found_at = resolve_target(sources.target_path(opts.target), sources.search_dirs(), sources.display)
+    apps, found_at = resolve_target(opts.target, sources.search_dirs(), sources.display,
+                                    sources.target_path(opts.target))
     fleet.resolve(apps)  # every destination known before anything is read from its cluster
     projects = policy.Projects(cluster=lambda: app_projects(fleet.management, opts.config_namespace),
                                files=app_projects_in(Path(opts.projects_dir)) if opts.projects_dir else [])

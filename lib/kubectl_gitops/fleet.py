@@ -86,6 +86,12 @@ class Fleet:
                 self._targets[app.name] = resolve(app.name, app.dest_server, app.dest_name, self.inventory,
                                                   app.project)
 
+    def forget_targets(self) -> None:
+        """Resolve every destination again (a watch: a commit may send an app to another cluster);
+        the connections are kept."""
+        with self._lock:
+            self._targets.clear()
+
     def target_of(self, app: App) -> Target:
         self.resolve([app])
         return self._targets[app.name]

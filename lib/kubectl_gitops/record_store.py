@@ -1,4 +1,5 @@
-"""Reading and writing app records (see `record`) on a cluster, through `cluster` only.
+"""Reading and writing app records (see `record`) on a cluster, through `cluster` only, and finding
+an app's record among the clusters of a run.
 
 Writes use optimistic concurrency: the record is read, updated and written back with the
 resourceVersion it was read at; a conflict (another writer in between) reads it again. Only a sync
@@ -9,9 +10,15 @@ a manual `rollback` marker) and a few rounds always settle them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+from kubectl_gitops.apps import App, app_named
 from kubectl_gitops.cluster import ApiError, ApiResource, Client
+from kubectl_gitops.destinations import Target
+from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import GitopsError
+from kubectl_gitops.fleet import Fleet
 from kubectl_gitops.model import Obj
 from kubectl_gitops.record import RECORD_LABEL, AppRecord, configmap_name, from_configmap, to_configmap
 
@@ -79,3 +86,34 @@ def _create(client: Client, res: ApiResource, cm: Obj, namespace: str) -> None:
             if ns_error.status != 409:
                 raise
         client.create(res, cm)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where an app's record was looked for, and the records found there."""
+
+    name: str
+    here: App | None  # the Application the name names in this checkout, if any
+    looked: tuple[Target, ...]
+    records: tuple[tuple[Target, AppRecord], ...]
+
+    def one(self, namespace: str) -> tuple[Target, AppRecord]:
+        if not self.records:
+            raise GitopsError(f"app {self.name}: no record in namespace {namespace} of cluster "
+                              f"{', '.join(t.label for t in self.looked)}: it was never synced there by kubectl gitops",
+                              hint="`kubectl gitops list` shows the apps that have one; --cluster NAME=CONTEXT "
+                                   "looks on another cluster too")
+        if len(self.records) > 1:
+            raise GitopsError(f"app {self.name}: a record in namespace {namespace} of clusters "
+                              f"{', '.join(t.label for t, _ in self.records)}", hint="choose one with --context")
+        return self.records[0]
+
+
+def find_records(fleet: Fleet, namespace: str, app: str) -> Found:
+    """APP's record, where sync wrote it: on the destination cluster of the Application APP names here
+    (its file, or its name in ./apps); else (no Git) on the current cluster and on every cluster the
+    flags name."""
+    here = single_app(CompareOptions(target=app)) if Path(app).is_file() or app_named(app) else None
+    name, targets = (here.name, [fleet.target_of(here)]) if here else (app, fleet.named())
+    found = tuple((t, rec[0]) for t in targets for rec in [read_record(fleet.client_for(t), namespace, name)] if rec)
+    return Found(name, here, tuple(targets), found)

@@ -33,9 +33,11 @@ def diff(compare: CompareOptions, output: str, color: str,
     """Show how the live cluster differs from the desired state in Git.
 
     TARGET is a directory of manifests, a Kustomize directory, an Argo CD Application file, a directory of
-    Application files, or the name of an app in ./apps (default: the current directory). Objects are
-    compared with a server-side apply dry-run, with Argo CD's normalizations, ignoreDifferences and Secret
-    masking. Objects this app owns (tracking annotation) that Git no longer has show as Extraneous.
+    Application files, or the name of an app in ./apps (default: the current directory); a bare name of
+    both a directory here and an app in ./apps is refused (exit 2): ./NAME is the directory, the
+    Application's file the app. Objects are compared with a server-side apply dry-run, with Argo CD's
+    normalizations, ignoreDifferences and Secret masking. Objects this app owns (tracking annotation)
+    that Git no longer has show as Extraneous.
 
     Exit status: 0 no differences, 1 differences, 2 error.
     """

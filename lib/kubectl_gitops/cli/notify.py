@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
 
-from kubectl_gitops.cli.options import kube_options, output_option, progress
+from kubectl_gitops.cli.options import cluster_options, kube_options, output_option, progress
 
 CTX = {"help_option_names": ["-h", "--help"]}
 F = Callable[..., Any]
@@ -18,7 +19,8 @@ F = Callable[..., Any]
 
 def config_options(f: F) -> F:
     f = click.option("--config-namespace", default="argocd", show_default=True,
-                     help="Namespace of argocd-notifications-cm and argocd-notifications-secret.")(f)
+                     help="Namespace of argocd-notifications-cm and argocd-notifications-secret, and of the "
+                     "app records (on each cluster).")(f)
     return notification_file_options(f)
 
 
@@ -44,10 +46,15 @@ def notify() -> None:
     """Argo CD notifications: evaluate triggers and send templates.
 
     Settings are argocd-notifications-cm and argocd-notifications-secret, unchanged (services,
-    triggers, templates, subscriptions, defaultTriggers, context), from the config namespace or from
-    files. APP is an Application YAML file with its status (or - for stdin), or the name of an
-    Application in the cluster (in -n NAMESPACE, default --config-namespace). `kubectl gitops sync`
-    sends what the subscribed triggers say after each sync.
+    triggers, templates, subscriptions, defaultTriggers, context), from the config namespace of the
+    current cluster or from files. APP is an Application YAML file with its status (or - for stdin),
+    or an app's name: the app as its record shows it (as `list -o yaml` does), read in
+    --config-namespace where sync keeps it, on the app's destination cluster: when APP names an
+    Application in ./apps, that destination is resolved as for `kubectl gitops sync` (--cluster,
+    --clusters-file, --cluster-secrets); otherwise the record is looked for on the current cluster and
+    on every cluster those flags name. An app with no record is the Application of that name in the
+    current cluster (with Argo CD's CRD; in -n NAMESPACE, default --config-namespace).
+    `kubectl gitops sync` sends what the subscribed triggers say after each sync.
     """
 
 
@@ -67,9 +74,10 @@ def template() -> None:
 @config_options
 @output_option(["table", "json", "yaml"], "table")
 @app_namespace
+@cluster_options
 @kube_options
 def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notifications_secret: str | None,
-                config_namespace: str, output: str, kube: KubeOptions) -> int:
+                config_namespace: str, output: str, kube: KubeOptions, clusters: FleetOptions) -> int:
     """Evaluate TRIGGER's conditions against APP and show each result.
 
     A condition that cannot be evaluated, or that returns no boolean, shows the error and would not
@@ -80,7 +88,7 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
 
     return run_trigger_cmd(trigger=trigger_name, app_ref=app, src=ConfigSource(
         notifications_cm, notifications_secret, config_namespace), app_namespace=kube.namespace, output=output,
-        kube=kube, log=progress)
+        kube=kube, log=progress, clusters=clusters)
 
 
 @template.command("notify", context_settings=CTX)
@@ -92,10 +100,11 @@ def trigger_run(trigger_name: str, app: str, notifications_cm: str | None, notif
 @config_options
 @output_option(["table", "json", "yaml"], "table")
 @app_namespace
+@cluster_options
 @kube_options
 def template_notify(template_name: str, app: str, recipients: tuple[str, ...], notifications_cm: str | None,
                     notifications_secret: str | None, config_namespace: str, output: str,
-                    kube: KubeOptions) -> int:
+                    kube: KubeOptions, clusters: FleetOptions) -> int:
     """Render TEMPLATE for APP and send it to each --recipient.
 
     Exit status: 0 sent (or rendered), 1 a delivery failed, 2 bad input.
@@ -105,4 +114,4 @@ def template_notify(template_name: str, app: str, recipients: tuple[str, ...], n
 
     return run_template_notify(template=template_name, app_ref=app, recipients=recipients, src=ConfigSource(
         notifications_cm, notifications_secret, config_namespace), app_namespace=kube.namespace, output=output,
-        kube=kube, log=progress)
+        kube=kube, log=progress, clusters=clusters)

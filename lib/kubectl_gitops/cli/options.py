@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from kubectl_gitops.goduration import parse_go_duration
 
 F = Callable[..., Any]
 
@@ -179,10 +180,6 @@ def progress(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
 def parse_duration(text: str) -> float:
     """Seconds in a kubectl (Go) duration: 90s, 5m, 1h30m, 1.5h, 250ms; a bare number is seconds."""
     value = text.strip()
@@ -190,10 +187,12 @@ def parse_duration(text: str) -> float:
         return float(value)
     except ValueError:
         pass
-    parts = _PART.findall(value)
-    if not value or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m; a bare number is seconds)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    try:
+        if value[:1] in "+-":  # a timeout is never negative, and kubectl takes no sign
+            raise ValueError(value)
+        return parse_go_duration(value) / 1e9
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 5m, 1h30m; a bare number is seconds)") from None
 
 
 class Duration(click.ParamType):

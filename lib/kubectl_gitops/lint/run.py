@@ -18,6 +18,7 @@ from kubectl_gitops.apps import (
     has_plain_manifests,
     is_application,
     parse_application,
+    refuse_clash,
     resolve_target,
 )
 from kubectl_gitops.engine import render_requests
@@ -126,6 +127,7 @@ class _Walk:
     def target_apps(self, target: str) -> list[App]:
         p = Path(target)
         if p.is_dir() and not has_plain_manifests(p, str):
+            refuse_clash(target, p, self.sources.search_dirs(), self.sources.display)
             # A directory of Applications (and the AppProjects an App of Apps often carries): every
             # file read, each bad document a finding rather than the end.
             for m in app_projects_in(p):

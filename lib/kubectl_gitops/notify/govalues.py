@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-NANOS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-         "m": 60_000_000_000, "h": 3_600_000_000_000}
+from kubectl_gitops.goduration import NANOS, parse_go_duration
 
 
 class Duration(int):
@@ -102,13 +101,7 @@ def unquote(body: str) -> str:
 
 def parse_duration(text: str) -> Duration:
     """time.ParseDuration: "90s", "1h30m", "1.5h"."""
-    m = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+", text)
-    if not m:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = Decimal(0)
-    for num, unit in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", text):
-        total += Decimal(num) * NANOS[unit]
-    return Duration(-int(total) if m.group(1) == "-" else int(total))
+    return Duration(parse_go_duration(text))
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -4,7 +4,6 @@ config namespace through cluster.py."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,16 +68,17 @@ def get_optional(client: Client, group: str, kind: str, namespace: str, name: st
         return None
 
 
-def load_application(ref: str, client_factory: Callable[[], Client], namespace: str) -> Obj:
-    """An Application document from a YAML/JSON file (with status), `-` for stdin, or by name from
-    the cluster (argoproj.io Applications in `namespace`)."""
+def application_file(ref: str) -> Obj | None:
+    """The Application document (with its status) of a YAML/JSON file, or of stdin for `-`; None
+    when REF is a name."""
     if ref == "-" or Path(ref).exists():
         return _read_doc(ref, "Application")
     if "/" in ref or ref.endswith((".yaml", ".yml", ".json")):
         raise GitopsError(f"{ref}: no such file")
-    client = client_factory()
+    return None
+
+
+def application_object(client: Client, namespace: str, name: str) -> Obj | None:
+    """The argoproj.io Application `name` in `namespace`, when the cluster has Argo CD's CRD and it."""
     res = client.resource_for(ARGO_GROUP, "Application")
-    app = client.get(res, namespace, ref) if res else None
-    if app is None:
-        raise GitopsError(f"Application {namespace}/{ref} not found (give an Application YAML file, or - for stdin)")
-    return app
+    return client.get(res, namespace, name) if res else None

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kubectl_gitops import report, yamlio
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
+from kubectl_gitops.model import Obj
 from kubectl_gitops.notify.config import NotifyConfig, mask
-from kubectl_gitops.notify.loading import ConfigSource, load_application, load_config
+from kubectl_gitops.notify.loading import ConfigSource, application_file, application_object, load_config
 from kubectl_gitops.notify.notifier import deliver
 from kubectl_gitops.notify.services import Sender
 from kubectl_gitops.notify.subscriptions import Destination
@@ -18,38 +20,65 @@ from kubectl_gitops.notify.templates import Templates, variables
 from kubectl_gitops.notify.triggers import run_trigger
 
 if TYPE_CHECKING:
-    from kubectl_gitops.cluster import Client, KubeOptions
+    from kubectl_gitops.cluster import KubeOptions
+    from kubectl_gitops.fleet import Fleet, FleetOptions
 
 Log = Callable[[str], None]
 TRIGGER_HEADERS = ("CONDITION", "WHEN", "ONCEPER", "RESULT")
 
 
-def _connect(kube: KubeOptions) -> Callable[[], Client]:
-    cache: list[Client] = []
+def _connect(kube: KubeOptions, clusters: FleetOptions | None, namespace: str) -> Callable[[], Fleet]:
+    """The run's clusters, connected on first use: a file APP with --notifications-cm needs none."""
+    cache: list[Fleet] = []
 
-    def client() -> Client:
+    def fleet() -> Fleet:
         if not cache:
-            from kubectl_gitops.cluster import connect
+            from kubectl_gitops.fleet import Fleet, FleetOptions
 
-            cache.append(connect(kube))
+            cache.append(Fleet.connect(kube, replace(clusters or FleetOptions(), config_namespace=namespace)))
         return cache[0]
 
-    return client
+    return fleet
 
 
-def _config(src: ConfigSource, client: Callable[[], Client]) -> NotifyConfig:
-    cfg = load_config(src, client() if src.needs_cluster else None)
+def _config(src: ConfigSource, fleet: Callable[[], Fleet]) -> NotifyConfig:
+    cfg = load_config(src, fleet().management if src.needs_cluster else None)
     if cfg is None:
         raise GitopsError(f"ConfigMap {src.namespace}/argocd-notifications-cm not found",
                           hint="give --notifications-cm FILE, or --config-namespace")
     return cfg
 
 
+def _application(ref: str, fleet: Callable[[], Fleet], namespace: str, records: str, log: Log) -> Obj:
+    """APP as triggers and templates see it: a file as written; a name, as its record shows it where
+    sync keeps it (on the app's destination cluster, see record_store.find_records), else the
+    Application object of that name on the current cluster (with Argo CD's CRD)."""
+    doc = application_file(ref)
+    if doc is not None:
+        return doc
+    from kubectl_gitops.record import application_document
+    from kubectl_gitops.record_store import find_records
+
+    found = find_records(fleet(), records, ref)
+    if found.records:
+        target, record = found.one(records)
+        log(f"app {found.name}: its record in namespace {records} of cluster {target.label}")
+        return application_document(record, records, found.here.manifest if found.here else None)
+    obj = application_object(fleet().management, namespace, ref)
+    if obj is None:
+        raise GitopsError(f"app {ref}: no record in namespace {records} of cluster "
+                          f"{', '.join(t.label for t in found.looked)}, and no Application {namespace}/{ref} "
+                          f"on cluster {fleet().inventory.current}",
+                          hint="give an Application YAML file (or - for stdin), or --cluster NAME=CONTEXT to "
+                               "look on another cluster too")
+    return obj
+
+
 def run_trigger_cmd(*, trigger: str, app_ref: str, src: ConfigSource, app_namespace: str | None, output: str,
-                    kube: KubeOptions, log: Log) -> int:
-    client = _connect(kube)
-    cfg = _config(src, client)
-    app = load_application(app_ref, client, app_namespace or src.namespace)
+                    kube: KubeOptions, log: Log, clusters: FleetOptions | None = None) -> int:
+    fleet = _connect(kube, clusters, src.namespace)
+    cfg = _config(src, fleet)
+    app = _application(app_ref, fleet, app_namespace or src.namespace, src.namespace, log)
     results = run_trigger(cfg, trigger, variables(cfg, app, None), log)
     conditions = cfg.triggers[trigger]
     secrets = cfg.secret_values()
@@ -75,11 +104,12 @@ def parse_recipient(text: str) -> Destination:
 
 
 def run_template_notify(*, template: str, app_ref: str, recipients: tuple[str, ...], src: ConfigSource,
-                        app_namespace: str | None, output: str, kube: KubeOptions, log: Log) -> int:
+                        app_namespace: str | None, output: str, kube: KubeOptions, log: Log,
+                        clusters: FleetOptions | None = None) -> int:
     dests = [parse_recipient(r) for r in recipients]
-    client = _connect(kube)
-    cfg = _config(src, client)
-    app = load_application(app_ref, client, app_namespace or src.namespace)
+    fleet = _connect(kube, clusters, src.namespace)
+    cfg = _config(src, fleet)
+    app = _application(app_ref, fleet, app_namespace or src.namespace, src.namespace, log)
     templates = Templates(cfg)
     secrets = cfg.secret_values()
     if not dests:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_OK, GitopsError
-from kubectl_gitops.promote import messages
+from kubectl_gitops.promote import gitwrite, messages
 from kubectl_gitops.promote.gitrepo import CommitTree, GitRepo
 from kubectl_gitops.promote.images import parse_spec
 from kubectl_gitops.promote.layout import Layout, Target, load_layout
@@ -203,11 +203,11 @@ def _publish(co: _Checkout, edits: Sequence[FileEdit], message: str, publish: Pu
     if publish.dry_run:
         console.info(f"dry run: nothing committed; would commit: {message.splitlines()[0]}")
         return EXIT_OK
-    committed = repo.commit({e.path: e.after.encode() for e in edits}, message, base=co.head,
-                            branch=publish.branch)
+    committed = gitwrite.commit(repo, {e.path: e.after.encode() for e in edits}, message, base=co.head,
+                                branch=publish.branch)
     console.info(f"[{committed.branch} {committed.short_id}] {message.splitlines()[0]}")
     if publish.push:
-        repo.push(publish.push, committed.branch)
+        gitwrite.push(repo, publish.push, committed.branch)
         console.info(f"pushed {committed.branch} to {publish.push}")
     return EXIT_OK
 
@@ -230,7 +230,7 @@ def _preflight(co: _Checkout, paths: Sequence[str], publish: Publish) -> None:
                           hint="pass --branch NAME to commit on a new branch")
     if publish.push:
         repo.check_remote(publish.push)
-    repo.signatures()
+    gitwrite.signatures(repo)
 
 
 def _subject(commit: pygit2.Commit) -> str:

@@ -23,7 +23,7 @@ from kubectl_gitops.model import key_of
 from kubectl_gitops.render import cache, paths
 from kubectl_gitops.render.manifest import Manifest
 from kubectl_gitops.repourl import RepoURL
-from kubectl_gitops.source import Tree
+from kubectl_gitops.trees import Tree
 
 __all__ = [
     "DEFAULT_TIMEOUT",

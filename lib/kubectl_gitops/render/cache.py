@@ -19,7 +19,7 @@ import orjson
 
 from kubectl_gitops.model import is_secret
 from kubectl_gitops.render.manifest import Manifest
-from kubectl_gitops.source import cache_dir, private_files
+from kubectl_gitops.trees import cache_dir, private_files
 
 RENDER_CACHE_VERSION = "2"  # bump when a key's parts or the file format change
 

@@ -33,7 +33,7 @@ from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import jsonnet, paths
 from kubectl_gitops.render.cache import holds_secret, json_exact
 from kubectl_gitops.render.manifest import Manifest, objects
-from kubectl_gitops.source import Tree, cache_dir, private_files
+from kubectl_gitops.trees import Tree, cache_dir, private_files
 
 if TYPE_CHECKING:
     from kubectl_gitops.render import Request

@@ -40,7 +40,7 @@ from kubectl_gitops.render.helmchart import (
 )
 from kubectl_gitops.render.manifest import Manifest, objects
 from kubectl_gitops.render.run import identity, tool
-from kubectl_gitops.source import Tree
+from kubectl_gitops.trees import Tree
 
 if TYPE_CHECKING:
     from kubectl_gitops.render import Request

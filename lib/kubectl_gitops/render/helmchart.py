@@ -31,7 +31,7 @@ from kubectl_gitops import yamlio
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import paths
 from kubectl_gitops.render.run import run
-from kubectl_gitops.source import Tree, cache_dir, private_files
+from kubectl_gitops.trees import Tree, cache_dir, private_files
 
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 

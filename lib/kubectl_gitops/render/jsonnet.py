@@ -18,7 +18,7 @@ import orjson
 from kubectl_gitops.appsource import Jsonnet
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.render import paths
-from kubectl_gitops.source import Tree
+from kubectl_gitops.trees import Tree
 
 SUFFIX = ".jsonnet"
 

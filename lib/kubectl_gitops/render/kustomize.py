@@ -20,7 +20,7 @@ from kubectl_gitops.render import paths
 from kubectl_gitops.render.kustomize_edit import has_options, relative, wrapper
 from kubectl_gitops.render.manifest import Manifest, objects
 from kubectl_gitops.render.run import identity, run, tool
-from kubectl_gitops.source import Tree
+from kubectl_gitops.trees import Tree
 
 if TYPE_CHECKING:
     from kubectl_gitops.render import Request

@@ -1,7 +1,7 @@
 """Every file a render reads stays inside its repository, as Argo CD requires.
 
 A path is resolved first (symlinks followed), then it must be the tree's root or below it. A revision's
-tree written to the cache leaves out symlinks that point outside it (source.materialize records them in
+tree written to the cache leaves out symlinks that point outside it (trees.materialize records them in
 `Tree.escapes`); reading through one of those is refused the same way.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kubectl_gitops.errors import GitopsError
-from kubectl_gitops.source import Tree
+from kubectl_gitops.trees import Tree
 
 
 def confine(tree: Tree, path: Path, what: str, where: str, shown: str = "") -> Path:

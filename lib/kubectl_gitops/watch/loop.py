@@ -169,6 +169,7 @@ class Loop:
     def reconcile(self, why: str) -> None:
         started = time.monotonic()
         self.fleet.clear_deadline()  # a compare is not bounded by a sync's --timeout
+        self.fleet.forget_targets()  # each app's destination as its Application says now
         try:
             if self.sources is None:
                 self.sources = new_sources(self.compare)
