@@ -127,7 +127,14 @@ def test_two_watches_never_sync_one_app_at_once(cluster: Cluster, namespace: str
         overlaps = [(x, y) for x, y in itertools.pairwise(spans) if x[1] > y[0]]
         assert not overlaps, "\n".join(map(str, spans)) + a.log() + "\n---\n" + b.log()
 
-        # One is killed: the other goes on healing the app alone.
+        # One is killed: the other goes on healing the app alone. Killed while it held the app's Lease (a
+        # reconcile that saw the drift before the other's heal reached its cache syncs too), it would leave
+        # the Lease to expire (60 s): that takeover is the test below; here it is killed between syncs.
+        deadline = time.monotonic() + 20
+        while cluster.kubectl("get", "lease", "-n", namespace, f"kubectl-gitops-sync-{app}",
+                              check=False).returncode == 0:
+            assert time.monotonic() < deadline, a.log() + "\n---\n" + b.log()
+            time.sleep(0.1)
         a.stop(signal.SIGKILL)
         mark = b.mark()
         cluster.kubectl("patch", "configmap", "-n", namespace, "settings", "--type=merge", "-p", '{"data":{"v":"k"}}')
