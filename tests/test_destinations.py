@@ -308,6 +308,8 @@ def test_history_and_list_read_each_record_on_its_apps_cluster(clusters: Cluster
     res = gitops(clusters.kubeconfig, repo.root, "history", "children/far-name.yaml", "--config-namespace", cfg)
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.splitlines()) == 2  # far-name did not change: one deployment
+    header, row = (line.split() for line in res.stdout.splitlines())
+    assert header[3] == "CLUSTER" and row[3] == "second"
 
     elsewhere = tmp_path / "elsewhere"  # no checkout: the current cluster, and the clusters named
     elsewhere.mkdir()

@@ -280,7 +280,7 @@ def _records(headers: Sequence[str], rows: list[list[object]]) -> list[dict[str,
 
 LIST_HEADERS = ("NAME", "PROJECT", "CLUSTER", "NAMESPACE", "SYNC", "HEALTH", "REVISION", "LAST SYNC", "RESULT")
 LIST_WIDE_HEADERS = (*LIST_HEADERS, "REPO", "PATH", "TARGET", "INITIATED BY")
-HISTORY_HEADERS = ("ID", "DATE", "REVISION", "INITIATED BY", "SOURCE")
+HISTORY_HEADERS = ("ID", "DATE", "REVISION", "CLUSTER", "INITIATED BY", "SOURCE")
 
 
 def _short(revision: str) -> str:
@@ -310,7 +310,8 @@ def history_output(record: AppRecord, output: str, cluster: str = "") -> str:
         doc = {"app": record.app, "cluster": cluster or None,
                "history": application_document(record, "")["status"]["history"]}
         return to_json(doc) if output == "json" else to_yaml(doc)
-    rows = [[h.id, h.deployed_at, h.revision, h.initiated_by + (" (automated)" if h.automated else ""),
+    where = cluster or record.dest_server or "in-cluster"
+    rows = [[h.id, h.deployed_at, h.revision, where, h.initiated_by + (" (automated)" if h.automated else ""),
              f"{h.source.repo_url or '.'} {h.source.path}" + (" (rollback)" if h.rollback else "")]
             for h in record.history]
     return table(HISTORY_HEADERS, rows) + "\n"
