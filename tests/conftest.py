@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     through another fixture, is marked `cluster`: `pytest -m "not cluster"` runs the rest with no control
     plane and no Go toolchain."""
     for item in items:
-        if {"cluster", "old_cluster", "second_cluster"} & set(getattr(item, "fixturenames", ())):
+        if {"cluster", "old_cluster", "second_cluster", "own_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
 
 

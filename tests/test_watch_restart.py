@@ -59,7 +59,8 @@ def test_watch_resumes_after_an_api_server_restart_without_syncing_again(
         restart_apiserver(state)
         deadline = time.monotonic() + 60
         while kubectl(c, "get", "--raw", "/readyz", check=False).returncode != 0:
-            assert time.monotonic() < deadline, "kube-apiserver did not come back"
+            assert time.monotonic() < deadline, "kube-apiserver did not come back; its log ends:\n" + \
+                "\n".join((state / "kube-apiserver.log").read_text(errors="replace").splitlines()[-30:])
             time.sleep(0.2)
         mark = w.mark()
         kubectl(c, "annotate", "configmap", "-n", ns, "settings", "after-restart=1")  # no drift: no sync
