@@ -60,7 +60,8 @@ def test_history_and_rollback_to_an_earlier_commit(cluster: Cluster, namespace: 
     assert [h["revision"] for h in history] == [first, second]
     assert [h["id"] for h in history] == [0, 1]
     code, out, _ = cli("history", app, "--config-namespace", cfg, cwd=repo)
-    assert out.splitlines()[0].split()[:4] == ["ID", "DATE", "REVISION", "INITIATED"]
+    assert out.splitlines()[0].split()[:5] == ["ID", "DATE", "REVISION", "CLUSTER", "INITIATED"]
+    assert out.splitlines()[1].split()[3] == "in-cluster"  # the current context's cluster
     assert first in out and second in out
 
     code, out, err = cli("rollback", app, "--config-namespace", cfg, cwd=repo)  # default: the one before

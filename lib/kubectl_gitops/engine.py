@@ -153,18 +153,23 @@ def _compare_apps(opts: CompareOptions, fleet: Fleet, get_settings: Callable[[],
         c = cluster_of(app)
         started[app.name] = c.worker.submit(_compare_on, app, c, fleet, renders, log)
 
-    def visit(app: App) -> list[AppState]:
-        state = started[app.name].result()
-        out = [state]
-        if not opts.recursive:
-            return out
-        new = list({k.name: k for k in _children(state) if k.name not in started}.values())
-        fleet.resolve(new)
-        renders.prefetch(new)  # siblings render in parallel
-        for kid in new:
-            start(kid)
-        for kid in new:
-            out += visit(kid)
+    def visit(root: App) -> list[AppState]:
+        """The root's state, then each child's tree in turn (depth first). A loop, not a recursive
+        closure: a closure that calls itself is a reference cycle holding every state of the compare
+        until the garbage collector's next full pass, and watch's memory grew with each reconcile."""
+        out: list[AppState] = []
+        todo = [root]
+        while todo:
+            state = started[todo.pop().name].result()
+            out.append(state)
+            if not opts.recursive:
+                continue
+            new = list({k.name: k for k in _children(state) if k.name not in started}.values())
+            fleet.resolve(new)
+            renders.prefetch(new)  # siblings render in parallel
+            for kid in new:
+                start(kid)
+            todo += reversed(new)
         return out
 
     def render_for(app: App) -> list[Request]:
@@ -198,18 +203,20 @@ def _no_cycle(apps: list[App], states: dict[str, AppState]) -> None:
     """Apps are compared as soon as any parent names them, so a cycle (a manages b, b manages a) is
     looked for on the whole graph once it is known, before anything is written."""
     explored: set[str] = set()  # no cycle below these
-
-    def walk(name: str, stack: tuple[str, ...]) -> None:
-        for kid in _children(states[name]) if name in states else ():
-            if kid.name in (*stack, name):
-                raise GitopsError(f"app of apps cycle: {' → '.join((*stack, name, kid.name))}",
-                                  hint=f"{kid.origin} is reached from its own children")
-            if kid.name not in explored:
-                walk(kid.name, (*stack, name))
-        explored.add(name)
-
     for app in apps:
-        walk(app.name, ())
+        _walk(app.name, (), states, explored)
+
+
+def _walk(name: str, stack: tuple[str, ...], states: dict[str, AppState], explored: set[str]) -> None:
+    # A function of the module, not a closure calling itself: that would be a reference cycle
+    # holding every state until the garbage collector's next full pass.
+    for kid in _children(states[name]) if name in states else ():
+        if kid.name in (*stack, name):
+            raise GitopsError(f"app of apps cycle: {' → '.join((*stack, name, kid.name))}",
+                              hint=f"{kid.origin} is reached from its own children")
+        if kid.name not in explored:
+            _walk(kid.name, (*stack, name), states, explored)
+    explored.add(name)
 
 
 def _compare_on(app: App, c: _Cluster, fleet: Fleet, renders: Renders, log: Log) -> AppState:
