@@ -15,12 +15,13 @@ from kubectl_gitops.engine import CompareOptions, single_app
 from kubectl_gitops.errors import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, GitopsError
 from kubectl_gitops.fleet import Fleet, FleetOptions, unreachable
 from kubectl_gitops.plan import AppPlan
-from kubectl_gitops.record import AppRecord, history_entry, live_record
-from kubectl_gitops.record_store import find_records, list_records, read_record
 from kubectl_gitops.state import AppState, HealthCode, SyncRequest, SyncResult, TaskResult
 
-if TYPE_CHECKING:  # the notify package is imported by a sync only: diff, status and --help never load it
+# The notify package is imported by a sync only, the records by the commands that show or write them:
+# diff and --help never load either.
+if TYPE_CHECKING:
     from kubectl_gitops.notify.loading import ConfigSource
+    from kubectl_gitops.record import AppRecord
 
 Log = Callable[[str], None]
 WROTE = frozenset(TaskResult) - {TaskResult.UNCHANGED, TaskResult.PRUNE_SKIPPED, TaskResult.FAILED,
@@ -129,6 +130,8 @@ def run_windows(*, compare: CompareOptions, at: datetime, output: str, kube: Kub
 
 def _records_of(client: Client, namespace: str, log: Log) -> dict[str, AppRecord]:
     """Every app record of the cluster, by app; none (with a note) when they cannot be read."""
+    from kubectl_gitops.record_store import list_records  # records are read by the commands that show them
+
     try:
         return {r.app: r for r in list_records(client, namespace)}
     except ApiError as e:
@@ -150,6 +153,8 @@ def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kub
              log: Log, clusters: FleetOptions | None = None) -> int:
     """Every app with its record. With a TARGET its apps, compared live now; without, every record
     on the cluster and on each other cluster the flags name (apps synced from any machine)."""
+    from kubectl_gitops.record import live_record
+
     fleet = _fleet(kube, clusters, compare or CompareOptions(config_namespace=namespace))
     if compare is None:
         rows: list[AppRecord] = []
@@ -179,6 +184,8 @@ def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log
     """APP's record, where sync wrote it: on the destination cluster of the Application APP names
     here (its file, or its name in ./apps); else (no Git) on the one of the current cluster and the
     clusters the flags name that has it."""
+    from kubectl_gitops.record_store import find_records
+
     fleet = _fleet(kube, clusters, CompareOptions(target=app, config_namespace=namespace))
     target, record = find_records(fleet, namespace, app).one(namespace)
     sys.stdout.write(report.history_output(record, output, target.label))
@@ -188,6 +195,9 @@ def run_history(*, app: str, namespace: str, output: str, kube: KubeOptions, log
 def run_rollback(*, compare: CompareOptions, entry_id: int | None, force: bool, output: str,
                  kube: KubeOptions, req: SyncRequest, log: Log, clusters: FleetOptions | None = None) -> int:
     """Sync one app at the revision of a history entry (default: the deployment before the current)."""
+    from kubectl_gitops.record import history_entry
+    from kubectl_gitops.record_store import read_record
+
     fleet = _fleet(kube, clusters, compare)
     app = single_app(compare)
     if app.automated and not force:

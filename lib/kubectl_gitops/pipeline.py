@@ -9,23 +9,26 @@ import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from kubectl_gitops import plan, preflight
+from kubectl_gitops import plan
 from kubectl_gitops.apps import is_application
 from kubectl_gitops.cluster import Client
 from kubectl_gitops.engine import CompareOptions, Hooks, compare_target
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet, unreachable
 from kubectl_gitops.health import HealthChecker, assess_health
-from kubectl_gitops.lease import AppLock
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan
-from kubectl_gitops.record import AppRecord, from_sync
-from kubectl_gitops.record_store import write_record
-from kubectl_gitops.runner import Runner
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import AppState, AppSyncResult, HealthStatus, OperationPhase, SyncRequest, SyncResult
+
+if TYPE_CHECKING:
+    from kubectl_gitops.lease import AppLock
+    from kubectl_gitops.record import AppRecord
+
+# The steps after compare (preflight, lease, runner, record) are imported when a sync reaches them:
+# diff and status never do, and start faster without them.
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -61,6 +64,8 @@ def check(plans: list[AppPlan], fleet: Fleet, req: SyncRequest, settings: Settin
     """Every pre-flight check of every app, each cluster's apps alongside the others', before the
     first write to any; raises one error naming all violations. Returns the plans still to run: a
     cluster other than the run's own that stops answering fails its apps (their state says why)."""
+    from kubectl_gitops import preflight
+
     groups = by_cluster(plans, fleet)
 
     def one(group: tuple[Client, list[AppPlan]]) -> str:
@@ -85,6 +90,8 @@ def locked(plans: list[AppPlan], fleet: Fleet, namespace: str) -> Iterator[None]
     """Hold each app's Lease, on the app's own cluster, while the block runs. An app with nothing to
     write needs no lock: a no-change sync sends no write at all. A cluster that stops answering
     meanwhile fails its apps (their state says why, and `run` skips them); the others go on."""
+    from kubectl_gitops.lease import AppLock
+
     held: list[AppLock] = []
     try:
         for p in plans:
@@ -139,6 +146,8 @@ def _alongside(fn: Callable[[T], R], items: list[T]) -> list[R]:
 def _lane(client: Client, plans: list[AppPlan], down: dict[int, str], checker: HealthChecker,
           req: SyncRequest, log: Log) -> list[AppSyncResult]:
     """One cluster's apps of a batch, one after another; stops at a failure other than the cluster's."""
+    from kubectl_gitops.runner import Runner
+
     runner = Runner(client, _wave_health(checker), req, log)
     out = []
     for p in plans:
@@ -187,6 +196,9 @@ def _batches(plans: list[AppPlan]) -> list[list[AppPlan]]:
 def record(state: AppState, outcome: AppSyncResult, client: Client, req: SyncRequest, log: Log) -> None:
     """Write the app's record (under its Lease). A record that cannot be written is reported; the
     sync's own result stands."""
+    from kubectl_gitops.record import from_sync
+    from kubectl_gitops.record_store import write_record
+
     by = req.initiated_by or f"{getpass.getuser()}@{socket.gethostname()}"
 
     def update(prev: AppRecord | None) -> AppRecord:

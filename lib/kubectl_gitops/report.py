@@ -8,7 +8,7 @@ import copy
 import difflib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -16,8 +16,10 @@ from kubectl_gitops import policy, yamlio
 from kubectl_gitops.masking import mask_secrets
 from kubectl_gitops.model import Obj
 from kubectl_gitops.plan import AppPlan, action
-from kubectl_gitops.record import AppRecord, application_document
 from kubectl_gitops.state import AppState, AppSyncResult, HealthCode, ResourceState, SyncResult, TaskResult
+
+if TYPE_CHECKING:
+    from kubectl_gitops.record import AppRecord
 
 # CLUSTER: the app's destination, a kubeconfig context (or an Argo CD cluster Secret's name).
 DIFF_HEADERS = ("APP", "CLUSTER", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH")
@@ -290,6 +292,8 @@ def _short(revision: str) -> str:
 def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> str:
     """`kubectl gitops list`: a table like `argocd app list`, or the records as Application documents."""
     if output in ("json", "yaml"):
+        from kubectl_gitops.record import application_document  # here only: diff and sync need none
+
         doc = {"apiVersion": "v1", "kind": "List", "items": [application_document(r, namespace) for r in records]}
         return to_json(doc) if output == "json" else to_yaml(doc)
     rows: list[list[object]] = []
@@ -307,6 +311,8 @@ def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> st
 def history_output(record: AppRecord, output: str, cluster: str = "") -> str:
     """`kubectl gitops history`: like `argocd app history`, oldest first; `cluster`: where the record is."""
     if output in ("json", "yaml"):
+        from kubectl_gitops.record import application_document
+
         doc = {"app": record.app, "cluster": cluster or None,
                "history": application_document(record, "")["status"]["history"]}
         return to_json(doc) if output == "json" else to_yaml(doc)
