@@ -61,7 +61,8 @@ def test_history_and_rollback_to_an_earlier_commit(cluster: Cluster, namespace: 
     assert [h["id"] for h in history] == [0, 1]
     code, out, _ = cli("history", app, "--config-namespace", cfg, cwd=repo)
     assert out.splitlines()[0].split()[:5] == ["ID", "DATE", "REVISION", "CLUSTER", "INITIATED"]
-    assert out.splitlines()[1].split()[3] == "in-cluster"  # the current context's cluster
+    context = cluster.kubectl("config", "current-context").stdout.strip()
+    assert out.splitlines()[1].split()[3] == context  # where the record was read: the current context
     assert first in out and second in out
 
     code, out, err = cli("rollback", app, "--config-namespace", cfg, cwd=repo)  # default: the one before
