@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import yaml
 from conftest import Cluster, Clusters, run_cli
 from diff_helpers import Repo, cluster_statuses
 from faultproxy import FaultProxy, Rule, make_cert
+from kubectl_gitops.render.directory import RACY_WINDOW_NS
 
 CREATE_NS = "  syncPolicy: {syncOptions: [CreateNamespace=true]}\n"
 
@@ -173,6 +175,10 @@ def test_cluster_secrets_reach_a_server_no_kubeconfig_has(clusters: Clusters, ns
     res = gitops(only_first, repo.root, "sync", "by-server/edge.yaml", "--config-namespace", config_ns)
     assert res.returncode == 2 and f"destination.server '{second.server}/': no such cluster" in res.stderr
     cache = tmp_path / "cache"  # this run's whole cache: the credentials are never written there
+    # The parse cache stores only files older than its racy window; the earlier runs may all have taken
+    # less than that (the test failed so once): wait until the app's files have passed it.
+    changed = max(f.stat().st_ctime for f in (repo.root / "edge2").rglob("*"))
+    time.sleep(max(0.0, changed + RACY_WINDOW_NS / 1e9 + 0.1 - time.time()))
     res = run_cli("kubectl-gitops", "sync", "by-server/edge.yaml", "--config-namespace", config_ns,
                   "--cluster-secrets", cwd=repo.root, env={"KUBECONFIG": str(only_first), "XDG_CACHE_HOME": str(cache)})
     assert res.returncode == 0, res.stderr
