@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +62,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"cluster", "old_cluster", "second_cluster", "own_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+
+
+def restart_api_server(state: Path) -> None:
+    """SIGKILL the kube-apiserver of the local cluster in `state` (as a crashed or evicted one: its
+    streams just break) and start it again with the same command line, port included; `local-cluster
+    down` stops the new one (its PID goes into the state file). The old process's thread-group leader
+    shows as a zombie at once while its other threads still hold the listening socket for tens of
+    milliseconds (more under load), so the new one starts only once the port can be bound: started
+    earlier, it failed with "address already in use" and never came back."""
+    state_file = state / "state.json"
+    st = json.loads(state_file.read_text())
+    pid = st["pids"]["kube-apiserver"]
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    port = int(st["server"].rsplit(":", 1)[1])
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not _bindable(port):
+        assert time.monotonic() < deadline, f"kube-apiserver (PID {pid}) still holds port {port}"
+        time.sleep(0.02)
+    with open(state / "kube-apiserver.log", "ab") as log:
+        new = subprocess.Popen([a.decode() for a in argv], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    st["pids"]["kube-apiserver"] = new.pid
+    state_file.write_text(json.dumps(st, indent=2))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the API server's own listener
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _local_cluster(state: Path, **env: str) -> Iterator[Cluster]:

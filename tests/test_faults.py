@@ -6,7 +6,6 @@ continue token, and the server's own answer to a request too large."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, Cluster, run_cli
+from conftest import VENV_BIN, Cluster, restart_api_server, run_cli
 from diff_helpers import apply, configmap, statuses
 from faultproxy import Rule
 from gitrepo import write_files
@@ -256,7 +255,10 @@ def test_the_api_server_killed_mid_sync_and_restarted_converges_on_rerun(cluster
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: _names(cluster, namespace), "the first object")
-        _restart_api_server(cluster)
+        restart_api_server(cluster.kubeconfig.parent)
+        log_file = cluster.kubeconfig.parent / "kube-apiserver.log"
+        _wait_for(lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
+                  "the API server to be ready again", 120, lambda: log_file.read_text(errors="replace")[-2000:])
         _, err = proc.communicate(timeout=180)
     finally:
         proc.kill()
@@ -266,28 +268,6 @@ def test_the_api_server_killed_mid_sync_and_restarted_converges_on_rerun(cluster
     assert _names(cluster, namespace) == names  # each once
     res = run_cli("kubectl-gitops", "sync", str(app), "--timeout", "120")
     assert res.returncode == 0 and "(0 writes)" in res.stderr, res.stderr
-
-
-def _restart_api_server(cluster: Cluster) -> None:
-    """Kill the session's kube-apiserver (SIGKILL, by its PID) and start it again with the same
-    arguments; `local-cluster down` stops the new one (its PID goes into the state file)."""
-    state_file = cluster.kubeconfig.parent / "state.json"
-    state = json.loads(state_file.read_text())
-    pid = state["pids"]["kube-apiserver"]
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
-              "the API server to die", 30)
-    with open(cluster.kubeconfig.parent / "kube-apiserver.log", "ab") as log:
-        new = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
-    state["pids"]["kube-apiserver"] = new.pid
-    state_file.write_text(json.dumps(state, indent=2))
-    log_file = cluster.kubeconfig.parent / "kube-apiserver.log"
-    _wait_for(lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
-              "the API server to be ready again", 120,
-              lambda: log_file.read_text(errors="replace")[-2000:] + cluster.kubectl("get", "--raw", "/readyz",
-                                                                                     check=False).stderr)
 
 
 def _wait_for(probe, what: str, timeout: float = 60, why=lambda: "") -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,6 @@ so the restart disturbs no other test."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cluster, _local_cluster
+from conftest import Cluster, _local_cluster, restart_api_server
 from test_watch import app_repo
 from watchproc import WatchProcess, synced
 
@@ -23,23 +21,6 @@ from watchproc import WatchProcess, synced
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
     state = tmp_path_factory.mktemp("restart-cluster")
     yield from ((c, state) for c in _local_cluster(state))
-
-
-def restart_apiserver(state: Path) -> None:
-    """Kill kube-apiserver by its PID and start it again with the same command line (and port)."""
-    st = json.loads((state / "state.json").read_text())
-    pid = st["pids"]["kube-apiserver"]
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.killpg(pid, signal.SIGKILL)  # as a crashed or evicted API server: its streams just break
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]:
-        assert time.monotonic() < deadline, "kube-apiserver did not stop"
-        time.sleep(0.1)
-    with open(state / "kube-apiserver.log", "ab") as logf:
-        proc = subprocess.Popen([a.decode() for a in argv], stdout=logf, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    st["pids"]["kube-apiserver"] = proc.pid  # `down` stops the new one
-    (state / "state.json").write_text(json.dumps(st, indent=2))
 
 
 def kubectl(c: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,7 +37,7 @@ def test_watch_resumes_after_an_api_server_restart_without_syncing_again(
     with WatchProcess(f"apps/{app}.yaml", "--config-namespace", ns, "--lock-namespace", ns, "--interval", "1h",
                       "--kubeconfig", str(c.kubeconfig), cwd=repo) as w:
         w.wait_for(lambda e: e.get("msg") == "Synced" and e.get("app") == app)
-        restart_apiserver(state)
+        restart_api_server(state)
         deadline = time.monotonic() + 60
         while kubectl(c, "get", "--raw", "/readyz", check=False).returncode != 0:
             assert time.monotonic() < deadline, "kube-apiserver did not come back; its log ends:\n" + \
