@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from conftest import Cluster
-from gitrepo import commit, make_repo, write_files
+from gitrepo import commit, git, make_repo, write_files
 from notify_servers import SECRETS, http_recorder, write_settings
 from test_watch import configmap, uid, value
 from watchproc import WatchProcess, synced
@@ -26,8 +26,13 @@ def application(name: str, repo: Path, ns: str) -> str:
 
 def test_a_watch_driven_sync_notifies_once(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     app, repo = f"wn-{uid()}", tmp_path / "repo"
-    make_repo(repo, {"manifests/cm.yaml": configmap(namespace, "one"),
-                     f"apps/{app}.yaml": application(app, repo, namespace)})
+    # The manifests come from a remote that commits reach by a push, all at once: in the watch's own work
+    # tree a reconcile may fall between a file's write and its commit and sync it under the old revision.
+    remote, work = tmp_path / "remote.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    make_repo(work, {"manifests/cm.yaml": configmap(namespace, "one")}, origin=f"file://{remote}")
+    git(work, "push", "-q", "origin", "main")
+    make_repo(repo, {f"apps/{app}.yaml": application(app, remote, namespace)})
     with http_recorder() as http:
         cm, secret = write_settings(tmp_path, receiver=http.url, slack_api="http://127.0.0.1:9/api/", smtp_port=25)
         # Git read every second: each reconcile after the sync is an idle one.
@@ -55,8 +60,9 @@ def test_a_watch_driven_sync_notifies_once(cluster: Cluster, namespace: str, tmp
 
             # A new commit: synced, and notified once more, for its revision.
             mark = w.mark()
-            write_files(repo, {"manifests/cm.yaml": configmap(namespace, "two")})
-            rev = commit(repo, "two")
+            write_files(work, {"manifests/cm.yaml": configmap(namespace, "two")})
+            rev = commit(work, "two")
+            git(work, "push", "-q", "origin", "main")
             w.wait_for(lambda e: synced(app)(e) and e.get("revision") == rev, start=mark)
             mark = w.mark()
             w.wait_for(lambda e: e.get("msg") == "reconciled", start=mark)
