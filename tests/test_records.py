@@ -116,6 +116,8 @@ def test_list_without_git_and_as_a_read_only_user(cluster: Cluster, namespace: s
         header, row = out.splitlines()
         assert header.split()[:6] == ["NAME", "PROJECT", "CLUSTER", "NAMESPACE", "SYNC", "HEALTH"]
         assert row.split()[0] == app and "Synced" in row and "Succeeded" in row
+        # CLUSTER: where the record was read, named as the other tables name it (the context)
+        assert row.split()[2] == (extra[1] if extra else cluster.kubectl("config", "current-context").stdout.strip())
         code, out, err = cli("history", app, "--config-namespace", cfg, *extra, cwd=elsewhere)
         assert code == 0, err
         assert len(out.splitlines()) == 2

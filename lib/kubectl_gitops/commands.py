@@ -157,12 +157,12 @@ def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kub
 
     fleet = _fleet(kube, clusters, compare or CompareOptions(config_namespace=namespace))
     if compare is None:
-        rows: list[AppRecord] = []
+        rows: list[tuple[str, AppRecord]] = []
         unreached = False
         for target in fleet.named():
             client = fleet.client_for(target)
             try:
-                rows += _records_of(client, namespace, log).values()
+                rows += [(target.label, r) for r in _records_of(client, namespace, log).values()]
             except GitopsError as e:
                 if client is fleet.management or not unreachable(e):
                     raise
@@ -172,7 +172,7 @@ def run_list(*, compare: CompareOptions | None, namespace: str, output: str, kub
         states, settings = pipeline.compare(fleet, compare, log)
         pipeline.assess(states, settings)
         records = _records_by_app(fleet, states, namespace, log)
-        rows = [live_record(st, records.get(st.app.name), fleet.client_of(st.app).host)
+        rows = [(st.cluster, live_record(st, records.get(st.app.name), fleet.client_of(st.app).host))
                 for st in states if not st.error]
         unreached = _unreached(states, log)
     sys.stdout.write(report.list_output(rows, namespace, output))

@@ -60,31 +60,29 @@ class AppLock:
         self._renewing = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    # -- acquire -----------------------------------------------------------------------------------
-
     def acquire(self) -> None:
         """Create the lease, or take over an expired one; a lease this process already holds (a create
         whose answer was lost) is ours. Raises when another live sync holds it."""
         for _ in range(ACQUIRE_TRIES):
             sent = time.monotonic()
             try:
-                self._hold(self.client.request("POST", self.res.path(self.namespace), body=self._body(None),
+                self._hold(self.client.request("POST", self.res.path(self.namespace), body=_body(self, None),
                                                what=f"create lease {self.namespace}/{self.name}",
                                                fenced=self.fence), sent)
                 break
             except ApiError as e:
                 if e.status not in (0, 409):  # 0: the answer was lost; the create may have happened
                     raise
-            live = self._get()
+            live = self.client.get(self.res, self.namespace, self.name)
             if live is None:
                 continue  # gone between the 409 and the GET (released meanwhile): create it again
             if holder_of(live) == self.holder:
                 self._hold(live, sent)
                 break
-            self._refuse_if_held(live)
+            _refuse_if_held(live, self.app, self.namespace, self.name, self.seconds)
             sent = time.monotonic()
             try:
-                self._hold(self._put(self._body(live)), sent)  # optimistic: fails if another took it first
+                self._hold(self._put(_body(self, live)), sent)  # optimistic: fails if another took it first
                 break
             except ApiError as e:
                 if e.status not in (404, 409):
@@ -97,22 +95,10 @@ class AppLock:
         self._thread = threading.Thread(target=self._renew_loop, daemon=True)
         self._thread.start()
 
-    def _refuse_if_held(self, live: Obj) -> None:
-        spec = live.get("spec") or {}
-        if alive(live, self.seconds):
-            acquired = _parse_time(spec.get("acquireTime"))
-            held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
-            raise LeaseHeld(f"app {self.app}: another sync is running: lease {self.namespace}/{self.name} is "
-                              f"held by {spec.get('holderIdentity')} (for {held})",
-                              hint=f"wait for it, or delete the lease if that sync died (it expires "
-                                   f"{self.seconds}s after its last renewal)")
-
     @property
     def held(self) -> bool:
         """Still ours by our own clock: renewed within its duration, and not lost."""
         return self._lost is None and self._live is not None and time.monotonic() < self._valid_until
-
-    # -- fencing -----------------------------------------------------------------------------------
 
     def check(self) -> None:
         """Before each write: raise LeaseLost unless the lease is surely still ours."""
@@ -144,7 +130,7 @@ class AppLock:
                 if e.status not in (404, 409):
                     return  # the API is unreachable for now: check() stops writes once it may have expired
             with contextlib.suppress(GitopsError):
-                current = self._get()
+                current = self.client.get(self.res, self.namespace, self.name)
                 if current is None:
                     self._lose("it was deleted")
                 elif holder_of(current) != self.holder:
@@ -154,8 +140,6 @@ class AppLock:
 
     def _lose(self, why: str) -> None:
         self._lost, self._live = why, None
-
-    # -- release -----------------------------------------------------------------------------------
 
     def release(self) -> None:
         """Delete the lease if it is still ours: the delete is conditional on its resourceVersion."""
@@ -167,20 +151,6 @@ class AppLock:
             return  # never ours, or lost: never delete what another sync holds
         delete(self.client, self.res, live)
 
-    # -- requests ----------------------------------------------------------------------------------
-
-    def _body(self, live: Obj | None) -> Obj:
-        now = _now()
-        meta: Obj = {"name": self.name, "namespace": self.namespace}
-        if live is not None:
-            meta["resourceVersion"] = live["metadata"]["resourceVersion"]
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": {"holderIdentity": self.holder, "leaseDurationSeconds": self.seconds,
-                         "acquireTime": now, "renewTime": now}}
-
-    def _get(self) -> Obj | None:
-        return self.client.get(self.res, self.namespace, self.name)
-
     def _put(self, body: Obj) -> Obj:
         result: Obj = self.client.request("PUT", self._path, body=body, fenced=False,
                                           what=f"renew lease {self.namespace}/{self.name}")
@@ -189,6 +159,28 @@ class AppLock:
     def _hold(self, live: Obj, sent: float) -> None:
         self._live, self._renewed = live, sent
         self._valid_until = sent + ((live.get("spec") or {}).get("leaseDurationSeconds") or self.seconds)
+
+
+def _refuse_if_held(live: Obj, app: str, namespace: str, name: str, seconds: int) -> None:
+    spec = live.get("spec") or {}
+    if alive(live, seconds):
+        acquired = _parse_time(spec.get("acquireTime"))
+        held = f"{time.time() - acquired:.0f}s" if acquired else "unknown time"
+        raise LeaseHeld(f"app {app}: another sync is running: lease {namespace}/{name} is "
+                        f"held by {spec.get('holderIdentity')} (for {held})",
+                        hint=f"wait for it, or delete the lease if that sync died (it expires "
+                             f"{seconds}s after its last renewal)")
+
+
+def _body(lock: AppLock, live: Obj | None) -> Obj:
+    """The lease naming us as holder; over `live`, guarded by its resourceVersion."""
+    now = _now()
+    meta: Obj = {"name": lock.name, "namespace": lock.namespace}
+    if live is not None:
+        meta["resourceVersion"] = live["metadata"]["resourceVersion"]
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+            "spec": {"holderIdentity": lock.holder, "leaseDurationSeconds": lock.seconds,
+                     "acquireTime": now, "renewTime": now}}
 
 
 def delete(client: Client, res: ApiResource, live: Obj) -> None:

@@ -289,17 +289,18 @@ def _short(revision: str) -> str:
     return revision[:12]
 
 
-def list_output(records: Sequence[AppRecord], namespace: str, output: str) -> str:
-    """`kubectl gitops list`: a table like `argocd app list`, or the records as Application documents."""
+def list_output(records: Sequence[tuple[str, AppRecord]], namespace: str, output: str) -> str:
+    """`kubectl gitops list`: a table like `argocd app list`, or the records as Application documents;
+    each record with the CLUSTER it was read from (a context's or a cluster Secret's name)."""
     if output in ("json", "yaml"):
         from kubectl_gitops.record import application_document  # here only: diff and sync need none
 
-        doc = {"apiVersion": "v1", "kind": "List", "items": [application_document(r, namespace) for r in records]}
+        doc = {"apiVersion": "v1", "kind": "List", "items": [application_document(r, namespace) for _, r in records]}
         return to_json(doc) if output == "json" else to_yaml(doc)
     rows: list[list[object]] = []
-    for r in records:
+    for cluster, r in records:
         op = r.operation
-        row: list[object] = [r.app, r.project, r.dest_server or "in-cluster", r.dest_namespace, r.sync_status,
+        row: list[object] = [r.app, r.project, cluster, r.dest_namespace, r.sync_status,
                              r.health_status, _short(r.sync_revision), op.finished_at if op else "",
                              op.phase if op else ""]
         if output == "wide":

@@ -31,7 +31,7 @@ from kubectl_gitops.interrupt import Interrupted
 from kubectl_gitops.model import ResourceKey
 from kubectl_gitops.notify.loading import ConfigSource
 from kubectl_gitops.render import cache
-from kubectl_gitops.source import Sources, normalize_url
+from kubectl_gitops.source import LocalRepo, Sources, normalize_url
 from kubectl_gitops.state import AppState, SyncRequest, SyncStatus
 from kubectl_gitops.watch import metrics, webhook
 from kubectl_gitops.watch.autosync import AutoSync, quiet
@@ -102,8 +102,6 @@ class Loop:
             fleet.management, opts.lock_namespace, max(1, round(opts.share_lease)),
             lambda: self.triggers.put("apps shared out"), log)
 
-    # -- triggers (any thread) ---------------------------------------------------------------------
-
     def _changed(self, client: Client, key: ResourceKey) -> None:
         app = self.keys.get((id(client), key))
         if app is not None:
@@ -119,8 +117,6 @@ class Loop:
             self.sources = None  # fetch again
             self.triggers.put(f"{provider} push")
         return len(apps)
-
-    # -- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> int:
         few_malloc_arenas()
@@ -141,7 +137,7 @@ class Loop:
                     next_poll = now + poll_delay(self.opts.interval, self.opts.jitter)
                     self.sources, why = None, "interval"
                 else:
-                    why = self._wait(min([next_poll, *self.due.values()]) - now)
+                    why = next_trigger(self.triggers, min([next_poll, *self.due.values()]) - now, self.due)
                     if why == "interval":
                         continue  # the poll is due: the next turn reads Git again, in one reconcile
                 self.reconcile(why)
@@ -152,19 +148,6 @@ class Loop:
             self.watches.stop()
             if self.share:
                 self.share.stop()  # its apps handed back: the other replicas take them at once
-
-    def _wait(self, seconds: float) -> str:
-        try:
-            why = self.triggers.get(timeout=max(0.0, seconds))
-        except queue.Empty:
-            return "backoff" if self.due and min(self.due.values()) <= time.monotonic() else "interval"
-        deadline = time.monotonic() + COALESCE
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                self.triggers.get(timeout=left)
-            except queue.Empty:
-                break
-        return why
 
     def reconcile(self, why: str) -> None:
         started = time.monotonic()
@@ -196,12 +179,10 @@ class Loop:
             self.share.offer(st.app.name for st in states)
         mine = [st for st in states if self._mine(st.app.name)]
         owned = {st.app.name for st in mine}
-        self.metrics.reconcile_seconds.observe(took)
-        self.metrics.observe_apps(mine)
-        self.metrics.lists.set(self.watches.lists())
-        self.metrics.writes.set(self.fleet.writes)
-        self._index(states)
-        self._unreached(states)
+        self.metrics.observe_reconcile(took, mine, self.watches.lists(), self.fleet.writes)
+        self.keys = {(id(self.fleet.client_of(st.app)), rs.key): st.app.name for st in states for rs in st.resources}
+        self.repos = repositories(states, self.sources.local if self.sources else None)
+        self.down = reachability(self.down, states, self.log)
         self.log("reconciled", trigger=why, apps=len(states), seconds=round(took, 3),
                  out_of_sync=sum(st.sync_status == SyncStatus.OUT_OF_SYNC for st in mine),
                  **({"owned": len(mine)} if self.share else {}))
@@ -215,34 +196,53 @@ class Loop:
         """Whether this replica reconciles the app: always, unless apps are shared out."""
         return self.share is None or self.share.owns(app)
 
-    def _index(self, states: list[AppState]) -> None:
-        self.keys = {(id(self.fleet.client_of(st.app)), rs.key): st.app.name for st in states for rs in st.resources}
-        repos: dict[str, set[str]] = {}
-        for st in states:
-            urls = [st.app.source.repo_url] if st.app.source.repo_url else []
-            local = self.sources.local if self.sources else None
-            if local is not None and (not urls or local.matches(urls[0])):
-                urls += local.remote_urls()
-            for u in urls:
-                repos.setdefault(normalize_url(u), set()).add(st.app.name)
-        self.repos = repos
-
-    def _unreached(self, states: list[AppState]) -> None:
-        """A cluster that stops (or starts again) answering is one event, not one per reconcile."""
-        down: dict[str, str] = {}
-        for st in states:
-            if st.error:
-                down.setdefault(st.cluster, st.error)
-        for cluster, error in down.items():
-            if self.down.get(cluster) != error:
-                apps = ",".join(st.app.name for st in states if st.cluster == cluster and st.error)
-                self.log("cluster unreachable", cluster=cluster, apps=apps, error=error)
-        for cluster in self.down.keys() - down.keys():
-            self.log("cluster reachable", cluster=cluster)
-        self.down = down
-
     def _quiet(self, msg: str) -> None:
         quiet(self.log, msg)
+
+
+def next_trigger(triggers: queue.Queue[str], seconds: float, due: dict[str, float]) -> str:
+    """Why the next reconcile runs: the first trigger within `seconds` (those arriving in the next
+    COALESCE seconds with it make the same reconcile), else a backoff that ended or the interval."""
+    try:
+        why = triggers.get(timeout=max(0.0, seconds))
+    except queue.Empty:
+        return "backoff" if due and min(due.values()) <= time.monotonic() else "interval"
+    deadline = time.monotonic() + COALESCE
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            triggers.get(timeout=left)
+        except queue.Empty:
+            break
+    return why
+
+
+def repositories(states: list[AppState], local: LocalRepo | None) -> dict[str, set[str]]:
+    """Normalized repository URL -> the apps it feeds: what a webhook's push names. An app of the work
+    tree is fed by the work tree's remotes too."""
+    repos: dict[str, set[str]] = {}
+    for st in states:
+        urls = [st.app.source.repo_url] if st.app.source.repo_url else []
+        if local is not None and (not urls or local.matches(urls[0])):
+            urls += local.remote_urls()
+        for u in urls:
+            repos.setdefault(normalize_url(u), set()).add(st.app.name)
+    return repos
+
+
+def reachability(down_before: dict[str, str], states: list[AppState], log: EventLog) -> dict[str, str]:
+    """The clusters that did not answer -> why. A cluster that stops (or starts again) answering is one
+    event, not one per reconcile."""
+    down: dict[str, str] = {}
+    for st in states:
+        if st.error:
+            down.setdefault(st.cluster, st.error)
+    for cluster, error in down.items():
+        if down_before.get(cluster) != error:
+            apps = ",".join(st.app.name for st in states if st.cluster == cluster and st.error)
+            log("cluster unreachable", cluster=cluster, apps=apps, error=error)
+    for cluster in down_before.keys() - down.keys():
+        log("cluster reachable", cluster=cluster)
+    return down
 
 
 def _from_git(e: GitopsError) -> bool:

@@ -32,7 +32,11 @@ class Metrics:
                             registry=r)
         self.healthy = True
 
-    def observe_apps(self, states: list[AppState]) -> None:
+    def observe_reconcile(self, seconds: float, states: list[AppState], lists: int, writes: int) -> None:
+        """After each reconcile: its time, the apps this replica reconciles, the requests sent so far."""
+        self.reconcile_seconds.observe(seconds)
+        self.lists.set(lists)
+        self.writes.set(writes)
         counts: dict[tuple[str, str], int] = {}
         for st in states:
             # An app whose cluster did not answer was not compared: its status is not known.
