@@ -4,12 +4,14 @@ Pratt parser with expr's precedences. Nodes are tuples ("kind", ...); exprrun.py
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from kubectl_gitops.notify.govalues import unquote
 
 Node = tuple[Any, ...]
+T = TypeVar("T")
 
 # expr-lang's binary operators: precedence and whether they associate to the right.
 BINARY = {"or": 10, "||": 10, "and": 15, "&&": 15, "==": 20, "!=": 20, "<": 20, ">": 20, "<=": 20, ">=": 20,
@@ -19,6 +21,8 @@ RIGHT_ASSOC = {"**", "^"}
 UNARY = {"not": 50, "!": 50, "-": 90, "+": 90}
 WORD_OPS = {"and", "or", "not", "in", "matches", "contains", "startsWith", "endsWith"}
 NEGATABLE = {"in", "matches", "contains", "startsWith", "endsWith"}
+# Names that are values, not variables.
+NAMED_LITERALS = {"true": True, "false": False, "nil": None}
 # Builtins whose second argument is a predicate evaluated per element (# is the element).
 PREDICATE_BUILTINS = {"all", "any", "none", "one", "filter", "map", "count", "find", "findIndex", "sum"}
 
@@ -84,6 +88,17 @@ def _unquote(raw: str, col: int) -> str:
         raise ExprSyntaxError(str(e), col) from None
 
 
+def _binary_operator(tok: Token, after: Token) -> tuple[str, int, bool] | None:
+    """The binary operator `tok` starts, its precedence, and whether it is negated (`not in`,
+    `not matches`, ...: two tokens); None when it starts none."""
+    if tok.kind != "op":
+        return None
+    negated = tok.value == "not" and after.kind == "op" and after.value in NEGATABLE
+    op = after.value if negated else tok.value
+    prec = BINARY.get(op)
+    return None if prec is None else (op, prec, negated)
+
+
 class TokenStream:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
@@ -106,6 +121,23 @@ class TokenStream:
             self.fail(f"expected {value!r}")
         return self.next()
 
+    def accept(self, value: str) -> bool:
+        """Consume the operator `value` if it is next."""
+        if not self.is_op(value):
+            return False
+        self.next()
+        return True
+
+    def delimited(self, close: str, item: Callable[[], T]) -> list[T]:
+        """Comma-separated items up to `close` (a trailing comma allowed), consuming `close`."""
+        items: list[T] = []
+        while not self.is_op(close):
+            items.append(item())
+            if not self.accept(","):
+                break
+        self.expect(close)
+        return items
+
     def fail(self, message: str, tok: Token | None = None) -> NoReturn:
         tok = tok or self.peek()
         shown = "end of expression" if tok.kind == "eof" else f"{tok.value!r}"
@@ -116,14 +148,6 @@ class Parser(TokenStream):
     """expr-lang's grammar over the tokens: unary and binary operators by precedence, the ternary,
     primaries, and postfix member, index, slice and call chains."""
 
-    def parse(self) -> Node:
-        if self.peek().kind == "eof":
-            self.fail("empty expression")
-        node = self.expression(0)
-        if self.peek().kind != "eof":
-            self.fail("unexpected token")
-        return node
-
     def expression(self, precedence: int) -> Node:
         tok = self.peek()
         if tok.kind == "op" and tok.value in UNARY:
@@ -131,22 +155,14 @@ class Parser(TokenStream):
             left: Node = ("unary", tok.value, self.expression(UNARY[tok.value]))
         else:
             left = self.postfix(self.primary())
-        while True:
-            tok = self.peek()
-            if tok.kind != "op":
-                break
-            negate = tok.value == "not" and self.peek(1).kind == "op" and self.peek(1).value in NEGATABLE
-            op = self.peek(1).value if negate else tok.value
-            prec = BINARY.get(op)
-            if prec is None or prec < precedence:
-                break
-            self.i += 2 if negate else 1
+        while (binary := _binary_operator(self.peek(), self.peek(1))) is not None and binary[1] >= precedence:
+            op, prec, negated = binary
+            self.i += 2 if negated else 1
             right = self.expression(prec if op in RIGHT_ASSOC else prec + 1)
             left = ("binary", op, left, right)
-            if negate:
+            if negated:
                 left = ("unary", "not", left)
-        if precedence == 0 and self.is_op("?"):
-            self.next()
+        if precedence == 0 and self.accept("?"):
             then = self.expression(0)
             self.expect(":")
             left = ("cond", left, then, self.expression(0))
@@ -157,10 +173,8 @@ class Parser(TokenStream):
         if tok.kind in ("number", "string"):
             return ("lit", tok.value)
         if tok.kind == "ident":
-            if tok.value in ("true", "false"):
-                return ("lit", tok.value == "true")
-            if tok.value == "nil":
-                return ("lit", None)
+            if tok.value in NAMED_LITERALS:
+                return ("lit", NAMED_LITERALS[tok.value])
             if self.is_op("("):
                 return self.call(("name", tok.value), builtin=tok.value)
             return ("name", tok.value)
@@ -170,9 +184,9 @@ class Parser(TokenStream):
                 self.expect(")")
                 return node
             if tok.value == "[":
-                return ("array", self.items("]"))
+                return ("array", self.delimited("]", lambda: self.expression(0)))
             if tok.value == "{":
-                return self.map_literal()
+                return ("map", self.delimited("}", self.map_entry))
             if tok.value == "#":
                 return ("pointer",)
             if tok.value == "." and self.peek().kind == "ident":
@@ -180,34 +194,17 @@ class Parser(TokenStream):
                 return ("member", ("pointer",), ("lit", self.next().value), False)
         return self.fail("unexpected token", tok)
 
-    def items(self, close: str) -> list[Node]:
-        items: list[Node] = []
-        while not self.is_op(close):
-            items.append(self.expression(0))
-            if not self.is_op(","):
-                break
-            self.next()
-        self.expect(close)
-        return items
-
-    def map_literal(self) -> Node:
-        pairs: list[tuple[Node, Node]] = []
-        while not self.is_op("}"):
-            key_tok = self.next()
-            if key_tok.kind in ("ident", "string", "number"):
-                key: Node = ("lit", key_tok.value)
-            elif key_tok.kind == "op" and key_tok.value == "(":
-                key = self.expression(0)
-                self.expect(")")
-            else:
-                self.fail("a map key must be a name, a string or a number", key_tok)
-            self.expect(":")
-            pairs.append((key, self.expression(0)))
-            if not self.is_op(","):
-                break
-            self.next()
-        self.expect("}")
-        return ("map", pairs)
+    def map_entry(self) -> tuple[Node, Node]:
+        key_tok = self.next()
+        if key_tok.kind in ("ident", "string", "number"):
+            key: Node = ("lit", key_tok.value)
+        elif key_tok.kind == "op" and key_tok.value == "(":
+            key = self.expression(0)
+            self.expect(")")
+        else:
+            self.fail("a map key must be a name, a string or a number", key_tok)
+        self.expect(":")
+        return key, self.expression(0)
 
     def call(self, callee: Node, builtin: str | None = None) -> Node:
         self.expect("(")
@@ -215,15 +212,14 @@ class Parser(TokenStream):
         while not self.is_op(")"):
             if builtin in PREDICATE_BUILTINS and len(args) == 1:
                 # the predicate, `{...}` or bare, is evaluated per element
-                braced = self.is_op("{") and bool(self.next())
+                braced = self.accept("{")
                 args.append(("closure", self.expression(0)))
                 if braced:
                     self.expect("}")
             else:
                 args.append(self.expression(0))
-            if not self.is_op(","):
+            if not self.accept(","):
                 break
-            self.next()
         self.expect(")")
         return ("call", callee, args)
 
@@ -250,13 +246,10 @@ class Parser(TokenStream):
 
     def index(self, node: Node, *, optional: bool) -> Node:
         self.expect("[")
-        if self.is_op(":"):
-            lo: Node | None = None
-        else:
-            lo = self.expression(0)
-            if not self.is_op(":"):
-                self.expect("]")
-                return ("member", node, lo, optional)
+        lo = None if self.is_op(":") else self.expression(0)
+        if lo is not None and not self.is_op(":"):
+            self.expect("]")
+            return ("member", node, lo, optional)
         self.expect(":")
         hi = None if self.is_op("]") else self.expression(0)
         self.expect("]")
@@ -265,4 +258,10 @@ class Parser(TokenStream):
 
 def parse(text: str) -> Node:
     """The syntax tree of an expression; ExprSyntaxError (with a 1-based column) when it is invalid."""
-    return Parser(text).parse()
+    parser = Parser(text)
+    if parser.peek().kind == "eof":
+        parser.fail("empty expression")
+    node = parser.expression(0)
+    if parser.peek().kind != "eof":
+        parser.fail("unexpected token")
+    return node

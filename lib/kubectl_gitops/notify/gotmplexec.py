@@ -99,69 +99,17 @@ class _Vars:
         return False, None
 
 
-class _Run:
-    def __init__(self, tmpl: Template, data: Any, out: list[str]) -> None:
-        self.tmpl, self.out = tmpl, out
+class _Pipelines:
+    """The values of pipelines: commands chained by |, function calls, operands and their field chains,
+    and the variables that declarations set."""
+
+    def __init__(self, tmpl: Template, data: Any) -> None:
+        self.tmpl = tmpl
         self.vars = _Vars(data)
-        self.line = 0
+        self.line = 0  # of the node being executed, for error messages
 
     def fail(self, message: str) -> NoReturn:
         raise TemplateError(f'template: {self.tmpl.name}:{self.line}: executing "{self.tmpl.name}": {message}')
-
-    def walk(self, nodes: list[Any], dot: Any) -> None:
-        for node in nodes:
-            if isinstance(node, str):
-                self.out.append(node)
-            elif isinstance(node, Action):
-                self.line = node.line
-                value = self.pipe(node.pipe, dot)
-                if not node.pipe.decl:
-                    self.out.append(printable(value))
-            elif isinstance(node, Branch):
-                self.branch(node, dot)
-            else:
-                self.line = node[1]
-                raise _Break if node[0] == "break" else _Continue
-
-    def branch(self, node: Branch, dot: Any) -> None:
-        self.line = node.line
-        mark = self.vars.mark()
-        try:
-            if node.kind == "range":
-                self.range(node, dot)
-                return
-            value = self.pipe(node.pipe, dot)
-            if truth(value):
-                self.walk(node.body, value if node.kind == "with" else dot)
-            else:
-                self.walk(node.orelse, dot)
-        finally:
-            self.vars.reset(mark)
-
-    def range(self, node: Branch, dot: Any) -> None:
-        value = self.pipe(Pipe([], False, node.pipe.cmds), dot)
-        items = _range_items(value)
-        if items is None:
-            self.fail(f"range can't iterate over {printable(value)}")
-        if not items:
-            self.walk(node.orelse, dot)
-            return
-        mark = self.vars.mark()
-        for key, elem in items:
-            decl = node.pipe.decl
-            if len(decl) == 1:
-                self.vars.declare(decl[0], elem)
-            elif len(decl) == 2:
-                self.vars.declare(decl[0], key)
-                self.vars.declare(decl[1], elem)
-            try:
-                self.walk(node.body, elem)
-            except _Break:
-                break
-            except _Continue:
-                continue
-            finally:
-                self.vars.reset(mark)
 
     def pipe(self, pipe: Pipe, dot: Any) -> Any:
         value: Any = MISSING
@@ -228,6 +176,69 @@ class _Run:
                 self.fail(f"can't evaluate field {name} in type {go_type(value)}")
             value = value.get(name, MISSING)
         return value
+
+
+class _Run(_Pipelines):
+    """The walk over the parsed nodes: text and actions written out, if/with/range blocks, break and continue."""
+
+    def __init__(self, tmpl: Template, data: Any, out: list[str]) -> None:
+        super().__init__(tmpl, data)
+        self.out = out
+
+    def walk(self, nodes: list[Any], dot: Any) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                self.out.append(node)
+            elif isinstance(node, Action):
+                self.line = node.line
+                value = self.pipe(node.pipe, dot)
+                if not node.pipe.decl:
+                    self.out.append(printable(value))
+            elif isinstance(node, Branch):
+                self.branch(node, dot)
+            else:
+                self.line = node[1]
+                raise _Break if node[0] == "break" else _Continue
+
+    def branch(self, node: Branch, dot: Any) -> None:
+        self.line = node.line
+        mark = self.vars.mark()
+        try:
+            if node.kind == "range":
+                self.range(node, dot)
+                return
+            value = self.pipe(node.pipe, dot)
+            if truth(value):
+                self.walk(node.body, value if node.kind == "with" else dot)
+            else:
+                self.walk(node.orelse, dot)
+        finally:
+            self.vars.reset(mark)
+
+    def range(self, node: Branch, dot: Any) -> None:
+        value = self.pipe(Pipe([], False, node.pipe.cmds), dot)
+        items = _range_items(value)
+        if items is None:
+            self.fail(f"range can't iterate over {printable(value)}")
+        if not items:
+            self.walk(node.orelse, dot)
+            return
+        mark = self.vars.mark()
+        for key, elem in items:
+            decl = node.pipe.decl
+            if len(decl) == 1:
+                self.vars.declare(decl[0], elem)
+            elif len(decl) == 2:
+                self.vars.declare(decl[0], key)
+                self.vars.declare(decl[1], elem)
+            try:
+                self.walk(node.body, elem)
+            except _Break:
+                break
+            except _Continue:
+                continue
+            finally:
+                self.vars.reset(mark)
 
 
 def _range_items(value: Any) -> list[tuple[Any, Any]] | None:
