@@ -33,7 +33,8 @@ def list_apps(target: str | None, output: str, config_namespace: str,
     and shown with what their records say was deployed. Without TARGET, every app record found on the
     cluster is listed, and on every other cluster --cluster, --clusters-file and --cluster-secrets name
     (each app's record lives on its destination cluster): apps synced from any machine, no Git needed.
-    -o json|yaml prints each app as an argoproj.io Application document (status.sync, status.health,
+    CLUSTER names the cluster each app's record was read from, as the other tables do (the kubeconfig
+    context, or the cluster Secret's name). -o json|yaml prints each app as an argoproj.io Application document (status.sync, status.health,
     status.operationState, status.history).
 
     Exit status: 0 listed, 2 error (or a cluster did not answer: the others' apps are listed).
