@@ -45,32 +45,11 @@ class Client(Requester):
     # -- discovery ---------------------------------------------------------------------------------
 
     def resources(self) -> dict[tuple[str, str], ApiResource]:
-        """(group, kind) -> preferred-version resource: two requests with aggregated discovery, else
-        the legacy documents of every group-version, fetched in parallel."""
+        """(group, kind) -> preferred-version resource, discovered once (until `forget_discovery`)."""
         with self._discovery_lock:  # threads asking at once wait for one discovery
             if self._resources is None:
-                found: discovery.Found = {}
-                legacy: list[str] = []
-                for path in ("/api", "/apis"):
-                    doc = self.request("GET", path, accept=discovery.ACCEPT, what=f"discovery {path}")
-                    if discovery.is_aggregated(doc):
-                        discovery.add_aggregated(doc, found)
-                    else:
-                        legacy += discovery.legacy_group_versions(doc)
-                with ThreadPoolExecutor(max_workers=DISCOVERY_WORKERS) as pool:
-                    docs = list(pool.map(self._group_version, legacy))
-                for gv, doc in zip(legacy, docs, strict=True):
-                    discovery.add_legacy(gv, doc, found)
-                self._resources = found
+                self._resources = _discover(self)
             return self._resources
-
-    def _group_version(self, gv: str) -> Obj:
-        try:
-            return self.request("GET", discovery.legacy_path(gv), what=f"discovery {gv}")
-        except ApiError as e:
-            if e.status in (404, 503):  # an aggregated API that is down: its kinds stay unknown, like kubectl
-                return {}
-            raise
 
     def resource_for(self, group: str, kind: str) -> ApiResource | None:
         return self.resources().get((group, kind))
@@ -130,19 +109,15 @@ class Client(Requester):
                             what=f"apply {res.plural}/{meta['name']}")
 
     def create(self, res: ApiResource, obj: Obj, *, dry_run: bool = False, validate: bool = True) -> Obj:
-        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
-        if dry_run:
-            query["dryRun"] = "All"
         ns = obj["metadata"].get("namespace", "")
-        return self.request("POST", res.path(ns), query=query, body=obj, what=f"create {res.plural}")
+        return self.request("POST", res.path(ns), query=_write_query(dry_run, validate), body=obj,
+                            what=f"create {res.plural}")
 
     def replace(self, res: ApiResource, obj: Obj, *, dry_run: bool = False, validate: bool = True) -> Obj:
         meta = obj["metadata"]
-        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
-        if dry_run:
-            query["dryRun"] = "All"
-        return self.request("PUT", res.path(meta.get("namespace", ""), meta["name"]), query=query,
-                            body=obj, what=f"replace {res.plural}/{meta['name']}")
+        return self.request("PUT", res.path(meta.get("namespace", ""), meta["name"]),
+                            query=_write_query(dry_run, validate), body=obj,
+                            what=f"replace {res.plural}/{meta['name']}")
 
     def delete(self, res: ApiResource, namespace: str, name: str, *, propagation: str = "Foreground",
                dry_run: bool = False) -> bool:
@@ -168,9 +143,7 @@ class Client(Requester):
 
     def merge_patch(self, res: ApiResource, namespace: str, name: str, patch: Obj, *, dry_run: bool = False,
                     validate: bool = True) -> Obj:
-        query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore",
-                 **({"dryRun": "All"} if dry_run else {})}
-        return self.request("PATCH", res.path(namespace, name), query=query, body=patch,
+        return self.request("PATCH", res.path(namespace, name), query=_write_query(dry_run, validate), body=patch,
                             content_type="application/merge-patch+json", what=f"patch {res.plural}/{name}")
 
 
@@ -193,6 +166,41 @@ def resource_or_error(client: Client, key: ResourceKey, where: str) -> ApiResour
     if res is None:
         raise unknown_kind(key, where)
     return res
+
+
+def _discover(requester: Requester) -> discovery.Found:
+    """Two requests with aggregated discovery, else the legacy documents of every group-version,
+    fetched in parallel."""
+    found: discovery.Found = {}
+    legacy: list[str] = []
+    for path in ("/api", "/apis"):
+        doc = requester.request("GET", path, accept=discovery.ACCEPT, what=f"discovery {path}")
+        if discovery.is_aggregated(doc):
+            discovery.add_aggregated(doc, found)
+        else:
+            legacy += discovery.legacy_group_versions(doc)
+    with ThreadPoolExecutor(max_workers=DISCOVERY_WORKERS) as pool:
+        docs = list(pool.map(lambda gv: _group_version(requester, gv), legacy))
+    for gv, doc in zip(legacy, docs, strict=True):
+        discovery.add_legacy(gv, doc, found)
+    return found
+
+
+def _group_version(requester: Requester, gv: str) -> Obj:
+    try:
+        return requester.request("GET", discovery.legacy_path(gv), what=f"discovery {gv}")
+    except ApiError as e:
+        if e.status in (404, 503):  # an aggregated API that is down: its kinds stay unknown, like kubectl
+            return {}
+        raise
+
+
+def _write_query(dry_run: bool, validate: bool) -> dict[str, str]:
+    """The query of a create, replace or merge patch (apply has its own: forced, always Strict)."""
+    query = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict" if validate else "Ignore"}
+    if dry_run:
+        query["dryRun"] = "All"
+    return query
 
 
 def _typed(items: list[Obj], res: ApiResource) -> list[Obj]:

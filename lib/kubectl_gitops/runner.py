@@ -90,18 +90,7 @@ class Runner:
                 if t.skip_apply:
                     t.result = TaskResult.UNCHANGED
             todo = [t for t in group if not t.skip_apply]
-            failed = [(t, r) for t, r in zip(todo, parallel_results(self._apply, todo), strict=True)
-                      if isinstance(r, GitopsError)]
-            for t, r in failed:
-                t.result, t.message = TaskResult.FAILED, str(r)
-            halts = [(t, r) for t, r in failed if isinstance(r, Halt)]
-            for t, _ in halts:  # never sent: not a failure of the object
-                t.result, t.message = None, ""
-            if halts:
-                raise halts[0][1]
-            if failed:
-                raise SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: "
-                                 f"{failed[0][1]}")
+            _raise_failures(todo, parallel_results(self._apply, todo))
         try:
             if wait or hooks:
                 self.waits.wait(step)
@@ -116,15 +105,7 @@ class Runner:
             time.sleep(POLL_SECONDS / 2)
             self.client.forget_discovery()
             res = self.client.resource_for(t.key.group, t.key.kind)
-        after = write_object(self.client, res, t.obj or {}, t.live, t.options, dry_run=False)
-        if t.hook:
-            t.result = TaskResult.HOOK_CREATED
-        elif t.live is None:
-            t.result = TaskResult.CREATED
-        else:
-            same = (after.get("metadata") or {}).get("resourceVersion") == (t.live.get("metadata") or {}).get(
-                "resourceVersion")
-            t.result = TaskResult.UNCHANGED if same else TaskResult.CONFIGURED
+        t.result = _applied_result(t, write_object(self.client, res, t.obj or {}, t.live, t.options, dry_run=False))
 
     def _delete_and_wait(self, t: SyncTask) -> None:
         res = resource_or_error(self.client, t.key, t.origin)
@@ -151,6 +132,31 @@ class Runner:
             res = resource_or_error(self.client, t.key, "prune")
             self.client.delete(res, t.key.namespace, t.key.name, propagation=plan.propagation(t.options))
             t.result = TaskResult.PRUNED
+
+
+def _raise_failures(todo: list[SyncTask], results: list[GitopsError | None]) -> None:
+    """Mark the objects whose apply failed; raise a Halt as it came, else one SyncFailed naming the first."""
+    failed = [(t, r) for t, r in zip(todo, results, strict=True) if isinstance(r, GitopsError)]
+    for t, r in failed:
+        t.result, t.message = TaskResult.FAILED, str(r)
+    halts = [(t, r) for t, r in failed if isinstance(r, Halt)]
+    for t, _ in halts:  # never sent: not a failure of the object
+        t.result, t.message = None, ""
+    if halts:
+        raise halts[0][1]
+    if failed:
+        raise SyncFailed(f"{len(failed)} object(s) failed to apply, first: {failed[0][0].key}: {failed[0][1]}")
+
+
+def _applied_result(t: SyncTask, after: Obj) -> TaskResult:
+    """An applied object's result: unchanged when the apply left its resourceVersion as it was."""
+    if t.hook:
+        return TaskResult.HOOK_CREATED
+    if t.live is None:
+        return TaskResult.CREATED
+    same = (after.get("metadata") or {}).get("resourceVersion") == (t.live.get("metadata") or {}).get(
+        "resourceVersion")
+    return TaskResult.UNCHANGED if same else TaskResult.CONFIGURED
 
 
 def create_namespace(client: Client, app: App, log: Log) -> None:
