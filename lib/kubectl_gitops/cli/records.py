@@ -34,8 +34,8 @@ def list_apps(target: str | None, output: str, config_namespace: str,
     cluster is listed, and on every other cluster --cluster, --clusters-file and --cluster-secrets name
     (each app's record lives on its destination cluster): apps synced from any machine, no Git needed.
     CLUSTER names the cluster each app's record was read from, as the other tables do (the kubeconfig
-    context, or the cluster Secret's name). -o json|yaml prints each app as an argoproj.io Application document (status.sync, status.health,
-    status.operationState, status.history).
+    context, or the cluster Secret's name). -o json|yaml prints each app as an argoproj.io Application
+    document (status.sync, status.health, status.operationState, status.history).
 
     Exit status: 0 listed, 2 error (or a cluster did not answer: the others' apps are listed).
     """
