@@ -116,18 +116,23 @@ def normalize_url(url: str) -> str:
 
 def resolve_rev(repo: object, rev: str, where: str) -> tuple[str, str | None]:
     """(tree id, commit id) of a revision: a branch, tag, remote branch, sha or HEAD."""
-    import pygit2
-
     candidates = [rev] if rev not in ("", "HEAD") else ["HEAD"]
     if rev and rev != "HEAD":
         candidates += [f"origin/{rev}", f"refs/tags/{rev}"]
+    return _first_revision(repo, candidates, f"{where}: unknown revision {rev!r}")
+
+
+def _first_revision(repo: object, candidates: list[str], unknown: str) -> tuple[str, str | None]:
+    """(tree id, commit id) of the first candidate the repository resolves."""
+    import pygit2
+
     for cand in candidates:
         try:
             obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
             return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             continue
-    raise GitopsError(f"{where}: unknown revision {rev!r}")
+    raise GitopsError(unknown)
 
 
 def _commit_of(obj: object) -> str | None:
@@ -230,16 +235,9 @@ def _latest_release(refs: list[str], url: str) -> str:
 
 
 def _resolve_remote_rev(repo: object, rev: str, url: str) -> tuple[str, str | None]:
-    import pygit2
-
     rev = rev or "HEAD"
-    for cand in (f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev):
-        try:
-            obj = repo.revparse_single(cand)  # type: ignore[attr-defined]
-            return str(obj.peel(pygit2.Tree).id), _commit_of(obj)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            continue
-    raise GitopsError(f"{url}: unknown revision {rev!r}")
+    return _first_revision(repo, [f"refs/remotes/origin/{rev}", f"refs/tags/{rev}", f"refs/heads/{rev}", rev],
+                           f"{url}: unknown revision {rev!r}")
 
 
 def _credentials(repo_url: RepoURL) -> pygit2.RemoteCallbacks:
