@@ -5,9 +5,11 @@ fails it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import Cluster, run_cli
+from conftest import VENV_BIN, Cluster, run_cli
 from gitrepo import commit, make_repo, write_files
 from notify_servers import SECRETS, HttpRecorder, dead_port, http_recorder, write_settings
 
@@ -168,3 +170,24 @@ def test_a_sync_refused_before_writing_sends_sync_failed(cluster: Cluster, names
         message = http.requests[0].json()
         assert message["event"] == "sync-failed" and "already managed by app 'other'" in message["message"]
     assert cluster.get("-n", namespace, "configmap/shared")["data"] == {"a": "1"}
+
+
+def test_without_settings_a_sync_loads_none_of_the_sending_machinery(cluster: Cluster, namespace: str,
+                                                                     tmp_path: Path) -> None:
+    """No argocd-notifications-cm: nothing can be sent, so the notifier's modules (≈ 40 ms of imports
+    in every sync) stay unloaded; with the settings they load."""
+    repo = tmp_path / "repo"
+    make_repo(repo, {"app/cm.yaml": configmap("a", "1"),
+                     "apps/app.yaml": application(f"q-{namespace}", repo, namespace, {})})
+    for settings in (False, True):
+        if settings:
+            install_settings(cluster, tmp_path, namespace, "http://127.0.0.1:9/")
+        r = subprocess.run([sys.executable, "-X", "importtime", str(VENV_BIN / "kubectl-gitops"), "sync",
+                            str(repo / "apps" / "app.yaml"), "--config-namespace", namespace,
+                            "--lock-namespace", namespace], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "kubectl_gitops.syncing" in imported  # the measurement itself works
+        assert ("kubectl_gitops.notify.onsync" in imported) == settings, f"settings: {settings}"
+        assert ("kubectl_gitops.notify.config" in imported) == settings

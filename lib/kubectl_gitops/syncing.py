@@ -4,24 +4,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kubectl_gitops import pipeline
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.fleet import Fleet
-from kubectl_gitops.notify.loading import ConfigSource
-from kubectl_gitops.notify.onsync import SyncNotifier
-from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord
+from kubectl_gitops.notify.loading import ConfigSource, load_config
 from kubectl_gitops.plan import AppPlan
 from kubectl_gitops.settings import Settings
 from kubectl_gitops.state import AppState, SyncRequest, SyncResult
+
+if TYPE_CHECKING:
+    from kubectl_gitops.notify.onsync import SyncNotifier
+    from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord
 
 Log = Callable[[str], None]
 
 
 def notifier(source: ConfigSource, fleet: Fleet, req: SyncRequest, log: Log) -> SyncNotifier | None:
-    """Notification settings are input too: a broken argocd-notifications-cm stops the sync here."""
-    return SyncNotifier.prepare(source, fleet.management, req.record_namespace, log,
-                                store=RecordsOfEachCluster(fleet, req.record_namespace))
+    """Notification settings are input too: a broken argocd-notifications-cm stops the sync here.
+    Without settings nothing is sent, and the machinery that sends (≈ 40 ms of imports) is not loaded."""
+    cfg = load_config(source, fleet.management)
+    if cfg is None:
+        return None
+    from kubectl_gitops.notify.onsync import SyncNotifier
+
+    return SyncNotifier.prepare(cfg, fleet.management, RecordsOfEachCluster(fleet, req.record_namespace),
+                                source.namespace, log)
 
 
 def check(plans: list[AppPlan], fleet: Fleet, req: SyncRequest, settings: Settings,
@@ -55,7 +64,12 @@ class RecordsOfEachCluster:
         self.fleet, self.namespace = fleet, namespace
 
     def load(self, app: str) -> NotifyRecord:
-        return AppRecordStore(self.fleet.client_named(app), self.namespace).load(app)
+        return self._store(app).load(app)
 
     def save(self, app: str, record: NotifyRecord) -> None:
-        AppRecordStore(self.fleet.client_named(app), self.namespace).save(app, record)
+        self._store(app).save(app, record)
+
+    def _store(self, app: str) -> AppRecordStore:
+        from kubectl_gitops.notify.record import AppRecordStore  # only once a notifier sends
+
+        return AppRecordStore(self.fleet.client_named(app), self.namespace)

@@ -11,7 +11,13 @@ if TYPE_CHECKING:
     from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
 
-from kubectl_gitops.cli.options import cluster_options, kube_options, output_option, progress
+from kubectl_gitops.cli.options import (
+    cluster_options,
+    kube_options,
+    notification_file_options,
+    output_option,
+    progress,
+)
 
 CTX = {"help_option_names": ["-h", "--help"]}
 F = Callable[..., Any]
@@ -22,15 +28,6 @@ def config_options(f: F) -> F:
                      help="Namespace of argocd-notifications-cm and argocd-notifications-secret, and of the "
                      "app records (on each cluster).")(f)
     return notification_file_options(f)
-
-
-def notification_file_options(f: F) -> F:
-    f = click.option("--notifications-secret", type=click.Path(exists=True, dir_okay=False),
-                     help="Read argocd-notifications-secret from this YAML file.")(f)
-    f = click.option("--notifications-cm", type=click.Path(exists=True, dir_okay=False),
-                     help="Read argocd-notifications-cm from this YAML file instead of the cluster "
-                     "(the Secret then comes only from --notifications-secret).")(f)
-    return f
 
 
 def app_namespace(f: F) -> F:

@@ -214,3 +214,13 @@ class Duration(click.ParamType):
         if seconds < self.minimum:
             self.fail(f"{value!r} is shorter than {self.minimum:g}s", param, ctx)
         return seconds
+
+
+def notification_file_options(f: F) -> F:
+    """sync's, watch's and notify's: the notification settings from files instead of the cluster."""
+    f = click.option("--notifications-secret", type=click.Path(exists=True, dir_okay=False),
+                     help="Read argocd-notifications-secret from this YAML file.")(f)
+    f = click.option("--notifications-cm", type=click.Path(exists=True, dir_okay=False),
+                     help="Read argocd-notifications-cm from this YAML file instead of the cluster "
+                     "(the Secret then comes only from --notifications-secret).")(f)
+    return f

@@ -12,10 +12,10 @@ if TYPE_CHECKING:
     from kubectl_gitops.kubeconfig import KubeOptions
     from kubectl_gitops.state import SyncRequest
 
-from kubectl_gitops.cli.notify import notification_file_options
 from kubectl_gitops.cli.options import (
     cluster_options,
     kube_options,
+    notification_file_options,
     output_option,
     progress,
     source_options,

@@ -11,8 +11,13 @@ if TYPE_CHECKING:
     from kubectl_gitops.fleet import FleetOptions
     from kubectl_gitops.kubeconfig import KubeOptions
 
-from kubectl_gitops.cli.notify import notification_file_options
-from kubectl_gitops.cli.options import Duration, cluster_options, kube_options, source_options
+from kubectl_gitops.cli.options import (
+    Duration,
+    cluster_options,
+    kube_options,
+    notification_file_options,
+    source_options,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,11 +13,10 @@ from typing import Any
 from kubectl_gitops import yamlio
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import Obj
+from kubectl_gitops.notify import CM_NAME, SECRET_NAME
 from kubectl_gitops.notify.expr import ExprSyntaxError, Node, parse
 from kubectl_gitops.notify.subscriptions import Selector, parse_selector
 
-CM_NAME = "argocd-notifications-cm"
-SECRET_NAME = "argocd-notifications-secret"
 DELIVERED = {"webhook", "slack", "email"}
 # Service types notifications-engine knows and kubectl-gitops does not deliver: accepted in the
 # ConfigMap (and in templates), refused by name when a subscription sends to one.

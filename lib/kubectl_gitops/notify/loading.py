@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from kubectl_gitops import yamlio
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.model import ARGO_GROUP, Obj
-from kubectl_gitops.notify.config import CM_NAME, SECRET_NAME, NotifyConfig, parse_config
+from kubectl_gitops.notify import CM_NAME, SECRET_NAME
 
 if TYPE_CHECKING:
     from kubectl_gitops.cluster import Client
+    from kubectl_gitops.notify.config import NotifyConfig
 
 
 @dataclass(frozen=True)
@@ -43,16 +44,20 @@ def _read_doc(path: str, kind: str) -> Obj:
 
 def load_config(src: ConfigSource, client: Client | None) -> NotifyConfig | None:
     """The settings, or None when the cluster has no argocd-notifications-cm (nothing to send)."""
+    cm: Obj | None
     if src.cm_file is not None:
+        cm, where = _read_doc(src.cm_file, "ConfigMap"), src.cm_file
         secret = _read_doc(src.secret_file, "Secret") if src.secret_file else None
-        return parse_config(_read_doc(src.cm_file, "ConfigMap"), secret, src.cm_file)
-    assert client is not None
-    cm = get_optional(client, "", "ConfigMap", src.namespace, CM_NAME)
-    if cm is None:
-        return None
-    secret = _read_doc(src.secret_file, "Secret") if src.secret_file else get_optional(
-        client, "", "Secret", src.namespace, SECRET_NAME)
-    return parse_config(cm, secret, f"{src.namespace}/{CM_NAME}")
+    else:
+        assert client is not None
+        cm, where = get_optional(client, "", "ConfigMap", src.namespace, CM_NAME), f"{src.namespace}/{CM_NAME}"
+        if cm is None:
+            return None
+        secret = _read_doc(src.secret_file, "Secret") if src.secret_file else get_optional(
+            client, "", "Secret", src.namespace, SECRET_NAME)
+    from kubectl_gitops.notify.config import parse_config  # only with settings to parse: most syncs have none
+
+    return parse_config(cm, secret, where)
 
 
 def get_optional(client: Client, group: str, kind: str, namespace: str, name: str) -> Obj | None:

@@ -19,9 +19,9 @@ from kubectl_gitops.health import worst
 from kubectl_gitops.masking import strip_repo_credentials
 from kubectl_gitops.model import ARGO_GROUP, Obj, key_of
 from kubectl_gitops.notify.config import NotifyConfig
-from kubectl_gitops.notify.loading import ConfigSource, get_optional, load_config
+from kubectl_gitops.notify.loading import get_optional
 from kubectl_gitops.notify.notifier import notify
-from kubectl_gitops.notify.record import AppRecordStore, NotifyRecord, RecordStore
+from kubectl_gitops.notify.record import NotifyRecord, RecordStore
 from kubectl_gitops.notify.templates import Templates
 from kubectl_gitops.record import resource_result
 from kubectl_gitops.state import AppState, AppSyncResult, OperationPhase, TaskResult
@@ -103,14 +103,10 @@ class SyncNotifier:
     log: Log
 
     @classmethod
-    def prepare(cls, src: ConfigSource, client: Client, store_namespace: str, log: Log,
-                store: RecordStore | None = None) -> SyncNotifier | None:
-        """`store`: where each app's notification state is kept (default: its record on `client`)."""
-        cfg = load_config(src, client)
-        if cfg is None:
-            return None
+    def prepare(cls, cfg: NotifyConfig, client: Client, store: RecordStore, namespace: str, log: Log) -> SyncNotifier:
+        """`store`: where each app's notification state is kept; `namespace`: the config namespace."""
         Templates(cfg)  # a template that does not parse is bad input, before any write
-        return cls(cfg, client, store or AppRecordStore(client, store_namespace), src.namespace, log)
+        return cls(cfg, client, store, namespace, log)
 
     def after(self, results: list[AppSyncResult], states: dict[str, AppState]) -> None:
         """Send for each app's result; nothing here fails the sync (faults are warnings)."""
