@@ -38,6 +38,10 @@ def helm_bin_dir() -> Path:
     return Path(out)
 
 
+class KubectlFailed(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Cluster:
     kubeconfig: Path
@@ -49,7 +53,10 @@ class Cluster:
         argv = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig)]
         if context:
             argv += ["--context", context]
-        return subprocess.run([*argv, *args], input=stdin, text=True, capture_output=True, check=check)
+        res = subprocess.run([*argv, *args], input=stdin, text=True, capture_output=True)
+        if check and res.returncode != 0:  # with kubectl's own words: a bare exit status explains nothing
+            raise KubectlFailed(f"kubectl {' '.join(args)} exited {res.returncode}: {res.stderr.strip()}")
+        return res
 
     def get(self, *args: str) -> dict:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
@@ -178,7 +185,12 @@ def _installed_argo_crd(cluster: Cluster, kind: str) -> Iterator[None]:
     """The CRD for the test that asks for it only: every other test runs without Argo CD's CRDs."""
     name = f"crd/{kind.lower()}s.argoproj.io"
     cluster.kubectl("apply", "-f", "-", stdin=argo_crd(kind))
-    cluster.kubectl("wait", "--for=condition=Established", name, "--timeout=30s")
+    started = time.monotonic()
+    waited = cluster.kubectl("wait", "--for=condition=Established", name, "--timeout=30s", check=False)
+    # Failed once in a clean-clone run (exit 1, its message not kept): say why, and in what state the CRD is.
+    assert waited.returncode == 0, (f"kubectl wait {name} exited {waited.returncode} after "
+                                    f"{time.monotonic() - started:.1f}s: {waited.stderr.strip()}\n"
+                                    f"{cluster.kubectl('get', name, '-o', 'yaml', check=False).stdout}")
     yield
     cluster.kubectl("delete", name, "--timeout=60s")
 
