@@ -136,7 +136,7 @@ def test_crd_becomes_healthy_when_established(cluster: Cluster, crd_group: str) 
 
 
 def apply_certificate(cluster: Cluster, namespace: str, group: str) -> None:
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/certificates.{group}", "--timeout=30s")
+    cluster.wait_established(f"certificates.{group}")
     cert = {"apiVersion": f"{group}/v1", "kind": "Certificate",
             "metadata": {"name": "shop-tls", "namespace": namespace},
             "spec": {"secretName": "shop-tls", "dnsNames": ["shop.example.com"]}}
@@ -202,7 +202,7 @@ def test_status_and_sync_use_a_resource_customizations_directory(cluster: Cluste
 
     group = f"g{uuid.uuid4().hex[:6]}.example.com"
     cluster.kubectl("apply", "-f", "-", stdin=CRD % {"group": group})
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/gadgets.{group}", "--timeout=30s")
+    cluster.wait_established(f"gadgets.{group}")
     app = tmp_path / f"gadgets-{namespace}"
     checks = tmp_path / "resource_customizations"
     write_files(app, {"g.yaml": gadget(group, namespace)})

@@ -65,7 +65,7 @@ def test_status_uses_lua_health_from_the_argocd_cm_configmap(cluster: Cluster, n
                                                            tmp_path: Path) -> None:
     group = f"g{uuid.uuid4().hex[:6]}.example.com"
     cluster.kubectl("apply", "-f", "-", stdin=CRD % {"group": group})
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/gadgets.{group}", "--timeout=30s")
+    cluster.wait_established(f"gadgets.{group}")
     cluster.kubectl("apply", "-f", "-", stdin=argocd_cm(namespace, group, LUA))
     app = tmp_path / f"gadgets-{namespace}"
     write_files(app, {"g.yaml": gadget(group, namespace)})
@@ -92,7 +92,7 @@ def test_runaway_and_io_scripts_are_unknown_within_the_limit(cluster: Cluster, n
 
     group = f"g{uuid.uuid4().hex[:6]}.example.com"
     cluster.kubectl("apply", "-f", "-", stdin=CRD % {"group": group})
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/gadgets.{group}", "--timeout=30s")
+    cluster.wait_established(f"gadgets.{group}")
     app = tmp_path / f"runaway-{namespace}"
     write_files(app, {"g.yaml": gadget(group, namespace)})
     cluster.kubectl("apply", "-f", str(app / "g.yaml"))
