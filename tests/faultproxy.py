@@ -173,12 +173,15 @@ class _Handler(BaseHTTPRequestHandler):
         return 502, {"Content-Type": "text/plain"}, b"proxy: the API server did not answer"
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client stopped waiting (its timeout) while the answer was delayed
+            self.close_connection = True
 
     def _reset(self) -> None:
         """Drop the connection with a TCP reset, as a crashed server or a broken network does."""

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 from conftest import Cluster, run_cli
+from faultproxy import Rule
 from gitrepo import git, make_repo, write_files
+from proxy_helpers import Proxied
 from test_sync import cm, deployment
 
 
@@ -52,6 +54,24 @@ def test_wait_fails_when_an_object_never_becomes_healthy(cluster: Cluster, names
            f"{namespace}/web (Progressing" in err
     assert [(a["phase"], a["message"].startswith("timed out after 3s")) for a in doc["apps"]] == [("Failed", True)]
     assert cluster.get("-n", namespace, "ingress/web")["metadata"]["name"] == "web"  # it was applied
+
+
+def test_a_poll_the_deadline_cuts_short_fails_as_the_health_wait(proxied: Proxied, namespace: str,
+                                                                 tmp_path: Path) -> None:
+    """A slow API server: once the Ingress is applied, every LIST of ingresses takes longer than the
+    time left, so the wait's own poll times out; the message is still the wait's, naming the object."""
+    app = tmp_path / f"slow-{namespace}"
+    write_files(app, {"ing.yaml": ingress("web", namespace)})
+    p = proxied.proxy
+    slow = Rule("delay", "GET", r"/ingresses(\?|$)", seconds=8.0, times=0)
+    p.add(Rule("delay", "PATCH", r"/ingresses/web\?(?!.*dryRun)", hook=lambda: p.add(slow)))
+    res = proxied.cli("kubectl-gitops", "sync", str(app), "-o", "json", "--wait", "--timeout", "3s")
+    assert res.returncode == 1, res.stderr
+    assert slow.fired >= 1  # the wait polled, and its poll was the slow one
+    expected = f"timed out after 3s waiting for 1 object(s) to become healthy, e.g. Ingress.networking.k8s.io " \
+               f"{namespace}/web"
+    assert [(a["phase"], a["message"]) for a in json.loads(res.stdout)["apps"]] == [("Failed", expected)]
+    assert "(--timeout) waiting for list" not in res.stderr
 
 
 def test_wait_waits_until_healthy(cluster: Cluster, namespace: str, tmp_path: Path) -> None:

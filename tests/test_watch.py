@@ -68,14 +68,27 @@ def test_self_heal_reverts_drift_and_records_an_automated_sync(cluster: Cluster,
         assert "self-heal" in sync_ev["reason"] and "ConfigMap/settings" in sync_ev["changed"]
         assert ev["phase"] == "Succeeded"
 
-        # A change of the work tree is read by the next reconcile: here one a watched change triggers.
-        # (A reconcile that the heal's own writes triggered may read the edit before its commit: that
-        # uncommitted tree is synced first, as any work tree is; the commit then is a new revision.)
+        # An edit of the work tree is read by the next reconcile (here one a watched change triggers),
+        # before it is committed, as any work tree is; its commit then finds the app Synced, which the
+        # loop says once per revision.
+        def poke(n: int) -> None:
+            cluster.kubectl("annotate", "--overwrite", "configmap", "-n", namespace, "settings", f"poke={n}")
+
+        def in_sync_at(revision: str) -> Callable[[dict], bool]:
+            return lambda e: e.get("app") == app and e.get("msg") == "Synced" and e["revision"] == revision
+
+        head = ev["revision"]
         mark = w.mark()
         write_files(repo, {"manifests/cm.yaml": configmap(namespace, "two")})
+        poke(1)
+        w.wait_for(lambda e: synced(app)(e) and e["revision"] == head, start=mark)
+        assert value(cluster, namespace) == "two"
+        poke(2)
+        w.wait_for(in_sync_at(head), start=mark)
+        mark = w.mark()
         rev = commit(repo, "two")
-        cluster.kubectl("annotate", "configmap", "-n", namespace, "settings", "poke=1")
-        w.wait_for(lambda e: synced(app)(e) and e["revision"] == rev, start=mark)
+        poke(3)
+        w.wait_for(in_sync_at(rev), start=mark)
         assert value(cluster, namespace) == "two"
         rc, took = w.stop(signal.SIGTERM)
     assert rc == 0 and took < 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from kubectl_gitops.cluster import ApiResource, Client
+from kubectl_gitops.cluster import ApiError, ApiResource, Client
 from kubectl_gitops.errors import GitopsError
 from kubectl_gitops.health import is_health_ignored
 from kubectl_gitops.live import parallel
@@ -34,9 +34,15 @@ class Deadline:
     def left(self) -> float:
         return max(1.0, self._at - time.monotonic())
 
+    def expired(self) -> bool:
+        return time.monotonic() > self._at
+
     def check(self, doing: str) -> None:
-        if time.monotonic() > self._at:
-            raise SyncFailed(f"timed out after {self.seconds:.0f}s {doing}")
+        if self.expired():
+            raise self.failure(doing)
+
+    def failure(self, doing: str) -> SyncFailed:
+        return SyncFailed(f"timed out after {self.seconds:.0f}s {doing}")
 
 
 class HealthWait:
@@ -46,11 +52,20 @@ class HealthWait:
     def wait(self, tasks: list[SyncTask]) -> None:
         """Until every task's object is Healthy (or has no health check). Degraded, a failed hook or
         the deadline fail the sync."""
+        if not tasks:
+            return
         pending = list(tasks)
         known = self._known(pending)
         next_log, delay = time.monotonic(), POLL_SECONDS / 8
+        doing = f"waiting for {len(pending)} object(s) to become healthy, e.g. {pending[0].key}"
         while True:
-            live = {**known, **self._fetch([t for t in pending if t.key not in known])}
+            try:
+                live = {**known, **self._fetch([t for t in pending if t.key not in known])}
+            except ApiError as e:
+                # A poll the deadline cut short (a slow API server): what timed out is the wait.
+                if e.status == 0 and self.deadline.expired():
+                    raise self.deadline.failure(doing) from None
+                raise
             known = {}
             waiting = [t for t in pending if self._assess(t, live.get(t.key), fail=True)
                        not in (HealthCode.HEALTHY, None)]

@@ -49,7 +49,8 @@ class AutoSync:
         self.metrics, self.log, self.changed_since = metrics, log, changed_since
         self.memory: dict[str, Memory] = {}
         self.due: dict[str, float] = {}  # app -> when a backoff ends (time.monotonic())
-        self.said: dict[str, str] = {}  # app -> the last reason logged, so a steady state is logged once
+        # app -> the last reason and revision logged: a steady state is logged once per revision
+        self.said: dict[str, tuple[str, str | None]] = {}
 
     def consider(self, st: AppState, settings: Settings, why: str, may_sync: bool = True) -> None:
         name = st.app.name
@@ -67,8 +68,8 @@ class AutoSync:
         if d.action == Action.WAIT or (d.action == Action.SYNC and not may_sync):
             self.due[name] = now + d.after
         if d.action != Action.SYNC or not may_sync:
-            if d.reason != self.said.get(name):
-                self.said[name] = d.reason
+            if (d.reason, st.revision) != self.said.get(name):
+                self.said[name] = (d.reason, st.revision)
                 self.log(d.reason or f"{st.sync_status}", app=name, revision=st.revision, health=st.health)
             return
         self.said.pop(name, None)
